@@ -1,0 +1,102 @@
+// Package policy is the opsmop policy language: TOML and YAML files decoded
+// strictly into one schema, with errors that name file, line and key path.
+package policy
+
+import "time"
+
+// Pos is a place in a policy file.
+type Pos struct {
+	File string `json:"file"`
+	Line int    `json:"line"`
+}
+
+// Policy is a loaded policy file with its roles' includes resolved.
+type Policy struct {
+	// File is the policy file's path as given; Dir its directory, against
+	// which relative paths (inventory, templates, src) resolve.
+	File string
+	Dir  string
+	// Inventory is the inventory path (resolved against Dir), or "".
+	Inventory string
+	Vars      map[string]any
+	Roles     []*Role
+}
+
+// Login is a user to log in or sudo as. Password may be a literal or an
+// env:NAME / file:PATH reference; it is resolved (and kept as a
+// secret.Secret) when connection settings are computed.
+type Login struct {
+	Username   string `opsmop:"username" doc:"user name"`
+	Password   string `opsmop:"password" doc:"password, or env:NAME / file:PATH"`
+	PrivateKey string `opsmop:"private_key" doc:"private key file (ssh_as only)"`
+}
+
+// Role selects hosts and lists what to do on them.
+type Role struct {
+	Name string
+	// Include is the role file this role was read from ("" if inline).
+	Include string
+	// Groups and Hosts are fnmatch patterns over group and host names; a
+	// host is selected when it matches either (both empty: every host).
+	Groups        string
+	Hosts         string
+	SSHAs         *Login
+	Sudo          *bool
+	SudoAs        *Login
+	CheckHostKeys *bool
+	// When is an expression evaluated per host; false skips the role there.
+	When string
+	Vars map[string]any
+	Tags []string
+	// Serial is the batch plan: nil (all at once), or a list of sizes, each
+	// an int (hosts) or a string like "25%".
+	Serial            []any
+	MaxFailPercentage *float64
+	Pre               []*Resource
+	Resources         []*Resource
+	Handlers          []*Resource
+	Post              []*Resource
+	Pos               Pos
+}
+
+// Resource is one resource as written in the policy, before per-host
+// rendering. Common keys are fields here; type-specific keys are in Spec.
+type Resource struct {
+	Type string
+	// Name is the handler name (handlers only; what notify refers to).
+	Name         string
+	Label        string
+	When         string
+	Notify       []string
+	Loop         any // nil, a list, or a string expression giving a list
+	IgnoreErrors bool
+	Vars         map[string]any
+	Tags         []string
+	Register     string
+	Retries      int
+	Delay        time.Duration
+	Until        string
+	// Spec is a pointer to the type's spec struct, decoded unrendered.
+	Spec any
+	// Raw is the resource's node, re-decoded per host after rendering.
+	Raw *Node
+	Pos Pos
+}
+
+// ResourceType declares a resource type: its spec struct carries the keys
+// (`opsmop:"key"` tags, `required:"true"`, `default:"..."`, `doc:"..."`),
+// from which decoding, defaults and docs all come.
+type ResourceType struct {
+	Name string
+	// New returns a pointer to a fresh spec struct.
+	New func() any
+	// Identity is the key that names an instance (path, cmd, name,
+	// service): the default label is type[identity].
+	Identity string
+	// Handler reports whether the type may be a handler.
+	Handler bool
+	Doc     string
+}
+
+// Registry maps type names to their declarations.
+type Registry map[string]ResourceType
