@@ -1,0 +1,50 @@
+# opsmop — see README.md. Every target works on a fresh Debian/Ubuntu
+# machine; `make test` is what CI runs (.ci/run).
+GO      ?= go
+BIN     ?= bin/opsmop
+LABDIR  ?= /run/opsmop-lab/manual
+FUZZTIME ?= 8s
+
+.PHONY: build test unit fuzz lint lab-up lab-down demo deps clean
+
+build:
+	$(GO) build -o $(BIN) .
+
+# deps installs what the lab needs (root, Debian/Ubuntu).
+deps:
+	bash .ci/deps
+
+# test runs every test (the lab tests need root; CI runs as root), then a
+# short fixed-time run of every fuzz target.
+test: lint
+	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -count=1 -race -timeout 20m ./engine/... ./connection/...
+	$(MAKE) fuzz
+
+unit:
+	$(GO) test ./...
+
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/opsmop-fuzz.log 2>&1 || { cat /tmp/opsmop-fuzz.log; exit 1; }; \
+	  done; \
+	done
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+lab-up: build
+	$(GO) run ./internal/lab/cmd/opsmop-lab up --dir $(LABDIR)
+
+lab-down:
+	$(GO) run ./internal/lab/cmd/opsmop-lab down --dir $(LABDIR)
+
+demo: deps build
+	bash examples/demo.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+)
+
+// Version is opsmop's version.
+const Version = "0.1.0"
+
+// Exit codes, documented in docs/cli.md.
+const (
+	exitOK          = 0
+	exitFailed      = 1   // some host failed or was unreachable
+	exitPending     = 2   // check found changes (--detailed-exitcode)
+	exitInvalid     = 3   // bad invocation, policy or inventory; nothing contacted
+	exitInterrupted = 130 // Ctrl-C
+)
+
+// Env is the process environment run works in; tests pass their own.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+	// Home overrides the home directory (~/.opsmop, ~/.ssh); "" = $HOME.
+	Home string
+	// EtcDefaults overrides /etc/opsmop/defaults.toml (tests).
+	EtcDefaults string
+	// IsTerminal reports whether w is a terminal (nil: check os.File).
+	IsTerminal func(w io.Writer) bool
+}
+
+// exitError carries an exit code through urfave/cli.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return ""
+	}
+	return e.err.Error()
+}
+func (e *exitError) Unwrap() error { return e.err }
+
+func invalid(err error) error { return &exitError{code: exitInvalid, err: err} }
+
+// run is the whole CLI: it parses args, runs the command and returns the
+// process exit code.
+func run(ctx context.Context, args []string, env Env) int {
+	if env.Getenv == nil {
+		env.Getenv = os.Getenv
+	}
+	if env.Home == "" {
+		env.Home = env.Getenv("HOME")
+		if env.Home == "" {
+			env.Home, _ = os.UserHomeDir()
+		}
+	}
+	app := newApp(env)
+	err := app.RunContext(ctx, reorderArgs(args))
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil && ee.err.Error() != "" {
+			fmt.Fprintf(env.Stderr, "error: %s\n", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintf(env.Stderr, "error: %s\n", err)
+	return exitInvalid
+}
+
+func newApp(env Env) *cli.App {
+	runFlags := []cli.Flag{
+		&cli.StringFlag{Name: "limit", Aliases: []string{"l"}, Usage: "narrow the hosts: comma-separated host/group patterns, !pat excludes, &pat intersects"},
+		&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "inventory `FILE` (overrides the policy's)"},
+		&cli.IntFlag{Name: "forks", Aliases: []string{"f"}, Usage: "hosts worked on at once (default: tuning.forks, else 20)"},
+		&cli.BoolFlag{Name: "json", Usage: "write one JSON event per line on stdout, nothing else"},
+		&cli.StringSliceFlag{Name: "extra-vars", Aliases: []string{"e"}, Usage: "k=v or @file.(toml|yaml|json); highest precedence"},
+		&cli.BoolFlag{Name: "ask-pass", Aliases: []string{"k"}, Usage: "prompt for the SSH password"},
+		&cli.BoolFlag{Name: "ask-sudo-pass", Aliases: []string{"K"}, Usage: "prompt for the sudo password"},
+		&cli.BoolFlag{Name: "local", Usage: "run on this machine, no SSH"},
+		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "also show unchanged and skipped resources"},
+		&cli.StringFlag{Name: "tags", Aliases: []string{"t"}, Usage: "only resources/roles with one of these comma-separated tags"},
+		&cli.StringFlag{Name: "skip-tags", Usage: "skip resources/roles with one of these comma-separated tags"},
+		&cli.BoolFlag{Name: "accept-new-host-keys", Usage: "record unknown host keys in ~/.ssh/known_hosts (trust on first use); changed keys are still refused"},
+	}
+	checkFlags := append([]cli.Flag{
+		&cli.BoolFlag{Name: "detailed-exitcode", Usage: "exit 2 when changes are pending"},
+	}, runFlags...)
+	app := &cli.App{
+		Name:      "opsmop",
+		Usage:     "push declarative policy to hosts over SSH",
+		Version:   Version,
+		Reader:    env.Stdin,
+		Writer:    env.Stdout,
+		ErrWriter: env.Stderr,
+		// Errors are printed once, by run.
+		ExitErrHandler:  func(*cli.Context, error) {},
+		HideHelpCommand: true,
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return invalid(fmt.Errorf("%w (see opsmop --help)", err))
+		},
+		Commands: []*cli.Command{
+			{
+				Name: "check", Usage: "show what apply would change on every selected host; changes nothing",
+				ArgsUsage: "POLICY", Flags: checkFlags,
+				Action: func(c *cli.Context) error { return cmdRun(c, env, true) },
+			},
+			{
+				Name: "apply", Usage: "make the selected hosts match the policy",
+				ArgsUsage: "POLICY", Flags: runFlags,
+				Action: func(c *cli.Context) error { return cmdRun(c, env, false) },
+			},
+			{
+				Name: "validate", Usage: "check the policy, its inventory, templates and expressions without contacting hosts",
+				ArgsUsage: "POLICY",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "inventory `FILE` (overrides the policy's)"},
+				},
+				Action: func(c *cli.Context) error { return cmdValidate(c, env) },
+			},
+			{
+				Name: "inventory", Usage: "list selected hosts with their groups, one host's settings, the group graph or Ansible JSON",
+				ArgsUsage: "[POLICY]",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "inventory `FILE`"},
+					&cli.StringFlag{Name: "limit", Aliases: []string{"l"}, Usage: "host/group patterns"},
+					&cli.StringFlag{Name: "host", Usage: "print this host's merged variables and effective connection settings"},
+					&cli.BoolFlag{Name: "graph", Usage: "print the group tree"},
+					&cli.BoolFlag{Name: "json", Usage: "print Ansible-compatible JSON (passwords redacted)"},
+				},
+				Action: func(c *cli.Context) error { return cmdInventory(c, env) },
+			},
+			{
+				Name: "facts", Usage: "gather and print facts of the selected hosts",
+				ArgsUsage: "[POLICY] [HOST...]",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "inventory `FILE`"},
+					&cli.StringFlag{Name: "limit", Aliases: []string{"l"}, Usage: "host/group patterns"},
+					&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+					&cli.BoolFlag{Name: "local", Usage: "gather on this machine, no SSH"},
+					&cli.BoolFlag{Name: "accept-new-host-keys", Usage: "record unknown host keys (trust on first use)"},
+					&cli.BoolFlag{Name: "ask-pass", Aliases: []string{"k"}, Usage: "prompt for the SSH password"},
+				},
+				Action: func(c *cli.Context) error { return cmdFacts(c, env) },
+			},
+			{
+				Name: "version", Usage: "print the version",
+				Action: func(c *cli.Context) error {
+					fmt.Fprintf(env.Stdout, "opsmop %s (%s %s/%s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+					return nil
+				},
+			},
+		},
+	}
+	return app
+}
+
+// valueFlags are the flags that take a value, so reorderArgs knows what
+// follows them.
+var valueFlags = map[string]bool{
+	"-l": true, "--limit": true, "-i": true, "--inventory": true, "-f": true, "--forks": true,
+	"-e": true, "--extra-vars": true, "-t": true, "--tags": true, "--skip-tags": true, "--host": true,
+}
+
+// reorderArgs moves a subcommand's positional arguments after its flags,
+// so `opsmop apply site.toml --limit web*` works (urfave/cli stops parsing
+// flags at the first positional argument). Everything after "--" is left
+// alone.
+func reorderArgs(args []string) []string {
+	if len(args) < 2 {
+		return args
+	}
+	out := []string{args[0]}
+	i := 1
+	// global flags before the command
+	for i < len(args) && strings.HasPrefix(args[i], "-") {
+		out = append(out, args[i])
+		i++
+	}
+	if i >= len(args) {
+		return out
+	}
+	out = append(out, args[i]) // the command
+	i++
+	var flags, pos []string
+	for ; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i:]...)
+			break
+		}
+		if strings.HasPrefix(a, "-") && a != "-" {
+			flags = append(flags, a)
+			if valueFlags[a] && i+1 < len(args) {
+				flags = append(flags, args[i+1])
+				i++
+			}
+			continue
+		}
+		pos = append(pos, a)
+	}
+	if len(pos) > 0 && pos[0] != "--" {
+		// keep an explicit "--" so positionals starting with "-" stay
+		// positional
+		return append(append(append(out, flags...), "--"), pos...)
+	}
+	return append(append(out, flags...), pos...)
+}

@@ -1,0 +1,830 @@
+// Package engine runs a policy: per host it gathers facts, expands and
+// renders resources, checks them (batching read-only probes into one round
+// trip), and in apply mode performs exactly the checked change and checks
+// it again. Events go to a Reporter.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/opsmop/opsmop/connection"
+	"github.com/opsmop/opsmop/policy"
+	"github.com/opsmop/opsmop/providers"
+)
+
+// HostInfo is one selected host as the engine sees it.
+type HostInfo struct {
+	Name    string
+	Address string
+	Groups  []string
+	// Vars are the host's merged inventory variables.
+	Vars map[string]any
+	// CommandTimeout bounds every command on the host (0: none).
+	CommandTimeout time.Duration
+}
+
+// Connector gives the engine a connected host for a role. Any error is
+// reported as the host being unreachable.
+type Connector interface {
+	Connect(ctx context.Context, role *policy.Role, host *HostInfo) (providers.Host, error)
+}
+
+// Plan is one role with the hosts it runs on, in order.
+type Plan struct {
+	Role  *policy.Role
+	Hosts []*HostInfo
+}
+
+// Options configure a run.
+type Options struct {
+	Policy    *policy.Policy
+	Registry  policy.Registry
+	Lookup    func(typeName string) (providers.Provider, bool)
+	Plans     []Plan
+	Check     bool
+	Forks     int
+	ExtraVars map[string]any
+	Tags      []string
+	SkipTags  []string
+	Connector Connector
+	Reporter  Reporter
+	Eval      *Evaluator
+	// Verbose adds unchanged ("ok") resources to the human output; the
+	// engine itself emits every event regardless.
+	Verbose bool
+}
+
+// batchRunner is implemented by hosts that can pipeline several read-only
+// scripts in one round trip.
+type batchRunner interface {
+	RunBatch(ctx context.Context, scripts []string) ([]connection.Result, error)
+}
+
+// unreachableErr is implemented by transport errors that mean the host is
+// gone (as opposed to a command failing on it).
+type unreachableErr interface{ Unreachable() bool }
+
+// maxBatch bounds how many probes go into one round trip.
+const maxBatch = 64
+
+// hostState is what the engine keeps per host across roles.
+type hostState struct {
+	info       *HostInfo
+	facts      Facts
+	registered map[string]any
+	stats      Stats
+	done       bool // failed or unreachable: later roles skip it
+}
+
+type runner struct {
+	o       Options
+	mode    string
+	mu      sync.Mutex
+	hosts   map[string]*hostState
+	order   []string
+	started time.Time
+}
+
+// Run executes the plans: roles in order, each role's hosts concurrently
+// (at most Forks at a time). It returns the recap; it does not fail as a
+// whole: per-host failures are in the summary.
+func Run(ctx context.Context, o Options) *Summary {
+	r := &runner{o: o, mode: "apply", hosts: map[string]*hostState{}, started: time.Now()}
+	if o.Check {
+		r.mode = "check"
+	}
+	if r.o.Forks <= 0 {
+		r.o.Forks = 20
+	}
+	if r.o.Eval == nil {
+		r.o.Eval = NewEvaluator(o.Policy.Dir)
+	}
+	total := 0
+	for _, p := range o.Plans {
+		for _, h := range p.Hosts {
+			if _, ok := r.hosts[h.Name]; !ok {
+				r.hosts[h.Name] = &hostState{info: h, registered: map[string]any{}}
+				r.order = append(r.order, h.Name)
+				total++
+			}
+		}
+	}
+	r.emit(Event{Type: EventRunStart, Hosts: total})
+	for _, p := range o.Plans {
+		if ctx.Err() != nil {
+			break
+		}
+		r.runRole(ctx, p)
+	}
+	sum := &Summary{Mode: r.mode, Hosts: map[string]*Stats{}, Order: r.order, Duration: time.Since(r.started).Seconds(), Interrupted: ctx.Err() != nil}
+	for _, n := range r.order {
+		st := r.hosts[n].stats
+		sum.Hosts[n] = &st
+		sum.Total.OK += st.OK
+		sum.Total.Changed += st.Changed
+		sum.Total.Failed += st.Failed
+		sum.Total.Skipped += st.Skipped
+		sum.Total.Unreachable += st.Unreachable
+	}
+	r.emit(Event{Type: EventSummary, Summary: sum, Duration: sum.Duration})
+	return sum
+}
+
+func (r *runner) emit(e Event) {
+	e.Time = time.Now()
+	e.Mode = r.mode
+	if r.o.Reporter != nil {
+		r.o.Reporter.Event(e)
+	}
+}
+
+func (r *runner) runRole(ctx context.Context, p Plan) {
+	if len(p.Hosts) == 0 {
+		return
+	}
+	if !tagsSelected(r.o.Tags, r.o.SkipTags, p.Role.Tags, true) {
+		return
+	}
+	sem := make(chan struct{}, r.o.Forks)
+	var wg sync.WaitGroup
+	for _, h := range p.Hosts {
+		hs := r.hosts[h.Name]
+		if hs.done {
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r.runHost(ctx, p.Role, hs)
+		}()
+	}
+	wg.Wait()
+}
+
+// hostRun is one role on one host.
+type hostRun struct {
+	r        *runner
+	role     *policy.Role
+	hs       *hostState
+	host     providers.Host
+	base     map[string]any
+	notified map[string]bool
+}
+
+func (r *runner) runHost(ctx context.Context, role *policy.Role, hs *hostState) {
+	start := time.Now()
+	name := hs.info.Name
+	r.emit(Event{Type: EventHostStart, Host: name, Role: role.Name})
+	end := func() {
+		st := hs.stats
+		r.emit(Event{Type: EventHostEnd, Host: name, Role: role.Name, Stats: &st, Duration: time.Since(start).Seconds()})
+	}
+	h, err := r.o.Connector.Connect(ctx, role, hs.info)
+	if err != nil {
+		r.unreachable(hs, role, err)
+		end()
+		return
+	}
+	if hs.facts == nil {
+		fctx, cancel := r.cmdCtx(ctx, hs)
+		f, err := GatherFacts(fctx, h)
+		cancel()
+		if err != nil {
+			if isUnreachable(err) || ctx.Err() != nil {
+				r.unreachable(hs, role, err)
+			} else {
+				r.fail(hs, role, "facts", "", err)
+			}
+			end()
+			return
+		}
+		hs.facts = f
+	}
+	hr := &hostRun{r: r, role: role, hs: hs, host: h, notified: map[string]bool{}}
+	hr.base = mergeVars(r.o.Policy.Vars, hs.info.Vars, role.Vars)
+	if role.When != "" {
+		ok, err := r.o.Eval.EvalBool(role.When, hr.scope(nil, nil))
+		if err != nil {
+			r.fail(hs, role, "role "+role.Name+" when", "", err)
+			end()
+			return
+		}
+		if !ok {
+			hs.stats.Skipped++
+			r.emit(Event{Type: EventResource, Host: name, Role: role.Name, Resource: "role " + role.Name, Status: StatusSkipped, Message: "when is false: " + role.When})
+			end()
+			return
+		}
+	}
+	if hr.runList(ctx, role.Pre, false) && hr.runList(ctx, role.Resources, false) {
+		ok := hr.flushHandlers(ctx)
+		if ok && hr.runList(ctx, role.Post, false) {
+			hr.flushHandlers(ctx)
+		}
+	}
+	end()
+}
+
+func (r *runner) cmdCtx(ctx context.Context, hs *hostState) (context.Context, context.CancelFunc) {
+	if hs.info.CommandTimeout > 0 {
+		return context.WithTimeout(ctx, hs.info.CommandTimeout)
+	}
+	return context.WithCancel(ctx)
+}
+
+func isUnreachable(err error) bool {
+	var u unreachableErr
+	return errors.As(err, &u) && u.Unreachable()
+}
+
+func (r *runner) unreachable(hs *hostState, role *policy.Role, err error) {
+	r.mu.Lock()
+	hs.stats.Unreachable = 1
+	hs.stats.Error = err.Error()
+	hs.done = true
+	r.mu.Unlock()
+	r.emit(Event{Type: EventResource, Host: hs.info.Name, Role: role.Name, Status: StatusUnreachable, Error: err.Error()})
+}
+
+func (r *runner) fail(hs *hostState, role *policy.Role, label, typ string, err error) {
+	r.mu.Lock()
+	hs.stats.Failed++
+	hs.stats.Error = err.Error()
+	hs.done = true
+	r.mu.Unlock()
+	r.emit(Event{Type: EventResource, Host: hs.info.Name, Role: role.Name, Resource: label, ResourceType: typ, Status: StatusFailed, Error: err.Error()})
+}
+
+// scope builds the variables visible to one resource instance, lowest to
+// highest: policy < inventory < role (hr.base) < resource vars < registered
+// < extra vars; then the read-only facts and host namespaces, and item.
+func (hr *hostRun) scope(resVars map[string]any, item any) map[string]any {
+	s := mergeVars(hr.base, resVars, hr.hs.registered, hr.r.o.ExtraVars)
+	s["facts"] = map[string]any(hr.hs.facts)
+	s["host"] = map[string]any{"name": hr.hs.info.Name, "address": hr.hs.info.Address, "groups": hr.hs.info.Groups}
+	if item != nil {
+		s["item"] = item
+	}
+	return s
+}
+
+func mergeVars(layers ...map[string]any) map[string]any {
+	n := 0
+	for _, l := range layers {
+		n += len(l)
+	}
+	out := make(map[string]any, n+3)
+	for _, l := range layers {
+		for k, v := range l {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// instance is one resource (one loop item) rendered for one host.
+type instance struct {
+	orig    *policy.Resource
+	res     *policy.Resource // rendered
+	label   string
+	typ     string
+	scope   map[string]any
+	prov    providers.Provider
+	req     *providers.Request
+	probe   string
+	err     error
+	skip    string
+	handler bool
+
+	probed     bool
+	lastAction providers.Action
+	result     connection.Result
+}
+
+// expand turns one policy resource into its instances for this host.
+func (hr *hostRun) expand(res *policy.Resource, handler bool) []*instance {
+	reg := hr.r.o.Registry
+	baseLabel := res.DefaultLabel(reg)
+	scope := hr.scope(res.Vars, nil)
+	items := []any{nil}
+	if res.Loop != nil {
+		list, err := hr.loopItems(res.Loop, scope)
+		if err != nil {
+			return []*instance{{orig: res, label: baseLabel, typ: res.Type, err: fmt.Errorf("loop: %w", err), handler: handler}}
+		}
+		items = list
+	}
+	out := make([]*instance, 0, len(items))
+	for _, item := range items {
+		in := &instance{orig: res, label: baseLabel, typ: res.Type, handler: handler}
+		out = append(out, in)
+		in.scope = scope
+		if item != nil {
+			in.scope = hr.scope(res.Vars, item)
+			in.label = fmt.Sprintf("%s (item=%v)", baseLabel, item)
+		}
+		if res.When != "" {
+			ok, err := hr.r.o.Eval.EvalBool(res.When, in.scope)
+			if err != nil {
+				in.err = fmt.Errorf("when: %w", err)
+				continue
+			}
+			if !ok {
+				in.skip = "when is false: " + res.When
+				continue
+			}
+		}
+		rendered, err := res.Render(reg, func(s string) (string, error) { return hr.r.o.Eval.RenderString(s, in.scope) })
+		if err != nil {
+			in.err = err
+			continue
+		}
+		in.res = rendered
+		if item == nil {
+			in.label = rendered.DefaultLabel(reg)
+		} else {
+			in.label = fmt.Sprintf("%s (item=%v)", rendered.DefaultLabel(reg), item)
+		}
+		p, ok := hr.r.o.Lookup(res.Type)
+		if !ok {
+			in.err = fmt.Errorf("no provider for resource type %q", res.Type)
+			continue
+		}
+		in.prov = p
+		in.req = hr.request(rendered, in.scope)
+		probe, err := safeProbe(p, in.req)
+		if err != nil {
+			in.err = err
+			continue
+		}
+		in.probe = probe
+	}
+	return out
+}
+
+func (hr *hostRun) loopItems(loop any, scope map[string]any) ([]any, error) {
+	switch l := loop.(type) {
+	case []any:
+		return l, nil
+	case string:
+		v, err := hr.r.o.Eval.Eval(l, scope)
+		if err != nil {
+			return nil, err
+		}
+		switch vv := v.(type) {
+		case []any:
+			return vv, nil
+		case []string:
+			out := make([]any, len(vv))
+			for i, s := range vv {
+				out[i] = s
+			}
+			return out, nil
+		case map[string]any:
+			keys := make([]string, 0, len(vv))
+			for k := range vv {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			out := make([]any, len(keys))
+			for i, k := range keys {
+				out[i] = map[string]any{"key": k, "value": vv[k]}
+			}
+			return out, nil
+		}
+		return nil, fmt.Errorf("expression %q gives %T, want a list", l, v)
+	}
+	return nil, fmt.Errorf("loop must be a list or an expression, got %T", loop)
+}
+
+func (hr *hostRun) request(res *policy.Resource, scope map[string]any) *providers.Request {
+	ev := hr.r.o.Eval
+	dir := hr.r.o.Policy.Dir
+	return &providers.Request{
+		Spec:  res.Spec,
+		Facts: hr.hs.facts,
+		Eval: func(e string, extra map[string]any) (any, error) {
+			return ev.Eval(e, mergeVars(scope, extra))
+		},
+		Render: func(p string) ([]byte, error) { return ev.RenderFile(p, scope) },
+		Open: func(p string) (io.ReadCloser, int64, error) {
+			full, err := LocalPath(dir, p)
+			if err != nil {
+				return nil, 0, err
+			}
+			f, err := os.Open(full)
+			if err != nil {
+				return nil, 0, err
+			}
+			fi, err := f.Stat()
+			if err != nil {
+				f.Close()
+				return nil, 0, err
+			}
+			return f, fi.Size(), nil
+		},
+	}
+}
+
+// runList processes resources in order; it returns false when the host
+// failed (and must stop).
+func (hr *hostRun) runList(ctx context.Context, list []*policy.Resource, handler bool) bool {
+	var pending []*instance
+	next := 0
+	var recheck *instance
+	for {
+		if ctx.Err() != nil {
+			return false
+		}
+		for len(pending) == 0 && next < len(list) {
+			res := list[next]
+			next++
+			if !handler && !hr.selected(res) {
+				continue
+			}
+			pending = hr.expand(res, handler)
+			if handler {
+				// Handlers are filtered by the caller.
+				break
+			}
+		}
+		if len(pending) == 0 {
+			break
+		}
+		in := pending[0]
+		if in.needsProbe() {
+			// Read ahead: expand following resources while their scope
+			// cannot change (no register in between), then probe the
+			// window in one round trip, with any pending re-check first.
+			for len(pending) < maxBatch && next < len(list) && pending[len(pending)-1].orig.Register == "" && !handler {
+				res := list[next]
+				if !hr.selected(res) {
+					next++
+					continue
+				}
+				next++
+				pending = append(pending, hr.expand(res, handler)...)
+			}
+			if !hr.probeBatch(ctx, recheck, pending) {
+				return false
+			}
+			if recheck != nil {
+				if !hr.finishRecheck(recheck) {
+					return false
+				}
+				recheck = nil
+			}
+		}
+		pending = pending[1:]
+		ok, changed := hr.process(ctx, in)
+		if !ok {
+			return false
+		}
+		if changed && !hr.r.o.Check {
+			// Probes read before this change may be stale.
+			for _, p := range pending {
+				p.probed = false
+			}
+			if in.needsRecheck() {
+				recheck = in
+			}
+		}
+	}
+	if recheck != nil {
+		if !hr.probeBatch(ctx, recheck, nil) {
+			return false
+		}
+		return hr.finishRecheck(recheck)
+	}
+	return true
+}
+
+func (in *instance) needsProbe() bool {
+	return in.err == nil && in.skip == "" && in.probe != "" && !in.probed
+}
+
+func (in *instance) needsRecheck() bool { return in.lastAction != providers.Run }
+
+// probeBatch runs the re-check probe (if any) and the probes of every
+// pending instance that needs one, in one round trip where the host can.
+func (hr *hostRun) probeBatch(ctx context.Context, recheck *instance, pending []*instance) bool {
+	var targets []*instance
+	var scripts []string
+	if recheck != nil {
+		recheck.probed = false
+		targets = append(targets, recheck)
+		scripts = append(scripts, recheck.probe)
+	}
+	for _, p := range pending {
+		if p.needsProbe() {
+			targets = append(targets, p)
+			scripts = append(scripts, p.probe)
+		}
+	}
+	if len(scripts) == 0 {
+		return true
+	}
+	cctx, cancel := hr.r.cmdCtx(ctx, hr.hs)
+	defer cancel()
+	var results []connection.Result
+	var err error
+	if b, ok := hr.host.(batchRunner); ok && len(scripts) > 1 {
+		results, err = b.RunBatch(cctx, scripts)
+	} else {
+		for _, s := range scripts {
+			var res connection.Result
+			res, err = hr.host.Run(cctx, s, nil)
+			if err != nil {
+				break
+			}
+			results = append(results, res)
+		}
+	}
+	if err != nil {
+		t := targets[0]
+		if isUnreachable(err) {
+			hr.r.unreachable(hr.hs, hr.role, err)
+		} else {
+			hr.r.fail(hr.hs, hr.role, t.label, t.typ, fmt.Errorf("check: %w", err))
+		}
+		return false
+	}
+	for i, t := range targets {
+		t.result = results[i]
+		t.probed = true
+	}
+	return true
+}
+
+// finishRecheck checks a just-applied resource again from its fresh probe:
+// it must now check clean.
+func (hr *hostRun) finishRecheck(in *instance) bool {
+	ch, err := safeCheck(context.Background(), in.prov, in.req, in.result)
+	if err == nil && ch.Changed() {
+		err = fmt.Errorf("did not converge: after apply it still checks as %s%s", ch.Action, describeFields(ch))
+	}
+	if err != nil {
+		hr.r.fail(hr.hs, hr.role, in.label, in.typ, err)
+		return false
+	}
+	return true
+}
+
+func describeFields(ch *providers.Change) string {
+	if len(ch.Fields) == 0 || ch.Sensitive {
+		return ""
+	}
+	parts := make([]string, len(ch.Fields))
+	for i, f := range ch.Fields {
+		parts[i] = fmt.Sprintf("%s: %s -> %s", f.Name, f.Before, f.After)
+	}
+	return " (" + strings.Join(parts, "; ") + ")"
+}
+
+// process checks one instance and, in apply mode, applies it. It returns
+// whether the host may go on, and whether the instance changed.
+func (hr *hostRun) process(ctx context.Context, in *instance) (ok, changed bool) {
+	evType := EventResource
+	if in.handler {
+		evType = EventHandler
+	}
+	ev := Event{Type: evType, Host: hr.hs.info.Name, Role: hr.role.Name, Resource: in.label, ResourceType: in.typ}
+	failed := func(err error, res *connection.Result) (bool, bool) {
+		ev.Status = StatusFailed
+		ev.Error = err.Error()
+		if res != nil {
+			rc := res.ExitCode
+			ev.RC = &rc
+			ev.Stdout, ev.Stderr = string(res.Stdout), string(res.Stderr)
+		}
+		ignore := in.orig.IgnoreErrors
+		hr.r.mu.Lock()
+		hr.hs.stats.Failed++
+		if !ignore {
+			hr.hs.stats.Error = err.Error()
+			hr.hs.done = true
+		}
+		hr.r.mu.Unlock()
+		if ignore {
+			ev.Message = "error ignored (ignore_errors)"
+		}
+		hr.register(in, res, false, true, false)
+		hr.r.emit(ev)
+		return ignore, false
+	}
+	if in.err != nil {
+		return failed(in.err, nil)
+	}
+	if in.skip != "" {
+		ev.Status = StatusSkipped
+		ev.Message = in.skip
+		hr.count(StatusSkipped)
+		hr.register(in, nil, false, false, true)
+		hr.r.emit(ev)
+		return true, false
+	}
+	start := time.Now()
+	attempts := 1
+	if in.res.Until != "" && !hr.r.o.Check {
+		attempts = in.res.Retries
+		if attempts <= 0 {
+			attempts = 3
+		}
+	}
+	var ch *providers.Change
+	var out *providers.Outcome
+	var err error
+	for attempt := 1; attempt <= attempts; attempt++ {
+		if attempt > 1 {
+			select {
+			case <-time.After(in.res.Delay):
+			case <-ctx.Done():
+				return failed(ctx.Err(), nil)
+			}
+			in.probed = false
+			if !hr.probeBatch(ctx, nil, []*instance{in}) {
+				return false, false
+			}
+		}
+		ch, err = safeCheck(ctx, in.prov, in.req, in.result)
+		if err != nil {
+			return failed(err, nil)
+		}
+		out = nil
+		if ch.Changed() && !hr.r.o.Check {
+			cctx, cancel := hr.r.cmdCtx(ctx, hr.hs)
+			out, err = safeApply(cctx, in.prov, hr.host, in.req, ch)
+			cancel()
+			if err != nil {
+				var res *connection.Result
+				if out != nil {
+					res = out.Result
+				}
+				if isUnreachable(err) {
+					hr.r.unreachable(hr.hs, hr.role, err)
+					return false, false
+				}
+				if attempt < attempts {
+					continue
+				}
+				return failed(fmt.Errorf("apply: %w", err), res)
+			}
+		}
+		if in.res.Until == "" || hr.r.o.Check {
+			break
+		}
+		var res *connection.Result
+		if out != nil {
+			res = out.Result
+		}
+		done, err := hr.r.o.Eval.EvalBool(in.res.Until, mergeVars(in.scope, resultVars(res, ch.Changed(), false)))
+		if err != nil {
+			return failed(fmt.Errorf("until: %w", err), res)
+		}
+		if done {
+			break
+		}
+		if attempt == attempts {
+			return failed(fmt.Errorf("until %q still false after %d attempts", in.res.Until, attempts), res)
+		}
+	}
+	in.lastAction = ch.Action
+	changed = ch.Changed() && (out == nil || !out.Unchanged)
+	ev.Change = ch
+	ev.Duration = time.Since(start).Seconds()
+	var res *connection.Result
+	if out != nil && out.Result != nil {
+		res = out.Result
+		rc := res.ExitCode
+		ev.RC = &rc
+		if !ch.Sensitive {
+			ev.Stdout, ev.Stderr = string(res.Stdout), string(res.Stderr)
+		}
+	}
+	if ch.Message != "" {
+		ev.Message = ch.Message
+	}
+	if changed {
+		ev.Status = StatusChanged
+		for _, n := range in.res.Notify {
+			hr.notified[n] = true
+		}
+	} else {
+		ev.Status = StatusOK
+	}
+	hr.count(ev.Status)
+	hr.register(in, res, changed, false, false)
+	hr.r.emit(ev)
+	return true, changed
+}
+
+func (hr *hostRun) count(st Status) {
+	hr.r.mu.Lock()
+	hr.hs.stats.add(st)
+	hr.r.mu.Unlock()
+}
+
+func resultVars(res *connection.Result, changed, failed bool) map[string]any {
+	m := map[string]any{"rc": 0, "stdout": "", "stderr": "", "changed": changed, "failed": failed}
+	if res != nil {
+		m["rc"] = res.ExitCode
+		m["stdout"] = string(res.Stdout)
+		m["stderr"] = string(res.Stderr)
+	}
+	return m
+}
+
+func (hr *hostRun) register(in *instance, res *connection.Result, changed, failed, skipped bool) {
+	if in.orig.Register == "" {
+		return
+	}
+	m := resultVars(res, changed, failed)
+	m["skipped"] = skipped
+	hr.hs.registered[in.orig.Register] = m
+}
+
+// flushHandlers runs every notified handler once, in declaration order.
+func (hr *hostRun) flushHandlers(ctx context.Context) bool {
+	for _, h := range hr.role.Handlers {
+		if !hr.notified[h.Name] {
+			continue
+		}
+		delete(hr.notified, h.Name)
+		if !hr.runList(ctx, []*policy.Resource{h}, true) {
+			return false
+		}
+	}
+	return true
+}
+
+func safeProbe(p providers.Provider, req *providers.Request) (s string, err error) {
+	defer recoverInto(&err)
+	return p.Probe(req)
+}
+
+func safeCheck(ctx context.Context, p providers.Provider, req *providers.Request, res connection.Result) (ch *providers.Change, err error) {
+	defer recoverInto(&err)
+	ch, err = p.Check(ctx, req, res)
+	if err == nil && ch == nil {
+		ch = &providers.Change{Action: providers.None}
+	}
+	return ch, err
+}
+
+func safeApply(ctx context.Context, p providers.Provider, h providers.Host, req *providers.Request, ch *providers.Change) (out *providers.Outcome, err error) {
+	defer recoverInto(&err)
+	return p.Apply(ctx, h, req, ch)
+}
+
+func recoverInto(err *error) {
+	if v := recover(); v != nil {
+		*err = fmt.Errorf("internal error (please report): panic: %v\n%s", v, debug.Stack())
+	}
+}
+
+// selected applies --tags/--skip-tags to a resource; it inherits its
+// role's tags.
+func (hr *hostRun) selected(res *policy.Resource) bool {
+	tags := append(append([]string(nil), hr.role.Tags...), res.Tags...)
+	return tagsSelected(hr.r.o.Tags, hr.r.o.SkipTags, tags, false)
+}
+
+// tagsSelected applies --tags and --skip-tags to a resource's or role's
+// tags. A role with no tags is always entered (its resources decide).
+func tagsSelected(only, skip, tags []string, isRole bool) bool {
+	for _, t := range tags {
+		for _, s := range skip {
+			if t == s {
+				return false
+			}
+		}
+	}
+	if len(only) == 0 || (isRole && len(tags) == 0) {
+		return true
+	}
+	for _, t := range tags {
+		for _, o := range only {
+			if t == o || o == "all" {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,101 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/opsmop/opsmop/providers"
+)
+
+// Status is a resource's or host's outcome.
+type Status string
+
+// The statuses reported in events and counted in the recap.
+const (
+	StatusOK          Status = "ok"
+	StatusChanged     Status = "changed"
+	StatusFailed      Status = "failed"
+	StatusSkipped     Status = "skipped"
+	StatusUnreachable Status = "unreachable"
+)
+
+// Event types, in the order a run emits them.
+const (
+	EventRunStart  = "run_start"
+	EventHostStart = "host_start"
+	EventResource  = "resource"
+	EventHandler   = "handler"
+	EventHostEnd   = "host_end"
+	EventSummary   = "summary"
+	EventNotice    = "notice"
+)
+
+// Event is one thing that happened during a run. Reporters render it; the
+// JSON reporter writes it as one line.
+type Event struct {
+	Type         string            `json:"type"`
+	Time         time.Time         `json:"time"`
+	Mode         string            `json:"mode,omitempty"`
+	Host         string            `json:"host,omitempty"`
+	Role         string            `json:"role,omitempty"`
+	Resource     string            `json:"resource,omitempty"`
+	ResourceType string            `json:"resource_type,omitempty"`
+	Status       Status            `json:"status,omitempty"`
+	Change       *providers.Change `json:"change,omitempty"`
+	Error        string            `json:"error,omitempty"`
+	Message      string            `json:"message,omitempty"`
+	Stdout       string            `json:"stdout,omitempty"`
+	Stderr       string            `json:"stderr,omitempty"`
+	RC           *int              `json:"rc,omitempty"`
+	Duration     float64           `json:"duration_s,omitempty"`
+	Hosts        int               `json:"hosts,omitempty"`
+	Stats        *Stats            `json:"stats,omitempty"`
+	Summary      *Summary          `json:"summary,omitempty"`
+}
+
+// Reporter receives a run's events. Implementations must be safe for
+// concurrent use: hosts report from their own goroutines.
+type Reporter interface {
+	Event(e Event)
+}
+
+// Stats counts one host's results.
+type Stats struct {
+	OK          int    `json:"ok"`
+	Changed     int    `json:"changed"`
+	Failed      int    `json:"failed"`
+	Skipped     int    `json:"skipped"`
+	Unreachable int    `json:"unreachable"`
+	Error       string `json:"error,omitempty"`
+}
+
+func (s *Stats) add(st Status) {
+	switch st {
+	case StatusOK:
+		s.OK++
+	case StatusChanged:
+		s.Changed++
+	case StatusFailed:
+		s.Failed++
+	case StatusSkipped:
+		s.Skipped++
+	case StatusUnreachable:
+		s.Unreachable++
+	}
+}
+
+// Summary is the recap of a run.
+type Summary struct {
+	Mode     string            `json:"mode"`
+	Hosts    map[string]*Stats `json:"hosts"`
+	Order    []string          `json:"-"`
+	Total    Stats             `json:"total"`
+	Duration float64           `json:"duration_s"`
+	// Interrupted is set when the run was cancelled (Ctrl-C).
+	Interrupted bool `json:"interrupted,omitempty"`
+}
+
+// Failed reports whether any host failed or was unreachable.
+func (s *Summary) Failed() bool { return s.Total.Failed > 0 || s.Total.Unreachable > 0 }
+
+// Changed reports whether anything changed (or, in check, would change).
+func (s *Summary) Changed() bool { return s.Total.Changed > 0 }

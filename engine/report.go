@@ -1,0 +1,210 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// JSONReporter writes every event as one JSON object per line and nothing
+// else.
+type JSONReporter struct {
+	mu  sync.Mutex
+	enc *json.Encoder
+}
+
+// NewJSONReporter returns a reporter writing JSON lines to w.
+func NewJSONReporter(w io.Writer) *JSONReporter { return &JSONReporter{enc: json.NewEncoder(w)} }
+
+// Event implements Reporter.
+func (j *JSONReporter) Event(e Event) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	_ = j.enc.Encode(e)
+}
+
+// HumanReporter renders events for people: one line per resource as it
+// happens (unchanged ones only when Verbose), diffs for changes in both
+// check and apply, failures with the command's rc and stderr, and a recap.
+type HumanReporter struct {
+	W       io.Writer
+	Color   bool
+	Verbose bool
+
+	mu sync.Mutex
+}
+
+const (
+	cReset  = "\x1b[0m"
+	cRed    = "\x1b[31m"
+	cGreen  = "\x1b[32m"
+	cYellow = "\x1b[33m"
+	cCyan   = "\x1b[36m"
+	cDim    = "\x1b[2m"
+)
+
+func (h *HumanReporter) paint(c, s string) string {
+	if !h.Color {
+		return s
+	}
+	return c + s + cReset
+}
+
+// Event implements Reporter.
+func (h *HumanReporter) Event(e Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var b strings.Builder
+	switch e.Type {
+	case EventRunStart:
+		verb := "apply"
+		if e.Mode == "check" {
+			verb = "check (nothing will be changed)"
+		}
+		fmt.Fprintf(&b, "%s: %d host(s)\n", verb, e.Hosts)
+	case EventNotice:
+		fmt.Fprintf(&b, "%s\n", h.paint(cYellow, "warning: "+e.Message))
+	case EventResource, EventHandler:
+		h.resource(&b, e)
+	case EventSummary:
+		h.recap(&b, e.Summary)
+	}
+	_, _ = io.WriteString(h.W, b.String())
+}
+
+func (h *HumanReporter) resource(b *strings.Builder, e Event) {
+	what := e.Resource
+	if e.Type == EventHandler {
+		what = "handler " + what
+	}
+	prefix := e.Host + ": " + what
+	switch e.Status {
+	case StatusOK:
+		if e.Message != "" && e.ResourceType == "echo" {
+			fmt.Fprintf(b, "%s: %s\n", prefix, e.Message)
+			return
+		}
+		if h.Verbose {
+			fmt.Fprintf(b, "%s: %s\n", prefix, h.paint(cGreen, "ok"))
+		}
+	case StatusSkipped:
+		if h.Verbose {
+			fmt.Fprintf(b, "%s: %s\n", prefix, h.paint(cCyan, "skipped ("+e.Message+")"))
+		}
+	case StatusChanged:
+		action := "changed"
+		if e.Change != nil {
+			action = string(e.Change.Action)
+		}
+		if e.Mode == "check" {
+			action = "would " + action
+		}
+		fmt.Fprintf(b, "%s: %s\n", prefix, h.paint(cYellow, action))
+		if e.Change != nil {
+			h.change(b, e)
+		}
+	case StatusFailed:
+		fmt.Fprintf(b, "%s: %s %s\n", prefix, h.paint(cRed, "FAILED:"), indentRest(e.Error))
+		if e.RC != nil {
+			fmt.Fprintf(b, "    rc: %d\n", *e.RC)
+		}
+		if s := strings.TrimRight(e.Stderr, "\n"); s != "" {
+			fmt.Fprintf(b, "    stderr: %s\n", indentRest(s))
+		}
+		if e.Message != "" {
+			fmt.Fprintf(b, "    %s\n", e.Message)
+		}
+	case StatusUnreachable:
+		fmt.Fprintf(b, "%s: %s %s\n", e.Host, h.paint(cRed, "UNREACHABLE:"), e.Error)
+	}
+}
+
+func indentRest(s string) string { return strings.ReplaceAll(s, "\n", "\n    ") }
+
+func (h *HumanReporter) change(b *strings.Builder, e Event) {
+	c := e.Change
+	for _, f := range c.Fields {
+		fmt.Fprintf(b, "    %s: %s -> %s\n", f.Name, show(f.Before), show(f.After))
+	}
+	if c.Sensitive {
+		if c.Action != "run" {
+			fmt.Fprintf(b, "    (content is sensitive: not shown)\n")
+		}
+		return
+	}
+	if c.Diff != "" {
+		for _, line := range strings.Split(strings.TrimRight(c.Diff, "\n"), "\n") {
+			col := ""
+			switch {
+			case strings.HasPrefix(line, "+++"), strings.HasPrefix(line, "---"):
+				col = cDim
+			case strings.HasPrefix(line, "+"):
+				col = cGreen
+			case strings.HasPrefix(line, "-"):
+				col = cRed
+			case strings.HasPrefix(line, "@@"):
+				col = cCyan
+			}
+			if col != "" {
+				line = h.paint(col, line)
+			}
+			fmt.Fprintf(b, "    %s\n", line)
+		}
+	}
+	if h.Verbose && e.Stdout != "" {
+		fmt.Fprintf(b, "    stdout: %s\n", indentRest(strings.TrimRight(e.Stdout, "\n")))
+	}
+}
+
+func show(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+func (h *HumanReporter) recap(b *strings.Builder, s *Summary) {
+	if s == nil {
+		return
+	}
+	title := "RECAP"
+	if s.Interrupted {
+		title += " (interrupted)"
+	}
+	fmt.Fprintf(b, "\n%s %s in %.2fs\n", title, s.Mode, s.Duration)
+	names := append([]string(nil), s.Order...)
+	if len(names) == 0 {
+		for n := range s.Hosts {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+	}
+	width := 5
+	for _, n := range names {
+		if len(n) > width {
+			width = len(n)
+		}
+	}
+	changedWord := "changed"
+	if s.Mode == "check" {
+		changedWord = "pending"
+	}
+	for _, n := range names {
+		st := s.Hosts[n]
+		line := fmt.Sprintf("%-*s  ok=%d %s=%d failed=%d skipped=%d unreachable=%d", width, n, st.OK, changedWord, st.Changed, st.Failed, st.Skipped, st.Unreachable)
+		switch {
+		case st.Failed > 0 || st.Unreachable > 0:
+			line = h.paint(cRed, line)
+		case st.Changed > 0:
+			line = h.paint(cYellow, line)
+		default:
+			line = h.paint(cGreen, line)
+		}
+		fmt.Fprintf(b, "%s\n", line)
+	}
+	t := s.Total
+	fmt.Fprintf(b, "%-*s  hosts=%d ok=%d %s=%d failed=%d skipped=%d unreachable=%d\n", width, "TOTAL", len(names), t.OK, changedWord, t.Changed, t.Failed, t.Skipped, t.Unreachable)
+}

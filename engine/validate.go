@@ -1,0 +1,136 @@
+package engine
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/opsmop/opsmop/policy"
+)
+
+// Validate checks what policy loading cannot: every expression compiles,
+// every inline template and template file parses, every host pattern is
+// well formed. It contacts nothing and returns every problem found, each
+// naming file:line and the key path.
+func Validate(p *policy.Policy, reg policy.Registry, ev *Evaluator, checkPattern func(string) error) []error {
+	var errs policy.ErrorList
+	add := func(pos policy.Pos, path string, err error) {
+		errs = append(errs, &policy.Error{Pos: pos, Path: path, Msg: err.Error()})
+	}
+	for i, r := range p.Roles {
+		rp := fmt.Sprintf("roles[%d]", i)
+		if checkPattern != nil {
+			if err := checkPattern(r.Groups); err != nil {
+				add(r.Pos, rp+".groups", err)
+			}
+			if err := checkPattern(r.Hosts); err != nil {
+				add(r.Pos, rp+".hosts", err)
+			}
+		}
+		if r.When != "" {
+			if _, err := ev.CompileExpr(r.When); err != nil {
+				add(r.Pos, rp+".when", err)
+			}
+		}
+		lists := []struct {
+			name string
+			list []*policy.Resource
+		}{{"pre", r.Pre}, {"resources", r.Resources}, {"handlers", r.Handlers}, {"post", r.Post}}
+		for _, l := range lists {
+			for j, res := range l.list {
+				path := res.Path
+				if path == "" {
+					path = fmt.Sprintf("%s.%s[%d]", rp, l.name, j)
+				}
+				validateResource(res, path, reg, ev, add)
+			}
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	errs.Sort()
+	out := make([]error, len(errs))
+	for i, e := range errs {
+		out[i] = e
+	}
+	return out
+}
+
+func validateResource(res *policy.Resource, path string, reg policy.Registry, ev *Evaluator, add func(policy.Pos, string, error)) {
+	exprKeys := map[string]bool{"when": true, "until": true, "loop": true}
+	if t, ok := reg[res.Type]; ok {
+		for _, k := range policy.DocKeys(t) {
+			if k.Expr {
+				exprKeys[k.Key] = true
+			}
+		}
+	}
+	if res.Raw == nil {
+		return
+	}
+	for _, e := range res.Raw.Entries {
+		kp := path + "." + e.Key
+		if exprKeys[e.Key] {
+			for _, n := range stringsOf(e.Value) {
+				if e.Key == "loop" && e.Value.Kind == policy.List {
+					continue
+				}
+				if _, err := ev.CompileExpr(n.Value.(string)); err != nil {
+					add(n.Pos, kp, err)
+				}
+			}
+			continue
+		}
+		for _, n := range stringsOf(e.Value) {
+			s := n.Value.(string)
+			if !strings.Contains(s, "{{") {
+				continue
+			}
+			if _, err := newTemplate(kp).Parse(s); err != nil {
+				add(n.Pos, kp, fmt.Errorf("template: %v", cleanTemplateErr(err)))
+			}
+		}
+	}
+	// Template files: parse them now so syntax errors show before any host
+	// is contacted.
+	var tmplKey string
+	switch res.Type {
+	case "template":
+		tmplKey = "src"
+	case "file":
+		tmplKey = "template"
+	}
+	if tmplKey != "" {
+		if n := res.Raw.Get(tmplKey); n != nil && n.Kind == policy.String {
+			if s := n.Value.(string); !strings.Contains(s, "{{") {
+				if err := ev.CheckFile(s); err != nil {
+					add(n.Pos, path+"."+tmplKey, err)
+				}
+			}
+		}
+	}
+}
+
+// stringsOf returns every string scalar in n.
+func stringsOf(n *policy.Node) []*policy.Node {
+	if n == nil {
+		return nil
+	}
+	switch n.Kind {
+	case policy.String:
+		return []*policy.Node{n}
+	case policy.List:
+		var out []*policy.Node
+		for _, it := range n.Items {
+			out = append(out, stringsOf(it)...)
+		}
+		return out
+	case policy.Map:
+		var out []*policy.Node
+		for _, e := range n.Entries {
+			out = append(out, stringsOf(e.Value)...)
+		}
+		return out
+	}
+	return nil
+}
