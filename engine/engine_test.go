@@ -1,0 +1,435 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opsmop/opsmop/connection"
+	"github.com/opsmop/opsmop/engine"
+	"github.com/opsmop/opsmop/policy"
+	"github.com/opsmop/opsmop/providers"
+)
+
+// countingHost wraps a host and counts round trips (Run and RunBatch
+// calls) and uploads.
+type countingHost struct {
+	h       *connection.Local
+	mu      sync.Mutex
+	trips   int
+	uploads int
+}
+
+func (c *countingHost) Run(ctx context.Context, s string, in io.Reader) (connection.Result, error) {
+	c.mu.Lock()
+	c.trips++
+	c.mu.Unlock()
+	return c.h.Run(ctx, s, in)
+}
+
+func (c *countingHost) RunBatch(ctx context.Context, s []string) ([]connection.Result, error) {
+	c.mu.Lock()
+	c.trips++
+	c.mu.Unlock()
+	return c.h.RunBatch(ctx, s)
+}
+
+func (c *countingHost) Upload(ctx context.Context, dst string, r io.Reader, size int64, o connection.UploadOptions) error {
+	c.mu.Lock()
+	c.uploads++
+	c.mu.Unlock()
+	return c.h.Upload(ctx, dst, r, size, o)
+}
+
+// fakeConnector hands every host its own counting local host.
+type fakeConnector struct {
+	mu     sync.Mutex
+	hosts  map[string]*countingHost
+	refuse map[string]bool
+}
+
+func (f *fakeConnector) Connect(_ context.Context, _ *policy.Role, h *engine.HostInfo) (providers.Host, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.refuse[h.Name] {
+		return nil, fmt.Errorf("host %s: connection refused", h.Name)
+	}
+	if f.hosts == nil {
+		f.hosts = map[string]*countingHost{}
+	}
+	if c, ok := f.hosts[h.Name]; ok {
+		return c, nil
+	}
+	c := &countingHost{h: &connection.Local{CommandTimeout: h.CommandTimeout}}
+	f.hosts[h.Name] = c
+	return c, nil
+}
+
+// recorder keeps every event.
+type recorder struct {
+	mu     sync.Mutex
+	events []engine.Event
+}
+
+func (r *recorder) Event(e engine.Event) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+}
+
+func (r *recorder) resources(host string) []engine.Event {
+	var out []engine.Event
+	for _, e := range r.events {
+		if (e.Type == engine.EventResource || e.Type == engine.EventHandler) && e.Host == host {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// fakeSpec and fakeProvider let tests script checks and applies.
+type fakeSpec struct {
+	ID string `opsmop:"id" required:"true"`
+}
+
+type fakeProvider struct {
+	check func(id string) (*providers.Change, error)
+	apply func(id string) error
+}
+
+func (f fakeProvider) Probe(*providers.Request) (string, error) { return "true", nil }
+func (f fakeProvider) Check(_ context.Context, req *providers.Request, _ connection.Result) (*providers.Change, error) {
+	return f.check(req.Spec.(*fakeSpec).ID)
+}
+func (f fakeProvider) Apply(_ context.Context, _ providers.Host, req *providers.Request, _ *providers.Change) (*providers.Outcome, error) {
+	return &providers.Outcome{}, f.apply(req.Spec.(*fakeSpec).ID)
+}
+
+type harness struct {
+	t    *testing.T
+	dir  string // the target's scratch root
+	pdir string // the policy's directory
+	reg  policy.Registry
+	fake *fakeProvider
+	conn *fakeConnector
+}
+
+func newHarness(t *testing.T) *harness {
+	reg := providers.Registry()
+	reg["fake"] = policy.ResourceType{Name: "fake", New: func() any { return &fakeSpec{} }, Identity: "id", Handler: true}
+	return &harness{t: t, dir: t.TempDir(), pdir: t.TempDir(), reg: reg, conn: &fakeConnector{}}
+}
+
+func (h *harness) lookup(name string) (providers.Provider, bool) {
+	if name == "fake" && h.fake != nil {
+		return *h.fake, true
+	}
+	return providers.Lookup(name)
+}
+
+// run loads src (TOML) and runs it on hosts.
+func (h *harness) run(src string, check bool, extra map[string]any, hosts ...string) (*engine.Summary, *recorder) {
+	h.t.Helper()
+	p := filepath.Join(h.pdir, "site.toml")
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+	pol, err := policy.Load(p, h.reg)
+	if err != nil {
+		h.t.Fatalf("load policy: %v", err)
+	}
+	if errs := engine.Validate(pol, h.reg, engine.NewEvaluator(pol.Dir), nil); len(errs) > 0 {
+		h.t.Fatalf("validate: %v", errs)
+	}
+	if len(hosts) == 0 {
+		hosts = []string{"h1"}
+	}
+	var plans []engine.Plan
+	for _, r := range pol.Roles {
+		pl := engine.Plan{Role: r}
+		for _, n := range hosts {
+			pl.Hosts = append(pl.Hosts, &engine.HostInfo{Name: n, Address: n, Groups: []string{"all"}, Vars: map[string]any{"root": h.dir}, CommandTimeout: 3 * time.Second})
+		}
+		plans = append(plans, pl)
+	}
+	rec := &recorder{}
+	sum := engine.Run(context.Background(), engine.Options{Policy: pol, Registry: h.reg, Lookup: h.lookup, Plans: plans, Check: check, Forks: 4, ExtraVars: extra, Connector: h.conn, Reporter: rec})
+	return sum, rec
+}
+
+const sitePolicy = `
+[vars]
+motd = "managed by opsmop"
+[[roles]]
+name = "web"
+vars = { http_port = 8080 }
+  [[roles.resources]]
+  type = "directory"
+  path = "{{ .root }}/srv/app"
+  mode = "0755"
+  [[roles.resources]]
+  type = "file"
+  path = "{{ .root }}/srv/app/motd"
+  content = "{{ .motd }}\n"
+  [[roles.resources]]
+  type = "template"
+  src = "app.conf.tmpl"
+  path = "{{ .root }}/srv/app/app.conf"
+  notify = ["restart app"]
+  [[roles.resources]]
+  type = "line"
+  path = "{{ .root }}/srv/app/hosts"
+  line = "127.0.0.1 app"
+  create = true
+  notify = ["restart app"]
+  [[roles.handlers]]
+  name = "never notified"
+  type = "shell"
+  cmd = "echo x >> {{ .root }}/never"
+  [[roles.handlers]]
+  name = "restart app"
+  type = "shell"
+  cmd = "echo restarted >> {{ .root }}/restarts"
+`
+
+func listTree(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	_ = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil {
+			fmt.Fprintf(&b, "%s %v\n", strings.TrimPrefix(p, dir), fi.Mode())
+		}
+		return nil
+	})
+	return b.String()
+}
+
+func TestCheckApplyCheck(t *testing.T) {
+	h := newHarness(t)
+	if err := os.WriteFile(filepath.Join(h.pdir, "app.conf.tmpl"), []byte("port = {{ .http_port }}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := listTree(t, h.dir)
+
+	sum, rec := h.run(sitePolicy, true, nil)
+	if got := listTree(t, h.dir); got != before {
+		t.Fatalf("check changed the target:\ngot %s\nwant %s", got, before)
+	}
+	if sum.Total.Changed != 5 || sum.Failed() {
+		t.Fatalf("first check: got changed=%d failed=%v; want 5 pending (4 resources + 1 handler), no failure; events %+v", sum.Total.Changed, sum.Failed(), rec.events)
+	}
+	var handlers []string
+	for _, e := range rec.resources("h1") {
+		if e.Type == engine.EventHandler {
+			handlers = append(handlers, e.Resource)
+		}
+	}
+	if len(handlers) != 1 || !strings.Contains(handlers[0], "restarts") {
+		t.Errorf("check handlers: got %v; want only the notified one, once", handlers)
+	}
+
+	sum, rec = h.run(sitePolicy, false, nil)
+	if sum.Failed() || sum.Total.Changed != 5 {
+		t.Fatalf("apply: got %+v; want 5 changed, no failure; events %+v", sum.Total, rec.events)
+	}
+	b, err := os.ReadFile(filepath.Join(h.dir, "srv/app/app.conf"))
+	if err != nil || string(b) != "port = 8080\n" {
+		t.Errorf("app.conf: got %q, %v; want %q", b, err, "port = 8080\n")
+	}
+	b, _ = os.ReadFile(filepath.Join(h.dir, "restarts"))
+	if string(b) != "restarted\n" {
+		t.Errorf("handler runs: got %q; want exactly one run", b)
+	}
+	if _, err := os.Stat(filepath.Join(h.dir, "never")); err == nil {
+		t.Errorf("a handler nobody notified ran")
+	}
+
+	host := h.conn.hosts["h1"]
+	host.trips, host.uploads = 0, 0
+	sum, rec = h.run(sitePolicy, true, nil)
+	if sum.Total.Changed != 0 || sum.Failed() {
+		t.Fatalf("check after apply: got %+v; want nothing pending; events %+v", sum.Total, rec.events)
+	}
+	// Every Run gathers facts once, then one batch probes all resources.
+	if host.trips != 2 || host.uploads != 0 {
+		t.Errorf("no-op check: got %d round trips and %d uploads; want 2 (facts + one probe batch) and 0", host.trips, host.uploads)
+	}
+}
+
+func TestHandlersRunOnceInDeclarationOrder(t *testing.T) {
+	h := newHarness(t)
+	src := `
+[[roles]]
+name = "r"
+  [[roles.resources]]
+  type = "shell"
+  cmd = "true"
+  notify = ["second", "first"]
+  [[roles.resources]]
+  type = "shell"
+  cmd = "true "
+  notify = ["first"]
+  [[roles.handlers]]
+  name = "first"
+  type = "shell"
+  cmd = "echo first >> {{ .root }}/order"
+  [[roles.handlers]]
+  name = "second"
+  type = "shell"
+  cmd = "echo second >> {{ .root }}/order"
+`
+	sum, rec := h.run(src, false, nil)
+	if sum.Failed() {
+		t.Fatalf("run failed: %+v", rec.events)
+	}
+	b, _ := os.ReadFile(filepath.Join(h.dir, "order"))
+	if got, want := string(b), "first\nsecond\n"; got != want {
+		t.Errorf("handler order: got %q; want %q", got, want)
+	}
+}
+
+func TestDidNotConverge(t *testing.T) {
+	h := newHarness(t)
+	h.fake = &fakeProvider{
+		check: func(string) (*providers.Change, error) {
+			return &providers.Change{Action: providers.Update, Fields: []providers.Field{{Name: "x", Before: "1", After: "2"}}}, nil
+		},
+		apply: func(string) error { return nil },
+	}
+	sum, rec := h.run("[[roles]]\nname = \"r\"\n[[roles.resources]]\ntype = \"fake\"\nid = \"a\"\n", false, nil)
+	if !sum.Failed() {
+		t.Fatalf("got no failure; want did not converge")
+	}
+	evs := rec.resources("h1")
+	last := evs[len(evs)-1]
+	if last.Status != engine.StatusFailed || !strings.Contains(last.Error, "did not converge") || !strings.Contains(last.Error, "x: 1 -> 2") {
+		t.Errorf("got %+v; want a failure saying did not converge with the before/after", last)
+	}
+}
+
+func TestPanicInProviderFailsOnlyThatHost(t *testing.T) {
+	h := newHarness(t)
+	h.fake = &fakeProvider{
+		check: func(id string) (*providers.Change, error) {
+			panic("boom")
+		},
+		apply: func(string) error { return nil },
+	}
+	h.conn.refuse = map[string]bool{"h3": true}
+	sum, rec := h.run("[[roles]]\nname = \"r\"\n[[roles.resources]]\ntype = \"fake\"\nid = \"a\"\n", true, nil, "h1", "h2", "h3")
+	if sum.Hosts["h1"].Failed != 1 || sum.Hosts["h2"].Failed != 1 {
+		t.Fatalf("got %+v; want h1 and h2 failed once each", sum.Hosts)
+	}
+	if sum.Hosts["h3"].Unreachable != 1 || sum.Hosts["h3"].Failed != 0 {
+		t.Errorf("h3: got %+v; want unreachable, not failed", sum.Hosts["h3"])
+	}
+	if e := rec.resources("h1")[0]; !strings.Contains(e.Error, "internal error") || !strings.Contains(e.Error, "boom") {
+		t.Errorf("got error %q; want the recovered panic", e.Error)
+	}
+}
+
+func TestRegisterWhenLoopAndIgnoreErrors(t *testing.T) {
+	h := newHarness(t)
+	src := `
+[[roles]]
+name = "r"
+  [[roles.resources]]
+  type = "shell"
+  cmd = "printf hello; exit 3"
+  register = "out"
+  ignore_errors = true
+  [[roles.resources]]
+  type = "shell"
+  cmd = "echo {{ .out.stdout }}-{{ .out.rc }} > {{ .root }}/registered"
+  when = "out.rc == 3 && out.failed"
+  [[roles.resources]]
+  type = "directory"
+  path = "{{ .root }}/d-{{ .item }}"
+  loop = ["a", "b"]
+  [[roles.resources]]
+  type = "directory"
+  path = "{{ .root }}/e-{{ .item }}"
+  loop = "dirs"
+  [[roles.resources]]
+  type = "shell"
+  cmd = "touch {{ .root }}/skipped"
+  when = "out.rc == 0"
+`
+	sum, rec := h.run(src, false, map[string]any{"dirs": []any{"x"}})
+	if sum.Hosts["h1"].Failed != 1 || sum.Hosts["h1"].Skipped != 1 {
+		t.Fatalf("got %+v; want one ignored failure and one skip; events %+v", sum.Hosts["h1"], rec.events)
+	}
+	b, _ := os.ReadFile(filepath.Join(h.dir, "registered"))
+	if string(b) != "hello-3\n" {
+		t.Errorf("registered: got %q; want %q", b, "hello-3\n")
+	}
+	for _, d := range []string{"d-a", "d-b", "e-x"} {
+		if _, err := os.Stat(filepath.Join(h.dir, d)); err != nil {
+			t.Errorf("loop item %s: %v", d, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(h.dir, "skipped")); err == nil {
+		t.Errorf("a resource whose when was false ran")
+	}
+}
+
+func TestCommandTimeoutFailsTheHost(t *testing.T) {
+	h := newHarness(t)
+	start := time.Now()
+	sum, rec := h.run("[[roles]]\nname = \"r\"\n[[roles.resources]]\ntype = \"shell\"\ncmd = \"sleep 30\"\n", false, nil)
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %v; want the 3s command timeout to stop it", d)
+	}
+	if sum.Hosts["h1"].Failed != 1 {
+		t.Fatalf("got %+v; want failed", rec.events)
+	}
+}
+
+func TestUndefinedVariableNamesIt(t *testing.T) {
+	h := newHarness(t)
+	sum, rec := h.run("[[roles]]\nname = \"r\"\n[[roles.resources]]\ntype = \"shell\"\ncmd = \"echo {{ .nope }}\"\n[[roles.resources]]\ntype = \"shell\"\ncmd = \"true\"\nwhen = \"missing_var > 1\"\n", true, nil)
+	if !sum.Failed() {
+		t.Fatal("got success; want failure")
+	}
+	if e := rec.resources("h1")[0]; !strings.Contains(e.Error, `"nope"`) {
+		t.Errorf("got %q; want the undefined variable named", e.Error)
+	}
+}
+
+func TestJSONReporterLinesDecode(t *testing.T) {
+	h := newHarness(t)
+	var buf bytes.Buffer
+	rep := engine.NewJSONReporter(&buf)
+	p := filepath.Join(h.pdir, "site.toml")
+	src := "[[roles]]\nname = \"r\"\n[[roles.resources]]\ntype = \"file\"\npath = \"{{ .root }}/f\"\ncontent = \"x\"\n[[roles.resources]]\ntype = \"shell\"\ncmd = \"false\"\n"
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pol, err := policy.Load(p, h.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans := []engine.Plan{{Role: pol.Roles[0], Hosts: []*engine.HostInfo{{Name: "h1", Vars: map[string]any{"root": h.dir}}}}}
+	engine.Run(context.Background(), engine.Options{Policy: pol, Registry: h.reg, Lookup: h.lookup, Plans: plans, Connector: h.conn, Reporter: rep})
+	types := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var e map[string]any
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		types[e["type"].(string)]++
+	}
+	for _, want := range []string{"run_start", "host_start", "resource", "host_end", "summary"} {
+		if types[want] == 0 {
+			t.Errorf("no %s event in %v", want, types)
+		}
+	}
+}
