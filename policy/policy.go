@@ -80,7 +80,10 @@ type Resource struct {
 	Spec any
 	// Raw is the resource's node, re-decoded per host after rendering.
 	Raw *Node
-	Pos Pos
+	// Path is the resource's key path, e.g. "roles[0].resources[2]", for
+	// messages.
+	Path string
+	Pos  Pos
 }
 
 // ResourceType declares a resource type: its spec struct carries the keys
