@@ -1,0 +1,236 @@
+// Package defaults holds the user's connection defaults (the defaults
+// file) and Resolve, the one function that decides every connection
+// setting of a host from role, inventory, defaults file and built-in
+// values.
+package defaults
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	toml "github.com/pelletier/go-toml/v2"
+)
+
+// EtcFile is the system-wide defaults file, read only when the user's
+// ~/.opsmop/defaults.toml does not exist.
+const EtcFile = "/etc/opsmop/defaults.toml"
+
+// File is the content of a defaults file:
+//
+//	[ssh]
+//	username = "deploy"
+//	password = "env:DEPLOY_PW"       # or a literal, or file:PATH
+//	port = 22
+//	private_key = "~/.ssh/id_ed25519"
+//	check_host_keys = true
+//	[sudo]
+//	username = "root"
+//	password = "file:~/.sudo_pw"
+//	[tuning]
+//	forks = 20
+//	connect_timeout = "10s"
+//	command_timeout = "10m"
+//
+// Every key is optional; a zero value (or nil pointer) means "not set".
+type File struct {
+	SSH    SSH    `toml:"ssh"`
+	Sudo   Sudo   `toml:"sudo"`
+	Tuning Tuning `toml:"tuning"`
+	// Path is the file this was read from (set by Load/LoadFrom; it is
+	// what Settings.Source names).
+	Path string `toml:"-"`
+}
+
+// SSH is the [ssh] table.
+type SSH struct {
+	Username string `toml:"username"`
+	// Password is a literal or an env:NAME / file:PATH reference; it is
+	// resolved only when it is the value that wins.
+	Password      string `toml:"password"`
+	Port          int    `toml:"port"`
+	PrivateKey    string `toml:"private_key"`
+	CheckHostKeys *bool  `toml:"check_host_keys"`
+}
+
+// Sudo is the [sudo] table. It sets who sudo runs as and with which
+// password; whether sudo is used at all is decided by roles and the
+// opsmop_sudo inventory variable.
+type Sudo struct {
+	Username string `toml:"username"`
+	Password string `toml:"password"`
+}
+
+// Tuning is the [tuning] table. Timeouts are written as Go duration
+// strings ("10s", "5m", "1h30m").
+type Tuning struct {
+	Forks          int           `toml:"forks"`
+	ConnectTimeout time.Duration `toml:"-"`
+	CommandTimeout time.Duration `toml:"-"`
+}
+
+// rawFile is File as decoded: timeouts as strings, so that a bare integer
+// (which would be nanoseconds) is a type error with a line number.
+type rawFile struct {
+	SSH    SSH       `toml:"ssh"`
+	Sudo   Sudo      `toml:"sudo"`
+	Tuning rawTuning `toml:"tuning"`
+}
+
+type rawTuning struct {
+	Forks          int    `toml:"forks"`
+	ConnectTimeout string `toml:"connect_timeout"`
+	CommandTimeout string `toml:"command_timeout"`
+}
+
+// HomeFile returns the user's defaults file path: HOME/.opsmop/defaults.toml.
+func HomeFile(home string) string { return filepath.Join(home, ".opsmop", "defaults.toml") }
+
+// Load reads HOME/.opsmop/defaults.toml, or only if that file does not
+// exist EtcFile. It returns the file read (nil, "" when neither exists)
+// and its path. See LoadFrom.
+func Load(home string) (*File, string, error) {
+	homeFile := ""
+	if home != "" {
+		homeFile = HomeFile(home)
+	}
+	return LoadFrom(homeFile, EtcFile)
+}
+
+// LoadFrom reads homeFile, or only if it does not exist (or homeFile is "")
+// etcFile. A file that exists but cannot be read or decoded is an error,
+// never a reason to fall back. Decoding is strict: an unknown key, a wrong
+// type, a port outside 1-65535, forks below 1 or a bad duration is an
+// error naming file:line and the key. It returns (nil, "", nil) when
+// neither file exists.
+func LoadFrom(homeFile, etcFile string) (*File, string, error) {
+	for _, p := range []string{homeFile, etcFile} {
+		if p == "" {
+			continue
+		}
+		b, err := os.ReadFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("defaults file: %w", err)
+		}
+		f, err := parse(p, b)
+		if err != nil {
+			return nil, "", err
+		}
+		return f, p, nil
+	}
+	return nil, "", nil
+}
+
+func parse(path string, b []byte) (*File, error) {
+	var raw rawFile
+	dec := toml.NewDecoder(bytes.NewReader(b)).DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		return nil, decodeError(path, err)
+	}
+	f := &File{SSH: raw.SSH, Sudo: raw.Sudo, Tuning: Tuning{Forks: raw.Tuning.Forks}, Path: path}
+	line := func(key string) int { return keyLine(b, key) }
+	if f.SSH.Port != 0 && (f.SSH.Port < 1 || f.SSH.Port > 65535) {
+		return nil, fmt.Errorf("defaults file %s:%d: ssh.port: %d is not a port (1-65535)", path, line("ssh.port"), f.SSH.Port)
+	}
+	if f.Tuning.Forks < 0 || (f.Tuning.Forks == 0 && line("tuning.forks") > 0) {
+		return nil, fmt.Errorf("defaults file %s:%d: tuning.forks: must be at least 1", path, line("tuning.forks"))
+	}
+	for _, d := range []struct {
+		key string
+		in  string
+		out *time.Duration
+	}{
+		{"tuning.connect_timeout", raw.Tuning.ConnectTimeout, &f.Tuning.ConnectTimeout},
+		{"tuning.command_timeout", raw.Tuning.CommandTimeout, &f.Tuning.CommandTimeout},
+	} {
+		if d.in == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d.in)
+		if err != nil {
+			return nil, fmt.Errorf("defaults file %s:%d: %s: %q is not a duration (write e.g. \"10s\", \"5m\", \"1h30m\")", path, line(d.key), d.key, d.in)
+		}
+		if v <= 0 {
+			return nil, fmt.Errorf("defaults file %s:%d: %s: %q: a timeout must be positive", path, line(d.key), d.key, d.in)
+		}
+		*d.out = v
+	}
+	return f, nil
+}
+
+// knownKeys is what the defaults file accepts, for error messages.
+const knownKeys = "[ssh] username, password, port, private_key, check_host_keys; [sudo] username, password; [tuning] forks, connect_timeout, command_timeout"
+
+func decodeError(path string, err error) error {
+	var sm *toml.StrictMissingError
+	if errors.As(err, &sm) {
+		msgs := make([]string, 0, len(sm.Errors))
+		for _, e := range sm.Errors {
+			row, _ := e.Position()
+			msgs = append(msgs, fmt.Sprintf("defaults file %s:%d: unknown key %s", path, row, strings.Join(e.Key(), ".")))
+		}
+		return fmt.Errorf("%s (known keys: %s)", strings.Join(msgs, "; "), knownKeys)
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		row, _ := de.Position()
+		key := strings.Join(de.Key(), ".")
+		msg := friendlyTypeError(key, strings.TrimPrefix(de.Error(), "toml: "))
+		if key != "" {
+			return fmt.Errorf("defaults file %s:%d: %s: %s", path, row, key, msg)
+		}
+		return fmt.Errorf("defaults file %s:%d: %s", path, row, msg)
+	}
+	return fmt.Errorf("defaults file %s: %w", path, err)
+}
+
+// keyLine finds the line of table.key in a defaults file (0 if absent). The
+// file's shape is fixed ([table] then key = value), so a line scan suffices.
+func keyLine(b []byte, dotted string) int {
+	table, key, _ := strings.Cut(dotted, ".")
+	cur := ""
+	for i, l := range strings.Split(string(b), "\n") {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "[") {
+			cur = strings.Trim(l, "[] \t")
+			continue
+		}
+		k, _, ok := strings.Cut(l, "=")
+		if !ok {
+			continue
+		}
+		k = strings.TrimSpace(k)
+		if (cur == table && k == key) || (cur == "" && k == dotted) {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+var typeErrRe = regexp.MustCompile(`^cannot decode TOML (\w+) into struct field \S+ of type (\S+)$`)
+
+// friendlyTypeError rewrites go-toml's type mismatch message, which names
+// Go types, into one about the file.
+func friendlyTypeError(key, msg string) string {
+	m := typeErrRe.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	if strings.HasSuffix(key, "_timeout") {
+		return fmt.Sprintf("must be a quoted duration such as \"10s\" or \"5m\", not a TOML %s", m[1])
+	}
+	want := map[string]string{"int": "an integer", "bool": "true or false", "*bool": "true or false", "string": "a quoted string"}[m[2]]
+	if want == "" {
+		want = "a different type"
+	}
+	return fmt.Sprintf("must be %s, not a TOML %s", want, m[1])
+}
