@@ -91,6 +91,7 @@ type runner struct {
 	mu      sync.Mutex
 	hosts   map[string]*hostState
 	order   []string
+	notes   []string
 	started time.Time
 }
 
@@ -125,7 +126,7 @@ func Run(ctx context.Context, o Options) *Summary {
 		}
 		r.runRole(ctx, p)
 	}
-	sum := &Summary{Mode: r.mode, Hosts: map[string]*Stats{}, Order: r.order, Duration: time.Since(r.started).Seconds(), Interrupted: ctx.Err() != nil}
+	sum := &Summary{Mode: r.mode, Hosts: map[string]*Stats{}, Order: r.order, Duration: time.Since(r.started).Seconds(), Interrupted: ctx.Err() != nil, Notes: r.notes}
 	for _, n := range r.order {
 		st := r.hosts[n].stats
 		sum.Hosts[n] = &st
@@ -154,13 +155,59 @@ func (r *runner) runRole(ctx context.Context, p Plan) {
 	if !tagsSelected(r.o.Tags, r.o.SkipTags, p.Role.Tags, true) {
 		return
 	}
+	var live []*hostState
+	for _, h := range p.Hosts {
+		if hs := r.hosts[h.Name]; !hs.done {
+			live = append(live, hs)
+		}
+	}
+	batches := Batches(len(live), p.Role.Serial)
+	start := 0
+	for bi, size := range batches {
+		if ctx.Err() != nil {
+			return
+		}
+		batch := live[start : start+size]
+		start += size
+		if len(batches) > 1 {
+			names := make([]string, len(batch))
+			for i, hs := range batch {
+				names[i] = hs.info.Name
+			}
+			r.emit(Event{Type: EventNotice, Role: p.Role.Name, Message: fmt.Sprintf("role %s: batch %d/%d: %s", p.Role.Name, bi+1, len(batches), strings.Join(names, ", "))})
+		}
+		r.runBatch(ctx, p.Role, batch)
+		if mf := p.Role.MaxFailPercentage; mf != nil {
+			failed := 0
+			for _, hs := range batch {
+				if hs.done {
+					failed++
+				}
+			}
+			if pct := float64(failed) * 100 / float64(len(batch)); pct > *mf {
+				msg := fmt.Sprintf("role %s stopped after batch %d/%d: %d of %d hosts failed (%.0f%% > max_fail_percentage %g%%)", p.Role.Name, bi+1, len(batches), failed, len(batch), pct, *mf)
+				if rest := live[start:]; len(rest) > 0 {
+					names := make([]string, len(rest))
+					for i, hs := range rest {
+						names[i] = hs.info.Name
+					}
+					msg += "; not run: " + strings.Join(names, ", ")
+				}
+				r.mu.Lock()
+				r.notes = append(r.notes, msg)
+				r.mu.Unlock()
+				r.emit(Event{Type: EventNotice, Role: p.Role.Name, Message: msg})
+				return
+			}
+		}
+	}
+}
+
+// runBatch runs the role on the hosts of one batch, at most Forks at once.
+func (r *runner) runBatch(ctx context.Context, role *policy.Role, batch []*hostState) {
 	sem := make(chan struct{}, r.o.Forks)
 	var wg sync.WaitGroup
-	for _, h := range p.Hosts {
-		hs := r.hosts[h.Name]
-		if hs.done {
-			continue
-		}
+	for _, hs := range batch {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -172,10 +219,45 @@ func (r *runner) runRole(ctx context.Context, p Plan) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			r.runHost(ctx, p.Role, hs)
+			r.runHost(ctx, role, hs)
 		}()
 	}
 	wg.Wait()
+}
+
+// Batches splits n hosts by a serial plan: each entry an int (hosts) or a
+// "N%" string (of n, at least 1); the last size repeats until every host
+// is placed. An empty plan is one batch of all hosts.
+func Batches(n int, serial []any) []int {
+	if n == 0 {
+		return nil
+	}
+	if len(serial) == 0 {
+		return []int{n}
+	}
+	var out []int
+	left := n
+	for i := 0; left > 0; i++ {
+		spec := serial[min(i, len(serial)-1)]
+		size := 0
+		switch v := spec.(type) {
+		case int:
+			size = v
+		case int64:
+			size = int(v)
+		case float64:
+			size = int(v)
+		case string:
+			var pct float64
+			if _, err := fmt.Sscanf(strings.TrimSuffix(v, "%"), "%g", &pct); err == nil {
+				size = int(float64(n) * pct / 100)
+			}
+		}
+		size = max(1, min(size, left))
+		out = append(out, size)
+		left -= size
+	}
+	return out
 }
 
 // hostRun is one role on one host.

@@ -433,3 +433,64 @@ func TestJSONReporterLinesDecode(t *testing.T) {
 		}
 	}
 }
+
+func TestBatches(t *testing.T) {
+	cases := []struct {
+		n      int
+		serial []any
+		want   string
+	}{
+		{10, nil, "[10]"},
+		{10, []any{3}, "[3 3 3 1]"},
+		{10, []any{1, 5, "25%"}, "[1 5 2 2]"},
+		{10, []any{"50%"}, "[5 5]"},
+		{3, []any{"10%"}, "[1 1 1]"},
+		{2, []any{5}, "[2]"},
+		{0, []any{1}, "[]"},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprint(c.n, c.serial), func(t *testing.T) {
+			if got := fmt.Sprint(engine.Batches(c.n, c.serial)); got != c.want {
+				t.Errorf("Batches(%d, %v) = %s; want %s", c.n, c.serial, got, c.want)
+			}
+		})
+	}
+}
+
+func TestSerialAndMaxFailPercentage(t *testing.T) {
+	h := newHarness(t)
+	src := `
+[[roles]]
+name = "r"
+serial = 3
+max_fail_percentage = 20
+  [[roles.resources]]
+  type = "assert"
+  that = "host.name != 'h5'"
+`
+	hosts := []string{"h1", "h2", "h3", "h4", "h5", "h6", "h7", "h8", "h9", "h10"}
+	sum, rec := h.run(src, true, nil, hosts...)
+	var starts []string
+	for _, e := range rec.events {
+		if e.Type == engine.EventHostStart {
+			starts = append(starts, e.Host)
+		}
+	}
+	// Batches of 3; h5 fails in batch 2 (1 of 3 = 33% > 20%): the role stops.
+	if len(starts) != 6 {
+		t.Fatalf("hosts started: got %v; want the 6 hosts of batches 1 and 2 only", starts)
+	}
+	first := map[string]bool{}
+	for _, n := range starts[:3] {
+		first[n] = true
+	}
+	if !first["h1"] || !first["h2"] || !first["h3"] {
+		t.Errorf("batch 1: got %v; want h1 h2 h3", starts[:3])
+	}
+	if sum.Hosts["h5"].Failed != 1 || sum.Hosts["h7"].OK != 0 {
+		t.Errorf("got h5 %+v, h7 %+v; want h5 failed and h7 not run", sum.Hosts["h5"], sum.Hosts["h7"])
+	}
+	if len(sum.Notes) != 1 || !strings.Contains(sum.Notes[0], "max_fail_percentage") || !strings.Contains(sum.Notes[0], "not run: h7, h8, h9, h10") {
+		t.Errorf("notes: got %q; want the reason the role stopped and the hosts not run", sum.Notes)
+	}
+}

@@ -90,6 +90,9 @@ type Summary struct {
 	Order    []string          `json:"-"`
 	Total    Stats             `json:"total"`
 	Duration float64           `json:"duration_s"`
+	// Notes explain run-level decisions, such as a role stopped by
+	// max_fail_percentage.
+	Notes []string `json:"notes,omitempty"`
 	// Interrupted is set when the run was cancelled (Ctrl-C).
 	Interrupted bool `json:"interrupted,omitempty"`
 }

@@ -66,7 +66,7 @@ func (h *HumanReporter) Event(e Event) {
 		}
 		fmt.Fprintf(&b, "%s: %d host(s)\n", verb, e.Hosts)
 	case EventNotice:
-		fmt.Fprintf(&b, "%s\n", h.paint(cYellow, "warning: "+e.Message))
+		fmt.Fprintf(&b, "%s\n", h.paint(cCyan, e.Message))
 	case EventResource, EventHandler:
 		h.resource(&b, e)
 	case EventSummary:
@@ -204,6 +204,9 @@ func (h *HumanReporter) recap(b *strings.Builder, s *Summary) {
 			line = h.paint(cGreen, line)
 		}
 		fmt.Fprintf(b, "%s\n", line)
+	}
+	for _, n := range s.Notes {
+		fmt.Fprintf(b, "%s\n", h.paint(cRed, "note: "+n))
 	}
 	t := s.Total
 	fmt.Fprintf(b, "%-*s  hosts=%d ok=%d %s=%d failed=%d skipped=%d unreachable=%d\n", width, "TOTAL", len(names), t.OK, changedWord, t.Changed, t.Failed, t.Skipped, t.Unreachable)
