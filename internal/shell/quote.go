@@ -6,8 +6,9 @@ import "strings"
 
 // Quote returns s as a single POSIX sh word that expands to exactly the
 // bytes of s: it is wrapped in single quotes and every single quote inside
-// becomes '\''. Any byte sequence, including newlines, NUL-free binary and
-// non-UTF-8 bytes, round-trips. (A NUL byte cannot appear in an argv at all;
+// is written as close-quote, backslash-quote, open-quote. Any byte
+// sequence, including newlines, NUL-free binary and non-UTF-8 bytes,
+// round-trips. (A NUL byte cannot appear in an argv at all;
 // callers that may see one must reject it before building a command.)
 func Quote(s string) string {
 	if s == "" {
