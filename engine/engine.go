@@ -61,6 +61,9 @@ type Options struct {
 	// Verbose adds unchanged ("ok") resources to the human output; the
 	// engine itself emits every event regardless.
 	Verbose bool
+	// SkipFacts leaves facts empty instead of gathering them (ad-hoc
+	// commands, which do not use them).
+	SkipFacts bool
 }
 
 // batchRunner is implemented by hosts that can pipeline several read-only
@@ -109,8 +112,9 @@ func Run(ctx context.Context, o Options) *Summary {
 	if r.o.Eval == nil {
 		r.o.Eval = NewEvaluator(o.Policy.Dir)
 	}
-	total := 0
+	total, tasks := 0, 0
 	for _, p := range o.Plans {
+		tasks += len(p.Hosts)
 		for _, h := range p.Hosts {
 			if _, ok := r.hosts[h.Name]; !ok {
 				r.hosts[h.Name] = &hostState{info: h, registered: map[string]any{}}
@@ -119,7 +123,7 @@ func Run(ctx context.Context, o Options) *Summary {
 			}
 		}
 	}
-	r.emit(Event{Type: EventRunStart, Hosts: total})
+	r.emit(Event{Type: EventRunStart, Hosts: total, Tasks: tasks})
 	for _, p := range o.Plans {
 		if ctx.Err() != nil {
 			break
@@ -283,6 +287,9 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, hs *hostState) 
 		r.unreachable(hs, role, err)
 		end()
 		return
+	}
+	if hs.facts == nil && r.o.SkipFacts {
+		hs.facts = Facts{}
 	}
 	if hs.facts == nil {
 		fctx, cancel := r.cmdCtx(ctx, hs)
@@ -505,7 +512,8 @@ func (hr *hostRun) request(res *policy.Resource, scope map[string]any) *provider
 		Eval: func(e string, extra map[string]any) (any, error) {
 			return ev.Eval(e, mergeVars(scope, extra))
 		},
-		Render: func(p string) ([]byte, error) { return ev.RenderFile(p, scope) },
+		Render:   func(p string) ([]byte, error) { return ev.RenderFile(p, scope) },
+		Progress: hr.uploadProgress(res),
 		Open: func(p string) (io.ReadCloser, int64, error) {
 			full, err := LocalPath(dir, p)
 			if err != nil {
@@ -523,6 +531,20 @@ func (hr *hostRun) request(res *policy.Resource, scope map[string]any) *provider
 			return f, fi.Size(), nil
 		},
 	}
+}
+
+// uploadSink is implemented by reporters that show upload progress.
+type uploadSink interface {
+	Upload(host, path string, written, total int64)
+}
+
+func (hr *hostRun) uploadProgress(res *policy.Resource) func(written, total int64) {
+	sink, ok := hr.r.o.Reporter.(uploadSink)
+	if !ok {
+		return nil
+	}
+	label := res.DefaultLabel(hr.r.o.Registry)
+	return func(written, total int64) { sink.Upload(hr.hs.info.Name, label, written, total) }
 }
 
 // runList processes resources in order; it returns false when the host

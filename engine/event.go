@@ -48,6 +48,7 @@ type Event struct {
 	RC           *int              `json:"rc,omitempty"`
 	Duration     float64           `json:"duration_s,omitempty"`
 	Hosts        int               `json:"hosts,omitempty"`
+	Tasks        int               `json:"tasks,omitempty"`
 	Stats        *Stats            `json:"stats,omitempty"`
 	Summary      *Summary          `json:"summary,omitempty"`
 }

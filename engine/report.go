@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // JSONReporter writes every event as one JSON object per line and nothing
@@ -33,8 +34,23 @@ type HumanReporter struct {
 	W       io.Writer
 	Color   bool
 	Verbose bool
+	// Status keeps a live progress line at the bottom of a terminal
+	// (hosts done/total, changed, failed, unreachable, elapsed time, the
+	// upload in progress), redrawn in place while results scroll above
+	// it. Only for terminals: callers leave it off for pipes and --json.
+	Status bool
 
-	mu sync.Mutex
+	mu       sync.Mutex
+	prog     progress
+	stopTick chan struct{}
+}
+
+// progress is what the status line shows.
+type progress struct {
+	started                                   time.Time
+	total, done, changed, failed, unreachable int
+	upload                                    string
+	shown                                     bool
 }
 
 const (
@@ -58,6 +74,12 @@ func (h *HumanReporter) Event(e Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var b strings.Builder
+	if h.Status {
+		h.track(e)
+		if e.Type == EventRunStart {
+			h.startTicker()
+		}
+	}
 	switch e.Type {
 	case EventRunStart:
 		verb := "apply"
@@ -72,7 +94,117 @@ func (h *HumanReporter) Event(e Event) {
 	case EventSummary:
 		h.recap(&b, e.Summary)
 	}
+	h.write(b.String(), e.Type != EventSummary)
+	if e.Type == EventSummary {
+		h.stopTicker()
+	}
+}
+
+// write prints out, keeping the status line below it when enabled.
+func (h *HumanReporter) write(out string, redraw bool) {
+	if !h.Status {
+		_, _ = io.WriteString(h.W, out)
+		return
+	}
+	var b strings.Builder
+	if h.prog.shown {
+		b.WriteString("\r\x1b[K")
+		h.prog.shown = false
+	}
+	b.WriteString(out)
+	if redraw {
+		b.WriteString(h.statusLine())
+		h.prog.shown = true
+	}
 	_, _ = io.WriteString(h.W, b.String())
+}
+
+func (h *HumanReporter) statusLine() string {
+	p := h.prog
+	line := fmt.Sprintf("[%d/%d done] changed %d  failed %d  unreachable %d  %.1fs", p.done, p.total, p.changed, p.failed, p.unreachable, time.Since(p.started).Seconds())
+	if p.upload != "" {
+		line += "  " + p.upload
+	}
+	return h.paint(cDim, line)
+}
+
+func (h *HumanReporter) track(e Event) {
+	switch e.Type {
+	case EventRunStart:
+		h.prog = progress{started: e.Time, total: e.Tasks}
+		if h.prog.total == 0 {
+			h.prog.total = e.Hosts
+		}
+	case EventHostEnd:
+		h.prog.done++
+	case EventResource, EventHandler:
+		switch e.Status {
+		case StatusChanged:
+			h.prog.changed++
+		case StatusFailed:
+			h.prog.failed++
+		case StatusUnreachable:
+			h.prog.unreachable++
+		}
+	}
+}
+
+// Upload shows a file upload's progress on the status line.
+func (h *HumanReporter) Upload(host, path string, written, total int64) {
+	if !h.Status {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if written >= total {
+		h.prog.upload = ""
+	} else {
+		h.prog.upload = fmt.Sprintf("%s: uploading %s %d%% of %s", host, path, written*100/max(total, 1), humanBytes(total))
+	}
+	h.write("", true)
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func (h *HumanReporter) startTicker() {
+	if h.stopTick != nil {
+		return
+	}
+	stop := make(chan struct{})
+	h.stopTick = stop
+	go func() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				h.mu.Lock()
+				if h.prog.shown {
+					h.write("", true)
+				}
+				h.mu.Unlock()
+			}
+		}
+	}()
+}
+
+func (h *HumanReporter) stopTicker() {
+	if h.stopTick != nil {
+		close(h.stopTick)
+		h.stopTick = nil
+	}
 }
 
 func (h *HumanReporter) resource(b *strings.Builder, e Event) {

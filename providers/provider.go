@@ -85,6 +85,9 @@ type Request struct {
 	// Open opens a local file (path relative to the policy directory,
 	// refusing escapes) for upload.
 	Open func(path string) (io.ReadCloser, int64, error)
+	// Progress, if set, receives the progress of a file upload; providers
+	// pass it on as connection.UploadOptions.Progress.
+	Progress func(written, total int64)
 }
 
 // Provider implements one resource type.

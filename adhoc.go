@@ -1,0 +1,162 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/opsmop/opsmop/engine"
+	"github.com/opsmop/opsmop/policy"
+	"github.com/opsmop/opsmop/providers"
+)
+
+// cmdAdhoc is `opsmop run ... -- COMMAND...`: one shell command on every
+// selected host, over the same connections (persistent shell, sudo, jump
+// hosts) as a policy run.
+func cmdAdhoc(c *cli.Context, env Env) error {
+	args := c.Args().Slice()
+	var cmdWords []string
+	for i, a := range args {
+		if a == "--" {
+			cmdWords, args = args[i+1:], args[:i]
+			break
+		}
+	}
+	if cmdWords == nil && len(args) > 0 && !isPolicyFile(args[0]) {
+		cmdWords, args = args, nil
+	} else if cmdWords == nil && len(args) > 1 {
+		cmdWords, args = args[1:], args[:1]
+	}
+	if len(cmdWords) == 0 {
+		return invalid(errors.New("missing command: opsmop run [-i INVENTORY | POLICY] --limit PATTERN -- COMMAND..."))
+	}
+	if len(args) > 1 {
+		return invalid(fmt.Errorf("unexpected arguments %q before --: give at most one POLICY", args[1:]))
+	}
+	s, err := load(c.Context, c, env, false)
+	if err != nil {
+		return err
+	}
+	if c.Bool("ask-pass") {
+		p, err := s.prompt("SSH password")
+		if err != nil {
+			return invalid(err)
+		}
+		s.askSSH = &p
+	}
+	if c.Bool("ask-sudo-pass") {
+		p, err := s.prompt("sudo password")
+		if err != nil {
+			return invalid(err)
+		}
+		s.askSudo = &p
+	}
+	cmd := strings.Join(cmdWords, " ")
+	role := &policy.Role{Name: "run"}
+	if c.Bool("sudo") {
+		t := true
+		role.Sudo = &t
+	}
+	raw := &policy.Node{Kind: policy.Map, Entries: []policy.Entry{
+		{Key: "type", Value: &policy.Node{Kind: policy.String, Value: "shell"}},
+		{Key: "cmd", Value: &policy.Node{Kind: policy.String, Value: cmd}},
+	}}
+	role.Resources = []*policy.Resource{{Type: "shell", Raw: raw, Spec: &providers.ShellSpec{Cmd: cmd}, Path: "command", Pos: policy.Pos{File: "command line"}}}
+	s.pol.Roles = []*policy.Role{role}
+	plans, forks, err := s.plans()
+	if err != nil {
+		return invalid(err)
+	}
+	if f := c.Int("forks"); f > 0 {
+		forks = f
+	}
+	rep := &adhocReporter{w: env.Stdout, json: c.Bool("json")}
+	conn := s.newConnector(c)
+	defer conn.pool.Close()
+	sum := engine.Run(c.Context, engine.Options{
+		Policy: s.pol, Registry: s.reg, Lookup: providers.Lookup, Plans: plans,
+		Forks: forks, ExtraVars: s.extra, Connector: conn, Reporter: rep, SkipFacts: true,
+	})
+	rep.recap(sum)
+	switch {
+	case sum.Interrupted:
+		return &exitError{code: exitInterrupted}
+	case sum.Failed():
+		return &exitError{code: exitFailed}
+	}
+	return nil
+}
+
+// adhocReporter prints each host's output with a host prefix (or one JSON
+// object per host), then a recap.
+type adhocReporter struct {
+	mu   sync.Mutex
+	w    io.Writer
+	json bool
+}
+
+type adhocEvent struct {
+	Host   string `json:"host"`
+	Status string `json:"status"`
+	RC     *int   `json:"rc,omitempty"`
+	Stdout string `json:"stdout"`
+	Stderr string `json:"stderr"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Event implements engine.Reporter.
+func (a *adhocReporter) Event(e engine.Event) {
+	if e.Type != engine.EventResource {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.json {
+		_ = json.NewEncoder(a.w).Encode(adhocEvent{Host: e.Host, Status: string(e.Status), RC: e.RC, Stdout: e.Stdout, Stderr: e.Stderr, Error: e.Error})
+		return
+	}
+	var b strings.Builder
+	prefix := func(stream, text string) {
+		for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
+			fmt.Fprintf(&b, "%s%s | %s\n", e.Host, stream, line)
+		}
+	}
+	if e.Stdout != "" {
+		prefix("", e.Stdout)
+	}
+	if e.Stderr != "" {
+		prefix(" (stderr)", e.Stderr)
+	}
+	switch {
+	case e.Status == engine.StatusUnreachable:
+		fmt.Fprintf(&b, "%s | UNREACHABLE: %s\n", e.Host, e.Error)
+	case e.Status == engine.StatusFailed && e.RC != nil:
+		fmt.Fprintf(&b, "%s | FAILED: rc=%d\n", e.Host, *e.RC)
+	case e.Status == engine.StatusFailed:
+		fmt.Fprintf(&b, "%s | FAILED: %s\n", e.Host, e.Error)
+	}
+	_, _ = io.WriteString(a.w, b.String())
+}
+
+func (a *adhocReporter) recap(s *engine.Summary) {
+	if a.json {
+		return
+	}
+	ok, failed, unreachable := 0, 0, 0
+	for _, st := range s.Hosts {
+		switch {
+		case st.Unreachable > 0:
+			unreachable++
+		case st.Failed > 0:
+			failed++
+		default:
+			ok++
+		}
+	}
+	fmt.Fprintf(a.w, "\nRECAP run in %.2fs: hosts=%d ok=%d failed=%d unreachable=%d\n", s.Duration, len(s.Hosts), ok, failed, unreachable)
+}
