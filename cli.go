@@ -96,6 +96,7 @@ func newApp(env Env) *cli.App {
 		&cli.StringFlag{Name: "tags", Aliases: []string{"t"}, Usage: "only resources/roles with one of these comma-separated tags"},
 		&cli.StringFlag{Name: "skip-tags", Usage: "skip resources/roles with one of these comma-separated tags"},
 		&cli.BoolFlag{Name: "accept-new-host-keys", Usage: "record unknown host keys in ~/.ssh/known_hosts (trust on first use); changed keys are still refused"},
+		&cli.BoolFlag{Name: "retry-failed", Usage: "run only the hosts that failed or were unreachable in the previous run (~/.opsmop/last-failed)"},
 	}
 	checkFlags := append([]cli.Flag{
 		&cli.BoolFlag{Name: "detailed-exitcode", Usage: "exit 2 when changes are pending"},
@@ -156,6 +157,23 @@ func newApp(env Env) *cli.App {
 					&cli.BoolFlag{Name: "ask-pass", Aliases: []string{"k"}, Usage: "prompt for the SSH password"},
 				},
 				Action: func(c *cli.Context) error { return cmdFacts(c, env) },
+			},
+			{
+				Name: "run", Usage: "run one shell command on the selected hosts",
+				ArgsUsage: "[POLICY] -- COMMAND...",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "inventory `FILE`"},
+					&cli.StringFlag{Name: "limit", Aliases: []string{"l"}, Usage: "host/group patterns"},
+					&cli.BoolFlag{Name: "sudo", Aliases: []string{"s"}, Usage: "run the command under sudo (sudo user from the inventory/defaults, else root)"},
+					&cli.IntFlag{Name: "forks", Aliases: []string{"f"}, Usage: "hosts worked on at once"},
+					&cli.BoolFlag{Name: "json", Usage: "one JSON object per host"},
+					&cli.StringSliceFlag{Name: "extra-vars", Aliases: []string{"e"}, Usage: "k=v or @file"},
+					&cli.BoolFlag{Name: "ask-pass", Aliases: []string{"k"}, Usage: "prompt for the SSH password"},
+					&cli.BoolFlag{Name: "ask-sudo-pass", Aliases: []string{"K"}, Usage: "prompt for the sudo password"},
+					&cli.BoolFlag{Name: "local", Usage: "run on this machine, no SSH"},
+					&cli.BoolFlag{Name: "accept-new-host-keys", Usage: "record unknown host keys (trust on first use)"},
+				},
+				Action: func(c *cli.Context) error { return cmdAdhoc(c, env) },
 			},
 			{
 				Name: "version", Usage: "print the version",

@@ -33,7 +33,7 @@ type session struct {
 	inv      *inventory.Inventory
 	defs     *defaults.File
 	extra    map[string]any
-	limit    *inventory.Limit
+	limits   []*inventory.Limit // --limit and --retry-failed, all applied
 	local    bool
 	askSSH   *secret.Secret
 	askSudo  *secret.Secret
@@ -87,7 +87,27 @@ func load(ctx context.Context, c *cli.Context, env Env, needPolicy bool) (*sessi
 	default:
 		return nil, invalid(errors.New("no inventory: give one with -i FILE or set inventory in the policy (or use --local)"))
 	}
+	var patterns []string
+	if c.Bool("retry-failed") {
+		names, err := readLastFailed(env.Home)
+		if err != nil {
+			return nil, invalid(err)
+		}
+		var known []string
+		for _, n := range names {
+			if _, ok := s.inv.Host(n); ok {
+				known = append(known, n)
+			}
+		}
+		if len(known) == 0 {
+			return nil, invalid(fmt.Errorf("--retry-failed: none of the recorded hosts (%s) is in the inventory", strings.Join(names, ", ")))
+		}
+		patterns = append(patterns, strings.Join(known, ","))
+	}
 	if l := c.String("limit"); l != "" {
+		patterns = append(patterns, l)
+	}
+	for _, l := range patterns {
 		lim, err := inventory.ParseLimit(l)
 		if err != nil {
 			return nil, invalid(fmt.Errorf("--limit: %w", err))
@@ -95,7 +115,7 @@ func load(ctx context.Context, c *cli.Context, env Env, needPolicy bool) (*sessi
 		if _, err := lim.Filter(s.inv, s.inv.Hosts()); err != nil {
 			return nil, invalid(fmt.Errorf("--limit %s: %w", l, err))
 		}
-		s.limit = lim
+		s.limits = append(s.limits, lim)
 	}
 	if c.IsSet("extra-vars") || len(c.StringSlice("extra-vars")) > 0 {
 		s.extra, err = parseExtraVars(c.StringSlice("extra-vars"))
@@ -162,10 +182,13 @@ func parseExtraVars(vals []string) (map[string]any, error) {
 // selectHosts returns a role's hosts after --limit, in inventory order.
 func (s *session) selectHosts(groups, hosts string) ([]*inventory.Host, error) {
 	sel := s.inv.Select(groups, hosts)
-	if s.limit == nil {
-		return sel, nil
+	for _, l := range s.limits {
+		var err error
+		if sel, err = l.Filter(s.inv, sel); err != nil {
+			return nil, err
+		}
 	}
-	return s.limit.Filter(s.inv, sel)
+	return sel, nil
 }
 
 // roleOverrides turns a role's login keys into defaults.Role.
@@ -398,7 +421,8 @@ func cmdRun(c *cli.Context, env Env, check bool) error {
 	if c.Bool("json") {
 		rep = engine.NewJSONReporter(env.Stdout)
 	} else {
-		rep = &engine.HumanReporter{W: env.Stdout, Color: env.isTerminal(env.Stdout) && env.Getenv("NO_COLOR") == "", Verbose: c.Bool("verbose")}
+		tty := env.isTerminal(env.Stdout)
+		rep = &engine.HumanReporter{W: env.Stdout, Color: tty && env.Getenv("NO_COLOR") == "", Verbose: c.Bool("verbose"), Status: tty}
 	}
 	conn := s.newConnector(c)
 	defer conn.pool.Close()
@@ -408,6 +432,9 @@ func cmdRun(c *cli.Context, env Env, check bool) error {
 		Tags: splitList(c.String("tags")), SkipTags: splitList(c.String("skip-tags")),
 		Connector: conn, Reporter: rep, Verbose: c.Bool("verbose"),
 	})
+	if err := writeLastFailed(env.Home, c.Args().First(), sum); err != nil {
+		fmt.Fprintf(env.Stderr, "warning: %v\n", err)
+	}
 	switch {
 	case sum.Interrupted:
 		return &exitError{code: exitInterrupted}
