@@ -1,0 +1,195 @@
+package providers
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/opsmop/opsmop/connection"
+	"github.com/opsmop/opsmop/internal/shell"
+)
+
+// DirectorySpec is the `directory` resource.
+type DirectorySpec struct {
+	Path    string `opsmop:"path" required:"true" doc:"absolute path of the directory on the host; missing parents are created"`
+	Mode    string `opsmop:"mode" doc:"octal permissions as a quoted string, e.g. \"0755\"; unset: the host's default for a new directory, unchanged for an existing one"`
+	Owner   string `opsmop:"owner" doc:"owner (user name or numeric uid); unset: unchanged"`
+	Group   string `opsmop:"group" doc:"group (name or numeric gid); unset: unchanged"`
+	State   string `opsmop:"state" enum:"present|absent" default:"present" doc:"present: the directory exists; absent: it is removed with everything in it"`
+	Recurse bool   `opsmop:"recurse" doc:"apply owner, group and mode to everything beneath too (mode applies to files as well as directories, as chmod -R does)"`
+}
+
+type directoryProvider struct{}
+
+type directoryPlan struct {
+	Path    string
+	Remove  bool
+	Mkdir   bool
+	Chmod   bool
+	Mode    uint32
+	Owner   string
+	Group   string
+	Recurse bool
+}
+
+func (s *DirectorySpec) validate() error {
+	if err := checkPath("path", s.Path); err != nil {
+		return err
+	}
+	if err := oneOf("state", s.State, "present", "absent"); err != nil {
+		return err
+	}
+	if _, err := parseMode(s.Mode); err != nil {
+		return err
+	}
+	if s.State == "absent" && path.Clean(s.Path) == "/" {
+		return fmt.Errorf("refusing to remove /")
+	}
+	return nil
+}
+
+// Probe reports the directory's type and attributes and, with recurse,
+// whether anything beneath has another owner, group or mode
+// (`beneath=0|1`).
+func (directoryProvider) Probe(req *Request) (string, error) {
+	s, err := spec[DirectorySpec](req, "directory")
+	if err != nil {
+		return "", err
+	}
+	if err := s.validate(); err != nil {
+		return "", fmt.Errorf("directory %s: %w", s.Path, err)
+	}
+	script := statScript(s.Path)
+	if s.State != "absent" && s.Recurse && (s.Owner != "" || s.Group != "" || s.Mode != "") {
+		var conds []string
+		if s.Owner != "" {
+			conds = append(conds, "! -user "+shell.Quote(s.Owner))
+		}
+		if s.Group != "" {
+			conds = append(conds, "! -group "+shell.Quote(s.Group))
+		}
+		if s.Mode != "" {
+			m, _ := parseMode(s.Mode)
+			conds = append(conds, "! -perm "+fmtMode(m))
+		}
+		script += "if [ \"$t\" = directory ]; then printf 'beneath=%s\\n' $(($(find \"$p\" \\( " +
+			strings.Join(conds, " -o ") + " \\) -print 2>/dev/null | head -n 1 | wc -l))); fi\n"
+	}
+	return script, nil
+}
+
+// Check compares the wanted directory with the probed one.
+func (directoryProvider) Check(ctx context.Context, req *Request, probe connection.Result) (*Change, error) {
+	s, err := spec[DirectorySpec](req, "directory")
+	if err != nil {
+		return nil, err
+	}
+	ch, err := checkDirectory(s, probe)
+	if err != nil {
+		return nil, fmt.Errorf("directory %s: %w", s.Path, err)
+	}
+	return ch, nil
+}
+
+func checkDirectory(s *DirectorySpec, probe connection.Result) (*Change, error) {
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	p, err := probeResult(probe)
+	if err != nil {
+		return nil, err
+	}
+	typ := p.get("type")
+	st, _, err := parseStat(p)
+	if err != nil {
+		return nil, err
+	}
+	if s.State == "absent" {
+		switch typ {
+		case "absent":
+			return &Change{Action: None}, nil
+		case "directory":
+			return &Change{Action: Delete, Fields: []Field{{Name: "state", Before: "present", After: "absent"}},
+				Plan: directoryPlan{Path: s.Path, Remove: true}}, nil
+		}
+		return nil, fmt.Errorf("exists and is a %s, not a directory: refusing to remove it", typ)
+	}
+	switch typ {
+	case "absent", "directory":
+	case "link":
+		return nil, fmt.Errorf("is a symlink, not a directory: remove it or manage it with a link resource")
+	case "file", "other":
+		return nil, fmt.Errorf("exists and is not a directory: remove it first")
+	default:
+		return nil, fmt.Errorf("malformed probe output: type=%q", typ)
+	}
+	exists := typ == "directory"
+	wantMode, _ := parseMode(s.Mode)
+	pl := directoryPlan{Path: s.Path, Mkdir: !exists, Mode: wantMode, Recurse: s.Recurse}
+	ch := &Change{Action: Update}
+	if !exists {
+		ch.Action = Create
+		ch.Fields = append(ch.Fields, Field{Name: "state", Before: "absent", After: "present"})
+	}
+	if s.Mode != "" && (!exists || st.Mode != wantMode) {
+		pl.Chmod = true
+		ch.Fields = append(ch.Fields, Field{Name: "mode", Before: beforeIf(exists, fmtMode(st.Mode)), After: fmtMode(wantMode)})
+	}
+	if s.Owner != "" && (!exists || !st.ownerIs(s.Owner)) {
+		pl.Owner = s.Owner
+		ch.Fields = append(ch.Fields, Field{Name: "owner", Before: beforeIf(exists, st.owner()), After: s.Owner})
+	}
+	if s.Group != "" && (!exists || !st.groupIs(s.Group)) {
+		pl.Group = s.Group
+		ch.Fields = append(ch.Fields, Field{Name: "group", Before: beforeIf(exists, st.group()), After: s.Group})
+	}
+	if exists && p.get("beneath") == "1" {
+		// Something beneath differs: re-apply everything given, recursively.
+		pl.Chmod = s.Mode != ""
+		pl.Owner, pl.Group = s.Owner, s.Group
+		ch.Fields = append(ch.Fields, Field{Name: "beneath", Before: "differs", After: "owner/group/mode applied recursively"})
+	}
+	if len(ch.Fields) == 0 {
+		return &Change{Action: None}, nil
+	}
+	ch.Plan = pl
+	return ch, nil
+}
+
+// Apply creates, re-attributes or removes the directory.
+func (directoryProvider) Apply(ctx context.Context, h Host, req *Request, ch *Change) (*Outcome, error) {
+	pl, err := plan[directoryPlan](ch, "directory")
+	if err != nil {
+		return nil, err
+	}
+	qp := shell.Quote(pl.Path)
+	var script string
+	if pl.Remove {
+		if c := path.Clean(pl.Path); c == "/" || c == "." || pl.Path == "" {
+			return nil, fmt.Errorf("directory %q: refusing to remove it", pl.Path)
+		}
+		script = "rm -rf -- " + qp
+	} else {
+		var b strings.Builder
+		b.WriteString("set -e\n")
+		if pl.Mkdir {
+			b.WriteString("mkdir -p -- " + qp + "\n")
+		}
+		if c := chownCmd(pl.Owner, pl.Group, pl.Recurse, pl.Path); c != "" {
+			b.WriteString(c + "\n")
+		}
+		if pl.Chmod {
+			r := ""
+			if pl.Recurse {
+				r = "-R "
+			}
+			b.WriteString("chmod " + r + fmtMode(pl.Mode) + " -- " + qp + "\n")
+		}
+		script = b.String()
+	}
+	if _, err := run(ctx, h, "directory "+pl.Path, script, nil); err != nil {
+		return nil, err
+	}
+	return &Outcome{}, nil
+}

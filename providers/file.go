@@ -1,0 +1,495 @@
+package providers
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"time"
+
+	"github.com/opsmop/opsmop/connection"
+	"github.com/opsmop/opsmop/internal/shell"
+)
+
+// FileSpec is the `file` resource: a regular file's contents and
+// attributes.
+type FileSpec struct {
+	Path      string  `opsmop:"path" required:"true" doc:"absolute path of the file on the host"`
+	Content   *string `opsmop:"content" doc:"the file's contents, given inline (template-rendered like every string value)"`
+	Src       string  `opsmop:"src" doc:"a local file to copy, relative to the policy directory"`
+	Template  string  `opsmop:"template" doc:"a local template to render and copy, relative to the policy directory"`
+	Mode      string  `opsmop:"mode" doc:"octal permissions as a quoted string, e.g. \"0644\"; unset: 0644 for a new file, unchanged for an existing one"`
+	Owner     string  `opsmop:"owner" doc:"owner (user name or numeric uid); unset: unchanged (the connecting user for a new file)"`
+	Group     string  `opsmop:"group" doc:"group (name or numeric gid); unset: unchanged"`
+	State     string  `opsmop:"state" enum:"present|absent" default:"present" doc:"present: the file exists with these contents and attributes; absent: it does not exist"`
+	Backup    bool    `opsmop:"backup" doc:"before replacing or removing the file, keep the previous version beside it as PATH.YYYYMMDDTHHMMSS~"`
+	Sensitive bool    `opsmop:"sensitive" doc:"never show the contents: no diff, and the content field shows only that it changes"`
+}
+
+// fileProvider implements `file` (and, through templateProvider,
+// `template`).
+type fileProvider struct{}
+
+// filePlan is what Apply does for a file.
+type filePlan struct {
+	Path   string
+	Remove bool
+	// Upload: replace the contents (with Mode/Owner/Group applied).
+	Upload bool
+	Data   []byte // contents held in memory, or nil when Src is streamed
+	Src    string // local file re-opened at apply time when Data is nil
+	Size   int64
+	Sum    string // expected sha256 of what is uploaded
+	Mode   uint32 // 0: the host's default
+	Owner  string
+	Group  string
+	// Attribute-only changes (no upload).
+	Chmod       bool
+	ChownOwner  string
+	ChownGroup  string
+	Backup      bool // copy the existing file aside first
+	BackupMoved bool // for Remove: move it aside instead of deleting
+}
+
+// Probe reports the path's type and attributes, the sha256 of its
+// contents computed on the host, and, for a small text file that is not
+// sensitive, the contents themselves for the diff.
+func (fileProvider) Probe(req *Request) (string, error) {
+	s, err := spec[FileSpec](req, "file")
+	if err != nil {
+		return "", err
+	}
+	if err := checkPath("path", s.Path); err != nil {
+		return "", fmt.Errorf("file: %w", err)
+	}
+	script := statScript(s.Path)
+	if s.State == "absent" {
+		return script, nil
+	}
+	script += "if [ \"$t\" = file ]; then\n" + hashScript
+	if !s.Sensitive {
+		script += blobScript(maxDiffSize, true)
+	}
+	script += "fi\n"
+	return script, nil
+}
+
+func (s *FileSpec) validate() error {
+	if err := checkPath("path", s.Path); err != nil {
+		return err
+	}
+	if err := oneOf("state", s.State, "present", "absent"); err != nil {
+		return err
+	}
+	n := 0
+	if s.Content != nil {
+		n++
+	}
+	if s.Src != "" {
+		n++
+	}
+	if s.Template != "" {
+		n++
+	}
+	if n > 1 {
+		return fmt.Errorf("give only one of content, src and template")
+	}
+	if s.State == "absent" && n > 0 {
+		return fmt.Errorf("state = \"absent\" takes no content, src or template")
+	}
+	if _, err := parseMode(s.Mode); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Check compares the wanted file with the probed one.
+func (fileProvider) Check(ctx context.Context, req *Request, probe connection.Result) (*Change, error) {
+	s, err := spec[FileSpec](req, "file")
+	if err != nil {
+		return nil, err
+	}
+	ch, err := checkFile(req, s, probe)
+	if err != nil {
+		return nil, fmt.Errorf("file %s: %w", s.Path, err)
+	}
+	return ch, nil
+}
+
+func checkFile(req *Request, s *FileSpec, probe connection.Result) (*Change, error) {
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	p, err := probeResult(probe)
+	if err != nil {
+		return nil, err
+	}
+	typ := p.get("type")
+	st, _, err := parseStat(p)
+	if err != nil {
+		return nil, err
+	}
+	if s.State == "absent" {
+		switch typ {
+		case "absent":
+			return &Change{Action: None}, nil
+		case "directory":
+			return nil, fmt.Errorf("is a directory, not a file: use a directory resource with state = \"absent\" to remove it")
+		}
+		return &Change{
+			Action: Delete,
+			Fields: []Field{{Name: "state", Before: "present", After: "absent"}},
+			Plan:   filePlan{Path: s.Path, Remove: true, BackupMoved: s.Backup && typ == "file"},
+		}, nil
+	}
+
+	switch typ {
+	case "absent", "file", "link":
+	case "directory":
+		return nil, fmt.Errorf("is a directory, not a file: remove it first, or use a directory resource")
+	case "other":
+		return nil, fmt.Errorf("exists and is not a regular file (a device, fifo or socket): refusing to replace it")
+	default:
+		return nil, fmt.Errorf("malformed probe output: type=%q", typ)
+	}
+	if typ == "file" && p.get("readable") == "0" {
+		return nil, fmt.Errorf("cannot read the file to compare it: run as a user that can (sudo = true)")
+	}
+	hasSource := s.Content != nil || s.Src != "" || s.Template != ""
+	if !hasSource {
+		switch typ {
+		case "absent":
+			return nil, fmt.Errorf("does not exist, and no content, src or template is given to create it")
+		case "link":
+			return nil, fmt.Errorf("is a symlink: give content, src or template to replace it with a file, or manage it with a link resource")
+		}
+	}
+	wantMode, _ := parseMode(s.Mode)
+	pl := filePlan{Path: s.Path, Backup: s.Backup && typ == "file"}
+	ch := &Change{Sensitive: s.Sensitive}
+	if typ == "absent" {
+		ch.Action = Create
+		ch.Fields = append(ch.Fields, Field{Name: "state", Before: "absent", After: "present"})
+	} else {
+		ch.Action = Update
+		if typ == "link" {
+			ch.Fields = append(ch.Fields, Field{Name: "type", Before: "link", After: "file"})
+		}
+	}
+
+	contentChanged := false
+	if hasSource {
+		if err := loadSource(req, s, &pl); err != nil {
+			return nil, err
+		}
+		cur := ""
+		if typ == "file" {
+			cur = p.get("sha256")
+			if cur == "" && p.hasBlob {
+				cur = sha256Hex(p.blob)
+			}
+			if cur == "" {
+				ch.Message = "the host has no sha256sum, openssl or shasum: contents cannot be compared and are sent again"
+			}
+		}
+		contentChanged = typ != "file" || cur != pl.Sum
+		if contentChanged {
+			f := Field{Name: "content", Before: shortSum(cur), After: shortSum(pl.Sum)}
+			if s.Sensitive {
+				f = Field{Name: "content", Before: "<sensitive>", After: "<sensitive, changed>"}
+				if typ == "absent" {
+					f.Before = ""
+				}
+			}
+			ch.Fields = append(ch.Fields, f)
+			if !s.Sensitive {
+				ch.Diff, ch.Message = fileDiff(s.Path, typ, p, pl.Data, ch.Message)
+			}
+		}
+	}
+
+	exists := typ == "file"
+	modeChanged := s.Mode != "" && (!exists || st.Mode != wantMode)
+	ownerChanged := s.Owner != "" && (!exists || !st.ownerIs(s.Owner))
+	groupChanged := s.Group != "" && (!exists || !st.groupIs(s.Group))
+	if modeChanged {
+		ch.Fields = append(ch.Fields, Field{Name: "mode", Before: beforeIf(exists, fmtMode(st.Mode)), After: fmtMode(wantMode)})
+	}
+	if ownerChanged {
+		ch.Fields = append(ch.Fields, Field{Name: "owner", Before: beforeIf(exists, st.owner()), After: s.Owner})
+	}
+	if groupChanged {
+		ch.Fields = append(ch.Fields, Field{Name: "group", Before: beforeIf(exists, st.group()), After: s.Group})
+	}
+
+	switch {
+	case contentChanged:
+		// The upload replaces the file: carry over what the spec leaves
+		// unset so that replacing contents keeps the attributes.
+		pl.Upload = true
+		pl.Mode = wantMode
+		pl.Owner, pl.Group = s.Owner, s.Group
+		if exists {
+			if s.Mode == "" {
+				pl.Mode = st.Mode
+			}
+			if s.Owner == "" {
+				pl.Owner = st.owner()
+			}
+			if s.Group == "" {
+				pl.Group = st.group()
+			}
+		}
+	case modeChanged || ownerChanged || groupChanged:
+		pl.Chmod = modeChanged
+		pl.Mode = wantMode
+		if ownerChanged {
+			pl.ChownOwner = s.Owner
+		}
+		if groupChanged {
+			pl.ChownGroup = s.Group
+		}
+		pl.Backup = false
+	default:
+		return &Change{Action: None}, nil
+	}
+	ch.Plan = pl
+	return ch, nil
+}
+
+func beforeIf(exists bool, v string) string {
+	if exists {
+		return v
+	}
+	return ""
+}
+
+// fileDiff returns the diff between the probed contents and data, or a
+// message saying why there is none.
+func fileDiff(p, typ string, probe *probeOutput, data []byte, msg string) (string, string) {
+	note := func(s string) string {
+		if msg != "" {
+			return msg + "; " + s
+		}
+		return s
+	}
+	if data == nil || !isText(data) {
+		return "", note("new contents are binary or larger than 64 KiB: no diff")
+	}
+	switch typ {
+	case "absent":
+		return unifiedDiff(p, nil, data, true), msg
+	case "file":
+		if probe.hasBlob && isText(probe.blob) {
+			return unifiedDiff(p, probe.blob, data, false), msg
+		}
+		return "", note("current contents are binary or larger than 64 KiB: no diff")
+	}
+	return "", msg
+}
+
+// loadSource fills pl.Data (or pl.Src for a large src file), pl.Size and
+// pl.Sum from content, template or src.
+func loadSource(req *Request, s *FileSpec, pl *filePlan) error {
+	switch {
+	case s.Content != nil:
+		pl.Data = []byte(*s.Content)
+	case s.Template != "":
+		if req.Render == nil {
+			return fmt.Errorf("template %s: no template renderer in this context", s.Template)
+		}
+		b, err := req.Render(s.Template)
+		if err != nil {
+			return fmt.Errorf("template %s: %w", s.Template, err)
+		}
+		pl.Data = b
+	case s.Src != "":
+		if req.Open == nil {
+			return fmt.Errorf("src %s: no local file access in this context", s.Src)
+		}
+		rc, size, err := req.Open(s.Src)
+		if err != nil {
+			return fmt.Errorf("src %s: %w", s.Src, err)
+		}
+		defer rc.Close()
+		if size <= maxDiffSize {
+			b, err := io.ReadAll(io.LimitReader(rc, maxDiffSize+1))
+			if err != nil {
+				return fmt.Errorf("src %s: read: %w", s.Src, err)
+			}
+			if int64(len(b)) <= maxDiffSize {
+				pl.Data = b
+				break
+			}
+			return fmt.Errorf("src %s: file grew while being read; try again", s.Src)
+		}
+		h := sha256.New()
+		n, err := io.Copy(h, rc)
+		if err != nil {
+			return fmt.Errorf("src %s: read: %w", s.Src, err)
+		}
+		pl.Src, pl.Size, pl.Sum = s.Src, n, hex.EncodeToString(h.Sum(nil))
+		return nil
+	}
+	pl.Size = int64(len(pl.Data))
+	pl.Sum = sha256Hex(pl.Data)
+	return nil
+}
+
+// Apply replaces, removes or re-attributes the file as planned.
+func (fileProvider) Apply(ctx context.Context, h Host, req *Request, ch *Change) (*Outcome, error) {
+	pl, err := plan[filePlan](ch, "file")
+	if err != nil {
+		return nil, err
+	}
+	if err := applyFile(ctx, h, req, pl); err != nil {
+		return nil, fmt.Errorf("file %s: %w", pl.Path, err)
+	}
+	return &Outcome{}, nil
+}
+
+// backupPath is where the previous version of p is kept.
+func backupPath(p string, now time.Time) string {
+	return p + "." + now.Format("20060102T150405") + "~"
+}
+
+func applyFile(ctx context.Context, h Host, req *Request, pl filePlan) error {
+	qp := shell.Quote(pl.Path)
+	if pl.Remove {
+		script := "rm -f -- " + qp
+		if pl.BackupMoved {
+			script = "mv -f -- " + qp + " " + shell.Quote(backupPath(pl.Path, time.Now()))
+		}
+		_, err := run(ctx, h, "remove", script, nil)
+		return err
+	}
+	if pl.Backup {
+		if _, err := run(ctx, h, "backup", "cp -p -- "+qp+" "+shell.Quote(backupPath(pl.Path, time.Now())), nil); err != nil {
+			return err
+		}
+	}
+	if pl.Upload {
+		var r io.Reader
+		if pl.Data != nil {
+			r = bytes.NewReader(pl.Data)
+		} else {
+			if req == nil || req.Open == nil {
+				return fmt.Errorf("src %s: no local file access in this context", pl.Src)
+			}
+			rc, size, err := req.Open(pl.Src)
+			if err != nil {
+				return fmt.Errorf("src %s: %w", pl.Src, err)
+			}
+			defer rc.Close()
+			if size != pl.Size {
+				return fmt.Errorf("src %s: changed since check (%d bytes, was %d): run again", pl.Src, size, pl.Size)
+			}
+			r = &verifyReader{r: rc, h: sha256.New(), want: pl.Sum, name: pl.Src}
+		}
+		opts := connection.UploadOptions{Mode: fileMode(pl.Mode), Owner: pl.Owner, Group: pl.Group}
+		if req != nil {
+			opts.Progress = req.Progress
+		}
+		return h.Upload(ctx, pl.Path, r, pl.Size, opts)
+	}
+	script := ""
+	if c := chownCmd(pl.ChownOwner, pl.ChownGroup, false, pl.Path); c != "" {
+		script = c + "\n"
+	}
+	if pl.Chmod {
+		// After chown, which may clear setuid/setgid bits.
+		script += "chmod " + fmtMode(pl.Mode) + " -- " + qp + "\n"
+	}
+	if script == "" {
+		return nil
+	}
+	_, err := run(ctx, h, "set attributes", "set -e\n"+script, nil)
+	return err
+}
+
+// verifyReader hashes what it passes on and fails at EOF when the sum is
+// not the one checked, so an upload of a file changed since check aborts
+// (and the atomic upload leaves the target untouched).
+type verifyReader struct {
+	r    io.Reader
+	h    hash.Hash
+	want string
+	name string
+}
+
+func (v *verifyReader) Read(p []byte) (int, error) {
+	n, err := v.r.Read(p)
+	v.h.Write(p[:n])
+	if err == io.EOF {
+		if got := hex.EncodeToString(v.h.Sum(nil)); got != v.want {
+			return n, fmt.Errorf("src %s: changed since check: run again", v.name)
+		}
+	}
+	return n, err
+}
+
+// TemplateSpec is the `template` resource: shorthand for a `file` with
+// `template`.
+type TemplateSpec struct {
+	Src       string `opsmop:"src" required:"true" doc:"the local template, relative to the policy directory"`
+	Path      string `opsmop:"path" required:"true" doc:"absolute path of the file on the host"`
+	Mode      string `opsmop:"mode" doc:"octal permissions as a quoted string, e.g. \"0644\"; unset: 0644 for a new file, unchanged for an existing one"`
+	Owner     string `opsmop:"owner" doc:"owner (user name or numeric uid); unset: unchanged"`
+	Group     string `opsmop:"group" doc:"group (name or numeric gid); unset: unchanged"`
+	Backup    bool   `opsmop:"backup" doc:"before replacing the file, keep the previous version beside it as PATH.YYYYMMDDTHHMMSS~"`
+	Sensitive bool   `opsmop:"sensitive" doc:"never show the rendered contents: no diff"`
+}
+
+// templateProvider implements `template` by translating to `file`.
+type templateProvider struct{}
+
+func templateAsFile(req *Request) (*Request, error) {
+	s, err := spec[TemplateSpec](req, "template")
+	if err != nil {
+		return nil, err
+	}
+	if s.Src == "" {
+		return nil, fmt.Errorf("template %s: src is required", s.Path)
+	}
+	r := *req
+	r.Spec = &FileSpec{Path: s.Path, Template: s.Src, Mode: s.Mode, Owner: s.Owner, Group: s.Group, State: "present", Backup: s.Backup, Sensitive: s.Sensitive}
+	return &r, nil
+}
+
+// Probe is file's probe.
+func (templateProvider) Probe(req *Request) (string, error) {
+	r, err := templateAsFile(req)
+	if err != nil {
+		return "", err
+	}
+	return fileProvider{}.Probe(r)
+}
+
+// Check is file's check with the template as source.
+func (templateProvider) Check(ctx context.Context, req *Request, probe connection.Result) (*Change, error) {
+	r, err := templateAsFile(req)
+	if err != nil {
+		return nil, err
+	}
+	s := r.Spec.(*FileSpec)
+	ch, err := checkFile(r, s, probe)
+	if err != nil {
+		return nil, fmt.Errorf("template %s: %w", s.Path, err)
+	}
+	return ch, nil
+}
+
+// Apply is file's apply.
+func (templateProvider) Apply(ctx context.Context, h Host, req *Request, ch *Change) (*Outcome, error) {
+	pl, err := plan[filePlan](ch, "template")
+	if err != nil {
+		return nil, err
+	}
+	if err := applyFile(ctx, h, req, pl); err != nil {
+		return nil, fmt.Errorf("template %s: %w", pl.Path, err)
+	}
+	return &Outcome{}, nil
+}

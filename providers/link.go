@@ -1,0 +1,153 @@
+package providers
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/opsmop/opsmop/connection"
+	"github.com/opsmop/opsmop/internal/shell"
+)
+
+// LinkSpec is the `link` resource: a symbolic link.
+type LinkSpec struct {
+	Path   string `opsmop:"path" required:"true" doc:"absolute path of the symlink on the host"`
+	Target string `opsmop:"target" doc:"what the link points to, exactly as written (absolute or relative to the link's directory); required when state is present"`
+	State  string `opsmop:"state" enum:"present|absent" default:"present" doc:"present: path is a symlink to target; absent: path is not a symlink (a link there is removed)"`
+	Force  bool   `opsmop:"force" doc:"replace (or, with state = \"absent\", remove) a regular file or directory at path; without it such a path is an error"`
+}
+
+type linkProvider struct{}
+
+type linkPlan struct {
+	Path   string
+	Target string
+	Remove bool
+	// Replace: remove what is at Path (a non-link, with force) first.
+	Replace bool
+}
+
+func (s *LinkSpec) validate() error {
+	if err := checkPath("path", s.Path); err != nil {
+		return err
+	}
+	if err := oneOf("state", s.State, "present", "absent"); err != nil {
+		return err
+	}
+	if path.Clean(s.Path) == "/" {
+		return fmt.Errorf("path cannot be /")
+	}
+	if s.State != "absent" {
+		if s.Target == "" {
+			return fmt.Errorf("target is required when state is present")
+		}
+		if strings.ContainsAny(s.Target, "\x00\n") {
+			return fmt.Errorf("target %q contains a NUL byte or newline", s.Target)
+		}
+	}
+	return nil
+}
+
+// Probe reports what is at path and, for a symlink, `target=`.
+func (linkProvider) Probe(req *Request) (string, error) {
+	s, err := spec[LinkSpec](req, "link")
+	if err != nil {
+		return "", err
+	}
+	if err := checkPath("path", s.Path); err != nil {
+		return "", fmt.Errorf("link: %w", err)
+	}
+	return statScript(s.Path) + "if [ \"$t\" = link ]; then printf 'target=%s\\n' \"$(readlink -- \"$p\")\"; fi\n", nil
+}
+
+// Check compares the link with the probed path.
+func (linkProvider) Check(ctx context.Context, req *Request, probe connection.Result) (*Change, error) {
+	s, err := spec[LinkSpec](req, "link")
+	if err != nil {
+		return nil, err
+	}
+	ch, err := checkLink(s, probe)
+	if err != nil {
+		return nil, fmt.Errorf("link %s: %w", s.Path, err)
+	}
+	return ch, nil
+}
+
+func describeType(t string) string {
+	switch t {
+	case "file":
+		return "a regular file"
+	case "directory":
+		return "a directory"
+	}
+	return "not a symlink"
+}
+
+func checkLink(s *LinkSpec, probe connection.Result) (*Change, error) {
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	p, err := probeResult(probe)
+	if err != nil {
+		return nil, err
+	}
+	typ := p.get("type")
+	cur := p.get("target")
+	if s.State == "absent" {
+		switch typ {
+		case "absent":
+			return &Change{Action: None}, nil
+		case "link":
+			return &Change{Action: Delete, Fields: []Field{{Name: "target", Before: cur, After: ""}},
+				Plan: linkPlan{Path: s.Path, Remove: true}}, nil
+		}
+		if !s.Force {
+			return nil, fmt.Errorf("exists and is %s: refusing to remove it (set force = true to remove it anyway)", describeType(typ))
+		}
+		return &Change{Action: Delete, Fields: []Field{{Name: "type", Before: typ, After: "absent"}},
+			Plan: linkPlan{Path: s.Path, Remove: true, Replace: true}}, nil
+	}
+	switch typ {
+	case "absent":
+		return &Change{Action: Create, Fields: []Field{{Name: "target", Before: "", After: s.Target}},
+			Plan: linkPlan{Path: s.Path, Target: s.Target}}, nil
+	case "link":
+		if cur == s.Target {
+			return &Change{Action: None}, nil
+		}
+		return &Change{Action: Update, Fields: []Field{{Name: "target", Before: cur, After: s.Target}},
+			Plan: linkPlan{Path: s.Path, Target: s.Target}}, nil
+	}
+	if !s.Force {
+		return nil, fmt.Errorf("exists and is %s, not a symlink: refusing to replace it (remove it, or set force = true to replace it)", describeType(typ))
+	}
+	return &Change{Action: Update, Fields: []Field{{Name: "type", Before: typ, After: "link"}, {Name: "target", Before: "", After: s.Target}},
+		Plan: linkPlan{Path: s.Path, Target: s.Target, Replace: true}}, nil
+}
+
+// Apply creates, replaces or removes the link.
+func (linkProvider) Apply(ctx context.Context, h Host, req *Request, ch *Change) (*Outcome, error) {
+	pl, err := plan[linkPlan](ch, "link")
+	if err != nil {
+		return nil, err
+	}
+	qp := shell.Quote(pl.Path)
+	var script string
+	switch {
+	case pl.Remove && pl.Replace:
+		script = "rm -rf -- " + qp
+	case pl.Remove:
+		script = "rm -f -- " + qp
+	case pl.Replace:
+		script = "rm -rf -- " + qp + " && ln -s -- " + shell.Quote(pl.Target) + " " + qp
+	default:
+		// -n: replace a link to a directory instead of creating the new
+		// link inside that directory.
+		script = "ln -sfn -- " + shell.Quote(pl.Target) + " " + qp
+	}
+	if _, err := run(ctx, h, "link "+pl.Path, script, nil); err != nil {
+		return nil, err
+	}
+	return &Outcome{}, nil
+}

@@ -1,0 +1,222 @@
+package providers
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/opsmop/opsmop/connection"
+	"github.com/opsmop/opsmop/internal/shell"
+)
+
+// ServiceSpec is the `service` resource: a system service's running state
+// and whether it starts at boot.
+type ServiceSpec struct {
+	Service  string `opsmop:"service" required:"true" doc:"the service name (systemd unit name without .service, or /etc/init.d script name)"`
+	State    string `opsmop:"state" enum:"started|stopped|restarted|reloaded" doc:"started/stopped: running or not; restarted/reloaded: always restart/reload (typical for handlers; reloading a stopped service starts it); unset: running state not managed"`
+	Enabled  *bool  `opsmop:"enabled" doc:"start at boot (true) or not (false); unset: not managed. systemd units that cannot be enabled or disabled (static, indirect, generated) count as satisfying either"`
+	Provider string `opsmop:"provider" enum:"systemd|sysv" doc:"the init system; default: systemd when the host's init_system fact is systemd, else sysv (service/init.d scripts, with update-rc.d or chkconfig for enabled)"`
+}
+
+type serviceProvider struct{}
+
+type servicePlan struct {
+	Name    string
+	Init    string // systemd | sysv
+	Action  string // start | stop | restart | reload | ""
+	Enable  *bool
+	EnTool  string // sysv: update-rc.d | chkconfig
+	Missing bool
+}
+
+func (s *ServiceSpec) validate() error {
+	if s.Service == "" || s.Service[0] == '-' || strings.ContainsAny(s.Service, "/ \t\n\x00") {
+		return fmt.Errorf("service %q is not a service name", s.Service)
+	}
+	if err := oneOf("state", s.State, "started", "stopped", "restarted", "reloaded"); err != nil {
+		return err
+	}
+	return oneOf("provider", s.Provider, "systemd", "sysv")
+}
+
+func initSystem(req *Request, s *ServiceSpec) string {
+	if s.Provider != "" {
+		return s.Provider
+	}
+	if v, _ := req.Facts["init_system"].(string); v == "systemd" {
+		return "systemd"
+	}
+	return "sysv"
+}
+
+// sysvFunc defines svc(): the init script through `service` when present.
+func sysvFunc(name string) string {
+	q := shell.Quote(name)
+	return "svc() { if command -v service >/dev/null 2>&1; then service " + q + " \"$1\"; else /etc/init.d/" + q + " \"$1\"; fi; }\n"
+}
+
+// Probe reports whether the service exists, runs, and is enabled.
+// systemd: `load=`, `active=`, `enabled=` (systemctl's words); sysv:
+// `exists=0|1`, `status=RC` (of `service NAME status`), `entool=` and
+// `enabled=0|1`.
+func (serviceProvider) Probe(req *Request) (string, error) {
+	s, err := spec[ServiceSpec](req, "service")
+	if err != nil {
+		return "", err
+	}
+	if err := s.validate(); err != nil {
+		return "", fmt.Errorf("service %s: %w", s.Service, err)
+	}
+	q := shell.Quote(s.Service)
+	if initSystem(req, s) == "systemd" {
+		return "printf 'load=%s\\n' \"$(systemctl show -p LoadState --value " + q + " 2>/dev/null)\"\n" +
+			"printf 'active=%s\\n' \"$(systemctl is-active " + q + " 2>/dev/null)\"\n" +
+			"printf 'enabled=%s\\n' \"$(systemctl is-enabled " + q + " 2>/dev/null)\"\n", nil
+	}
+	return "if [ -f /etc/init.d/" + q + " ]; then echo exists=1; else echo exists=0; fi\n" +
+		sysvFunc(s.Service) +
+		"svc status </dev/null >/dev/null 2>&1; echo status=$?\n" +
+		"if command -v update-rc.d >/dev/null 2>&1; then echo entool=update-rc.d\n" +
+		"  set -- /etc/rc[2345].d/S[0-9][0-9]" + q + "; if [ -e \"$1\" ]; then echo enabled=1; else echo enabled=0; fi\n" +
+		"elif command -v chkconfig >/dev/null 2>&1; then echo entool=chkconfig\n" +
+		"  if chkconfig " + q + " >/dev/null 2>&1; then echo enabled=1; else echo enabled=0; fi\n" +
+		"else echo entool=none; fi\n", nil
+}
+
+// Check compares running and enabled state with the wanted ones.
+func (serviceProvider) Check(ctx context.Context, req *Request, probe connection.Result) (*Change, error) {
+	s, err := spec[ServiceSpec](req, "service")
+	if err != nil {
+		return nil, err
+	}
+	ch, err := checkService(req, s, probe)
+	if err != nil {
+		return nil, fmt.Errorf("service %s: %w", s.Service, err)
+	}
+	return ch, nil
+}
+
+func checkService(req *Request, s *ServiceSpec, probe connection.Result) (*Change, error) {
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	p, err := probeResult(probe)
+	if err != nil {
+		return nil, err
+	}
+	pl := servicePlan{Name: s.Service, Init: initSystem(req, s)}
+	var running, missing bool
+	var enabled, enabledFixed bool // enabledFixed: cannot be changed (static)
+	if pl.Init == "systemd" {
+		missing = p.get("load") == "not-found" || p.get("load") == ""
+		switch p.get("active") {
+		case "active", "activating", "reloading":
+			running = true
+		}
+		switch p.get("enabled") {
+		case "enabled", "enabled-runtime", "alias":
+			enabled = true
+		case "static", "indirect", "generated", "transient":
+			enabledFixed = true
+		}
+	} else {
+		missing = p.get("exists") != "1"
+		rc, err := strconv.Atoi(p.get("status"))
+		if err != nil {
+			return nil, fmt.Errorf("malformed probe output: status=%q", p.get("status"))
+		}
+		running = rc == 0 && !missing
+		enabled = p.get("enabled") == "1"
+		pl.EnTool = p.get("entool")
+		if s.Enabled != nil && pl.EnTool == "none" {
+			return nil, fmt.Errorf("cannot manage enabled: the host has neither update-rc.d nor chkconfig")
+		}
+	}
+	pl.Missing = missing
+	ch := &Change{}
+	if missing {
+		ch.Message = "service " + s.Service + " not found (yet); it must exist by the time this is applied"
+	}
+	runWord := map[bool]string{true: "running", false: "stopped"}
+	switch s.State {
+	case "started":
+		if !running {
+			pl.Action = "start"
+			ch.Fields = append(ch.Fields, Field{Name: "state", Before: "stopped", After: "running"})
+		}
+	case "stopped":
+		if running {
+			pl.Action = "stop"
+			ch.Fields = append(ch.Fields, Field{Name: "state", Before: "running", After: "stopped"})
+		}
+	case "restarted":
+		pl.Action = "restart"
+		ch.Fields = append(ch.Fields, Field{Name: "state", Before: runWord[running], After: "restarted"})
+	case "reloaded":
+		pl.Action = "reload"
+		if !running {
+			pl.Action = "start"
+		}
+		ch.Fields = append(ch.Fields, Field{Name: "state", Before: runWord[running], After: "reloaded"})
+	}
+	if s.Enabled != nil && !enabledFixed && enabled != *s.Enabled {
+		v := *s.Enabled
+		pl.Enable = &v
+		ch.Fields = append(ch.Fields, Field{Name: "enabled", Before: strconv.FormatBool(enabled), After: strconv.FormatBool(v)})
+	}
+	switch {
+	case s.State == "restarted" || s.State == "reloaded":
+		ch.Action = Run
+	case len(ch.Fields) > 0:
+		ch.Action = Update
+	default:
+		ch.Action = None
+		return ch, nil
+	}
+	ch.Plan = pl
+	return ch, nil
+}
+
+// Apply starts/stops/restarts/reloads and enables/disables the service.
+func (serviceProvider) Apply(ctx context.Context, h Host, req *Request, ch *Change) (*Outcome, error) {
+	pl, err := plan[servicePlan](ch, "service")
+	if err != nil {
+		return nil, err
+	}
+	q := shell.Quote(pl.Name)
+	var b strings.Builder
+	b.WriteString("set -e\n")
+	if pl.Init == "systemd" {
+		if pl.Action != "" {
+			b.WriteString("systemctl " + pl.Action + " " + q + "\n")
+		}
+		if pl.Enable != nil {
+			b.WriteString("systemctl " + map[bool]string{true: "enable", false: "disable"}[*pl.Enable] + " " + q + "\n")
+		}
+	} else {
+		if pl.Action != "" {
+			// The script's output goes through a temp file: a daemon that
+			// keeps the inherited stdout open would otherwise hold the
+			// command open until it exits.
+			b.WriteString(sysvFunc(pl.Name) + "o=$(mktemp)\nset +e\nsvc " + pl.Action +
+				" </dev/null >\"$o\" 2>&1\nrc=$?\nset -e\ncat \"$o\" >&2\nrm -f \"$o\"\n[ $rc -eq 0 ]\n")
+		}
+		if pl.Enable != nil {
+			switch {
+			case pl.EnTool == "update-rc.d" && *pl.Enable:
+				b.WriteString("update-rc.d " + q + " defaults\nupdate-rc.d " + q + " enable\n")
+			case pl.EnTool == "update-rc.d":
+				b.WriteString("update-rc.d " + q + " disable\n")
+			case pl.EnTool == "chkconfig":
+				b.WriteString("chkconfig " + q + " " + map[bool]string{true: "on", false: "off"}[*pl.Enable] + "\n")
+			default:
+				return nil, fmt.Errorf("service %s: cannot manage enabled: the host has neither update-rc.d nor chkconfig", pl.Name)
+			}
+		}
+	}
+	if _, err := run(ctx, h, "service "+pl.Name, b.String(), nil); err != nil {
+		return nil, err
+	}
+	return &Outcome{}, nil
+}

@@ -1,0 +1,380 @@
+package providers
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	udiff "github.com/aymanbagabas/go-udiff"
+
+	"github.com/opsmop/opsmop/connection"
+	"github.com/opsmop/opsmop/internal/shell"
+)
+
+// maxDiffSize is the largest file whose contents a probe sends back for a
+// diff (and that Check diffs).
+const maxDiffSize = 64 << 10
+
+// probeOutput is a parsed probe result: `key=value` lines, then optionally
+// one `blob=N` line followed by exactly N raw bytes (always last).
+type probeOutput struct {
+	kv      map[string]string
+	blob    []byte
+	hasBlob bool
+}
+
+// get returns the value of key ("" if absent).
+func (p *probeOutput) get(key string) string { return p.kv[key] }
+
+// has reports whether key was printed.
+func (p *probeOutput) has(key string) bool { _, ok := p.kv[key]; return ok }
+
+// parseProbe parses a probe's stdout. Lines that are not key=value are
+// ignored (they cannot be produced by our probes, but a login banner on a
+// misconfigured host could). A later key overrides an earlier one.
+func parseProbe(out []byte) (*probeOutput, error) {
+	p := &probeOutput{kv: map[string]string{}}
+	for len(out) > 0 {
+		line := out
+		rest := []byte(nil)
+		if i := bytes.IndexByte(out, '\n'); i >= 0 {
+			line, rest = out[:i], out[i+1:]
+		}
+		out = rest
+		k, v, ok := strings.Cut(string(line), "=")
+		if !ok {
+			continue
+		}
+		if k == "blob" {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || n < 0 {
+				return nil, fmt.Errorf("malformed probe output: bad blob size %q", v)
+			}
+			if len(rest) < n {
+				return nil, fmt.Errorf("malformed probe output: blob of %d bytes announced, %d received (did the file change during the probe? run again)", n, len(rest))
+			}
+			p.blob = rest[:n]
+			p.hasBlob = true
+			break
+		}
+		p.kv[k] = v
+	}
+	return p, nil
+}
+
+// probeResult checks a probe's exit status and parses its output. Our
+// probes always exit 0; anything else means the script itself failed (no
+// sh, a syntax error on an exotic shell, a permission problem).
+func probeResult(res connection.Result) (*probeOutput, error) {
+	if res.ExitCode != 0 {
+		return nil, fmt.Errorf("probe failed with exit status %d: %s", res.ExitCode, firstLines(res.Stderr, 5))
+	}
+	return parseProbe(res.Stdout)
+}
+
+// statScript is the shell fragment that sets $p to path and prints
+// `type=absent|file|directory|link|other` and, when it exists,
+// `stat=MODE UID GID USER GROUP` (of the link itself for a symlink).
+func statScript(p string) string {
+	return "p=" + shell.Quote(p) + `
+if [ -L "$p" ]; then t=link; elif [ -d "$p" ]; then t=directory; elif [ -f "$p" ]; then t=file; elif [ -e "$p" ]; then t=other; else t=absent; fi
+printf 'type=%s\n' "$t"
+if [ "$t" != absent ]; then stat -c 'stat=%a %u %g %U %G' -- "$p" 2>/dev/null || echo stat=error; fi
+`
+}
+
+// hashScript is the shell fragment that prints `sha256=HEX` of the regular
+// file $p (empty when no hash tool exists or it is unreadable) and
+// `readable=0` when it cannot be read.
+const hashScript = `if [ -r "$p" ]; then
+if command -v sha256sum >/dev/null 2>&1; then s=$(sha256sum < "$p" | cut -d' ' -f1)
+elif command -v openssl >/dev/null 2>&1; then s=$(openssl dgst -sha256 < "$p" | sed 's/^.*= *//')
+elif command -v shasum >/dev/null 2>&1; then s=$(shasum -a 256 < "$p" | cut -d' ' -f1)
+else s=; fi
+printf 'sha256=%s\n' "$s"
+else echo readable=0; fi
+`
+
+// blobScript prints the contents of $p as the probe's blob when it is
+// readable and at most max bytes, or any size when max < 0; with text set
+// only when it has no NUL byte. It must be the last thing a probe prints.
+func blobScript(max int, text bool) string {
+	var b strings.Builder
+	b.WriteString("if [ -r \"$p\" ]; then\nsize=$(($(wc -c < \"$p\")))\nprintf 'size=%s\\n' \"$size\"\n")
+	cond := "true"
+	if max >= 0 {
+		cond = fmt.Sprintf("[ \"$size\" -le %d ]", max)
+	}
+	if text {
+		cond += " && [ $(($(tr -d '\\000' < \"$p\" | wc -c))) -eq \"$size\" ]"
+	}
+	fmt.Fprintf(&b, "if %s; then printf 'blob=%%s\\n' \"$size\"; head -c \"$size\" < \"$p\"; fi\nfi\n", cond)
+	return b.String()
+}
+
+// statInfo is the parsed `stat=` line.
+type statInfo struct {
+	Mode     uint32
+	UID, GID string
+	User     string
+	Group    string
+}
+
+// owner is the owner as shown to users: the name, or the uid when the
+// host has no name for it.
+func (s statInfo) owner() string {
+	if s.User == "" || s.User == "UNKNOWN" {
+		return s.UID
+	}
+	return s.User
+}
+
+func (s statInfo) group() string {
+	if s.Group == "" || s.Group == "UNKNOWN" {
+		return s.GID
+	}
+	return s.Group
+}
+
+// ownerIs reports whether want (a name or a numeric id) is the owner.
+func (s statInfo) ownerIs(want string) bool { return idMatches(want, s.UID, s.User) }
+
+// groupIs reports whether want (a name or a numeric id) is the group.
+func (s statInfo) groupIs(want string) bool { return idMatches(want, s.GID, s.Group) }
+
+func idMatches(want, id, name string) bool {
+	if isNumeric(want) {
+		return want == id
+	}
+	return want == name
+}
+
+func isNumeric(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// parseStat parses the probe's stat line; ok is false when there is none.
+func parseStat(p *probeOutput) (statInfo, bool, error) {
+	v := p.get("stat")
+	if v == "" {
+		return statInfo{}, false, nil
+	}
+	if v == "error" {
+		return statInfo{}, false, fmt.Errorf("cannot stat the path (permission denied?)")
+	}
+	f := strings.Fields(v)
+	if len(f) != 5 {
+		return statInfo{}, false, fmt.Errorf("malformed probe output: stat=%q", v)
+	}
+	m, err := strconv.ParseUint(f[0], 8, 32)
+	if err != nil {
+		return statInfo{}, false, fmt.Errorf("malformed probe output: stat mode %q", f[0])
+	}
+	return statInfo{Mode: uint32(m), UID: f[1], GID: f[2], User: f[3], Group: f[4]}, true, nil
+}
+
+// parseMode parses an octal mode string such as "0644" or "755".
+func parseMode(s string) (uint32, error) {
+	if s == "" {
+		return 0, nil
+	}
+	m, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || m > 0o7777 {
+		return 0, fmt.Errorf("mode %q: want an octal mode such as \"0644\" (quote it in the policy)", s)
+	}
+	return uint32(m), nil
+}
+
+// fmtMode formats a mode as four octal digits.
+func fmtMode(m uint32) string { return fmt.Sprintf("%04o", m) }
+
+// fileMode converts an octal permission value to an os.FileMode.
+func fileMode(m uint32) os.FileMode {
+	fm := os.FileMode(m & 0o777)
+	if m&0o4000 != 0 {
+		fm |= os.ModeSetuid
+	}
+	if m&0o2000 != 0 {
+		fm |= os.ModeSetgid
+	}
+	if m&0o1000 != 0 {
+		fm |= os.ModeSticky
+	}
+	return fm
+}
+
+// checkPath validates a remote path: absolute, no NUL, not only slashes.
+func checkPath(key, p string) error {
+	switch {
+	case p == "":
+		return fmt.Errorf("%s is empty: give an absolute path", key)
+	case strings.IndexByte(p, 0) >= 0:
+		return fmt.Errorf("%s %q contains a NUL byte", key, p)
+	case !path.IsAbs(p):
+		return fmt.Errorf("%s %q is not absolute: remote paths must start with /", key, p)
+	}
+	return nil
+}
+
+// oneOf checks an enum value ("" is allowed and means the default).
+func oneOf(key, v string, allowed ...string) error {
+	if v == "" {
+		return nil
+	}
+	for _, a := range allowed {
+		if v == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s %q: want one of %s", key, v, strings.Join(allowed, ", "))
+}
+
+// orDefault returns v, or def when v is empty.
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// sha256Hex returns the hex sha256 of b.
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// shortSum is how a content hash is shown in a Field.
+func shortSum(hexsum string) string {
+	if hexsum == "" {
+		return ""
+	}
+	if len(hexsum) > 12 {
+		hexsum = hexsum[:12] + "…"
+	}
+	return "sha256:" + hexsum
+}
+
+// isText reports whether b looks like text worth diffing.
+func isText(b []byte) bool {
+	return len(b) <= maxDiffSize && bytes.IndexByte(b, 0) < 0 && utf8.Valid(b)
+}
+
+// unifiedDiff returns a unified diff from before to after for path p
+// (before nil: a new file).
+func unifiedDiff(p string, before, after []byte, isNew bool) string {
+	from := p
+	if isNew {
+		from = "/dev/null"
+	}
+	return udiff.Unified(from, p, string(before), string(after))
+}
+
+// firstLines returns at most n lines of b, trimmed, for error messages.
+func firstLines(b []byte, n int) string {
+	s := strings.TrimSpace(string(b))
+	lines := strings.SplitN(s, "\n", n+1)
+	if len(lines) > n {
+		lines = append(lines[:n], "…")
+	}
+	return strings.Join(lines, "\n")
+}
+
+// lastLines returns at most n trailing lines of b, trimmed.
+func lastLines(b []byte, n int) string {
+	s := strings.TrimSpace(string(b))
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = append([]string{"…"}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// CommandError is a command that a provider ran on the host and that
+// failed (non-zero exit status).
+type CommandError struct {
+	// What says what was being done ("chmod", "apt-get install").
+	What     string
+	ExitCode int
+	Stderr   string
+}
+
+// Error renders the failure with the command's last stderr lines.
+func (e *CommandError) Error() string {
+	if e.Stderr == "" {
+		return fmt.Sprintf("%s failed with exit status %d", e.What, e.ExitCode)
+	}
+	return fmt.Sprintf("%s failed with exit status %d: %s", e.What, e.ExitCode, e.Stderr)
+}
+
+// run runs script on h and turns a non-zero exit into a *CommandError.
+func run(ctx context.Context, h Host, what, script string, stdin io.Reader) (connection.Result, error) {
+	res, err := h.Run(ctx, script, stdin)
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", what, err)
+	}
+	if res.ExitCode != 0 {
+		return res, &CommandError{What: what, ExitCode: res.ExitCode, Stderr: lastLines(res.Stderr, 10)}
+	}
+	return res, nil
+}
+
+// chownArg returns the argv tail for chown/chgrp to set owner and/or group
+// ("" when neither is set) as a complete command on the quoted path.
+func chownCmd(owner, group string, recurse bool, p string) string {
+	r := ""
+	if recurse {
+		r = "-R "
+	}
+	switch {
+	case owner != "" && group != "":
+		return "chown " + r + shell.Quote(owner+":"+group) + " -- " + shell.Quote(p)
+	case owner != "":
+		return "chown " + r + shell.Quote(owner) + " -- " + shell.Quote(p)
+	case group != "":
+		return "chgrp " + r + shell.Quote(group) + " -- " + shell.Quote(p)
+	}
+	return ""
+}
+
+// plan returns ch.Plan as a T or an error naming the type: Apply must be
+// given the Change that Check of the same provider returned.
+func plan[T any](ch *Change, typ string) (T, error) {
+	var zero T
+	if ch == nil {
+		return zero, fmt.Errorf("%s: apply called without a change", typ)
+	}
+	p, ok := ch.Plan.(T)
+	if !ok {
+		return zero, fmt.Errorf("%s: apply given a change with plan %T, not from this provider's check", typ, ch.Plan)
+	}
+	return p, nil
+}
+
+// spec returns req.Spec as *T or an error naming the type.
+func spec[T any](req *Request, typ string) (*T, error) {
+	if req == nil {
+		return nil, fmt.Errorf("%s: nil request", typ)
+	}
+	s, ok := req.Spec.(*T)
+	if !ok || s == nil {
+		var zero T
+		return nil, fmt.Errorf("%s: spec is %T, want %T", typ, req.Spec, &zero)
+	}
+	return s, nil
+}
