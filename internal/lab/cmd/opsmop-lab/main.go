@@ -60,7 +60,7 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	dir := fs.String("dir", "", "lab directory (default: a fresh one under "+lab.DefaultBase+")")
 	hosts := fs.String("hosts", defaultHosts, "hosts as NAME:GROUP[@VIA], comma-separated")
 	subnet := fs.Uint("subnet", 60, "second octet of the 127.S.0.0/16 block public hosts listen in (1-255)")
-	port := fs.Int("port", 22, "sshd port of every host")
+	port := fs.Int("port", 0, "sshd port of every host (default 22, or 2222 when the machine's sshd holds *:22)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

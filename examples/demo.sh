@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The demo behind `make demo`: start a lab of throwaway OpenSSH hosts (three
+# web hosts, a bastion, a database host reachable only through the bastion),
+# run `opsmop check`, `apply`, `check` of examples/site.toml against it, and
+# stop the lab. Needs root (namespaces); installs missing Debian packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" != 0 ]; then
+  echo "the demo starts sshd hosts in Linux namespaces and needs root: sudo make demo" >&2
+  exit 1
+fi
+export PATH="/usr/local/go/bin:$PATH"
+bash .ci/deps
+go build -o bin/opsmop . && go build -o bin/opsmop-lab ./internal/lab/cmd/opsmop-lab
+
+LAB=/run/opsmop-lab/demo
+bin/opsmop-lab down --dir "$LAB" >/dev/null 2>&1 || true
+bin/opsmop-lab up --dir "$LAB" --subnet 70 \
+  --hosts web1:webservers,web2:webservers,web3:webservers,bastion:bastions,db1:dbservers@bastion
+trap 'bin/opsmop-lab down --dir "$LAB"' EXIT
+
+# A private HOME for the demo: the lab's host keys are the known ones (host
+# keys are checked), the lab's client key is the default key.
+export HOME="$LAB/home"
+mkdir -p "$HOME/.ssh" && chmod 700 "$HOME/.ssh"
+cp "$LAB/known_hosts" "$HOME/.ssh/known_hosts"
+cp "$LAB/id_ed25519" "$HOME/.ssh/id_ed25519"
+export DEMO_SUDO_PASSWORD="$(cat "$LAB/deploy_password")"
+unset SSH_AUTH_SOCK
+
+run() { echo; echo "\$ $*"; "$@"; }
+run bin/opsmop inventory -i "$LAB/inventory.toml" --graph
+run bin/opsmop check examples/site.toml -i "$LAB/inventory.toml"
+run bin/opsmop apply examples/site.toml -i "$LAB/inventory.toml"
+run bin/opsmop check examples/site.toml -i "$LAB/inventory.toml" --detailed-exitcode
+run bin/opsmop run -i "$LAB/inventory.toml" --limit 'web*' -- 'service app status && echo app running on $(hostname)'
