@@ -114,6 +114,22 @@ func newApp(env Env) *cli.App {
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
 			return invalid(fmt.Errorf("%w (see opsmop --help)", err))
 		},
+		// Without an Action, urfave/cli answers an unknown command with
+		// "No help topic for ...".
+		Action: func(c *cli.Context) error {
+			if c.Args().First() == "help" { // opsmop help [COMMAND]
+				for _, a := range c.Args().Tail() {
+					if a != "--" { // reorderArgs may have added one
+						return cli.ShowCommandHelp(c, a)
+					}
+				}
+				return cli.ShowAppHelp(c)
+			}
+			if c.Args().Present() {
+				return invalid(fmt.Errorf("unknown command %q (see opsmop --help for the commands)", c.Args().First()))
+			}
+			return cli.ShowAppHelp(c)
+		},
 		Commands: []*cli.Command{
 			{
 				Name: "check", Usage: "show what apply would change on every selected host; changes nothing",
@@ -183,6 +199,14 @@ func newApp(env Env) *cli.App {
 				},
 			},
 		},
+	}
+	// A usage error in a command (an unknown flag, a missing flag value)
+	// is reported once on stderr, with exit 3, like one of the app's.
+	for _, cmd := range app.Commands {
+		name := cmd.Name
+		cmd.OnUsageError = func(c *cli.Context, err error, _ bool) error {
+			return invalid(fmt.Errorf("%s: %w (see opsmop %s --help)", name, err, name))
+		}
 	}
 	return app
 }

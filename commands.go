@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -73,7 +74,7 @@ func load(ctx context.Context, c *cli.Context, env Env, needPolicy bool) (*sessi
 	s.local = c.Bool("local")
 	switch {
 	case invPath != "":
-		inv, err := inventory.Load(ctx, invPath)
+		inv, err := loadInventory(ctx, invPath, c.String("inventory") == "", c.Args().First())
 		if err != nil {
 			return nil, invalid(err)
 		}
@@ -110,10 +111,10 @@ func load(ctx context.Context, c *cli.Context, env Env, needPolicy bool) (*sessi
 	for _, l := range patterns {
 		lim, err := inventory.ParseLimit(l)
 		if err != nil {
-			return nil, invalid(fmt.Errorf("--limit: %w", err))
+			return nil, invalid(err) // the error names the --limit value
 		}
 		if _, err := lim.Filter(s.inv, s.inv.Hosts()); err != nil {
-			return nil, invalid(fmt.Errorf("--limit %s: %w", l, err))
+			return nil, invalid(err)
 		}
 		s.limits = append(s.limits, lim)
 	}
@@ -124,6 +125,16 @@ func load(ctx context.Context, c *cli.Context, env Env, needPolicy bool) (*sessi
 		}
 	}
 	return s, nil
+}
+
+// loadInventory loads the inventory at path. When the path came from the
+// policy's inventory key rather than -i, a file that does not exist is
+// reported against the policy file, with what to do.
+func loadInventory(ctx context.Context, path string, fromPolicy bool, policyFile string) (*inventory.Inventory, error) {
+	if _, err := os.Stat(path); fromPolicy && errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: inventory %s (set by the policy's inventory key) does not exist: fix the path (relative to the policy file) or give -i FILE", policyFile, path)
+	}
+	return inventory.Load(ctx, path)
 }
 
 func etcDefaults(env Env) string {
@@ -471,7 +482,7 @@ func cmdValidate(c *cli.Context, env Env) error {
 		invPath = p.Inventory
 	}
 	if invPath != "" {
-		if _, err := inventory.Load(c.Context, invPath); err != nil {
+		if _, err := loadInventory(c.Context, invPath, c.String("inventory") == "", c.Args().First()); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -540,8 +551,12 @@ func (s *session) showHost(name string) error {
 		if inventory.SecretKey(k) {
 			v = secret.Redacted
 		}
-		b, _ := json.Marshal(v)
-		fmt.Fprintf(w, "  %s = %s\n", k, b)
+		// No HTML escaping: "<redacted>" must not print as "\u003credacted\u003e".
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(v)
+		fmt.Fprintf(w, "  %s = %s\n", k, bytes.TrimSuffix(b.Bytes(), []byte("\n")))
 	}
 	st, err := s.settings(nil, name)
 	if err != nil {
