@@ -139,6 +139,7 @@ func Run(ctx context.Context, o Options) *Summary {
 		sum.Total.Failed += st.Failed
 		sum.Total.Skipped += st.Skipped
 		sum.Total.Unreachable += st.Unreachable
+		sum.Total.Ignored += st.Ignored
 	}
 	r.emit(Event{Type: EventSummary, Summary: sum, Duration: sum.Duration})
 	return sum
@@ -720,15 +721,16 @@ func (hr *hostRun) process(ctx context.Context, in *instance) (ok, changed bool)
 		}
 		ignore := in.orig.IgnoreErrors
 		hr.r.mu.Lock()
-		hr.hs.stats.Failed++
-		if !ignore {
+		if ignore {
+			ev.Status = StatusIgnored
+			ev.Message = "error ignored (ignore_errors)"
+			hr.hs.stats.Ignored++
+		} else {
+			hr.hs.stats.Failed++
 			hr.hs.stats.Error = err.Error()
 			hr.hs.done = true
 		}
 		hr.r.mu.Unlock()
-		if ignore {
-			ev.Message = "error ignored (ignore_errors)"
-		}
 		hr.register(in, res, false, true, false)
 		hr.r.emit(ev)
 		return ignore, false

@@ -16,6 +16,8 @@ const (
 	StatusFailed      Status = "failed"
 	StatusSkipped     Status = "skipped"
 	StatusUnreachable Status = "unreachable"
+	// StatusIgnored is a failure of a resource with ignore_errors.
+	StatusIgnored Status = "ignored"
 )
 
 // Event types, in the order a run emits them.
@@ -61,12 +63,15 @@ type Reporter interface {
 
 // Stats counts one host's results.
 type Stats struct {
-	OK          int    `json:"ok"`
-	Changed     int    `json:"changed"`
-	Failed      int    `json:"failed"`
-	Skipped     int    `json:"skipped"`
-	Unreachable int    `json:"unreachable"`
-	Error       string `json:"error,omitempty"`
+	OK          int `json:"ok"`
+	Changed     int `json:"changed"`
+	Failed      int `json:"failed"`
+	Skipped     int `json:"skipped"`
+	Unreachable int `json:"unreachable"`
+	// Ignored counts failures of resources with ignore_errors: reported,
+	// but they neither stop the host nor fail the run.
+	Ignored int    `json:"ignored"`
+	Error   string `json:"error,omitempty"`
 }
 
 func (s *Stats) add(st Status) {
@@ -81,6 +86,8 @@ func (s *Stats) add(st Status) {
 		s.Skipped++
 	case StatusUnreachable:
 		s.Unreachable++
+	case StatusIgnored:
+		s.Ignored++
 	}
 }
 

@@ -238,16 +238,17 @@ func (h *HumanReporter) resource(b *strings.Builder, e Event) {
 		if e.Change != nil {
 			h.change(b, e)
 		}
-	case StatusFailed:
-		fmt.Fprintf(b, "%s: %s %s\n", prefix, h.paint(cRed, "FAILED:"), indentRest(e.Error))
+	case StatusFailed, StatusIgnored:
+		word := "FAILED:"
+		if e.Status == StatusIgnored {
+			word = "FAILED (ignored):"
+		}
+		fmt.Fprintf(b, "%s: %s %s\n", prefix, h.paint(cRed, word), indentRest(e.Error))
 		if e.RC != nil {
 			fmt.Fprintf(b, "    rc: %d\n", *e.RC)
 		}
 		if s := strings.TrimRight(e.Stderr, "\n"); s != "" {
 			fmt.Fprintf(b, "    stderr: %s\n", indentRest(s))
-		}
-		if e.Message != "" {
-			fmt.Fprintf(b, "    %s\n", e.Message)
 		}
 	case StatusUnreachable:
 		fmt.Fprintf(b, "%s: %s %s\n", e.Host, h.paint(cRed, "UNREACHABLE:"), e.Error)
@@ -327,6 +328,9 @@ func (h *HumanReporter) recap(b *strings.Builder, s *Summary) {
 	for _, n := range names {
 		st := s.Hosts[n]
 		line := fmt.Sprintf("%-*s  ok=%d %s=%d failed=%d skipped=%d unreachable=%d", width, n, st.OK, changedWord, st.Changed, st.Failed, st.Skipped, st.Unreachable)
+		if st.Ignored > 0 {
+			line += fmt.Sprintf(" ignored=%d", st.Ignored)
+		}
 		switch {
 		case st.Failed > 0 || st.Unreachable > 0:
 			line = h.paint(cRed, line)
@@ -341,5 +345,9 @@ func (h *HumanReporter) recap(b *strings.Builder, s *Summary) {
 		fmt.Fprintf(b, "%s\n", h.paint(cRed, "note: "+n))
 	}
 	t := s.Total
-	fmt.Fprintf(b, "%-*s  hosts=%d ok=%d %s=%d failed=%d skipped=%d unreachable=%d\n", width, "TOTAL", len(names), t.OK, changedWord, t.Changed, t.Failed, t.Skipped, t.Unreachable)
+	ignored := ""
+	if t.Ignored > 0 {
+		ignored = fmt.Sprintf(" ignored=%d", t.Ignored)
+	}
+	fmt.Fprintf(b, "%-*s  hosts=%d ok=%d %s=%d failed=%d skipped=%d unreachable=%d%s\n", width, "TOTAL", len(names), t.OK, changedWord, t.Changed, t.Failed, t.Skipped, t.Unreachable, ignored)
 }

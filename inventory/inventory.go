@@ -179,6 +179,11 @@ func build(source string, groups []Group, hostVars map[string]map[string]any) (*
 			if _, ok := inv.groups[c]; !ok {
 				return nil, fmt.Errorf("group %s: child group %q is not defined (defined groups: %s)", name, c, strings.Join(inv.groupNames(), ", "))
 			}
+			if name == AllGroup {
+				// all's children (as Ansible JSON lists them) are simply
+				// the top-level groups: all is not a parent like others.
+				continue
+			}
 			parents[c] = append(parents[c], name)
 		}
 		for _, h := range g.Hosts {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"path"
 	"time"
 
 	"github.com/opsmop/opsmop/connection"
@@ -52,6 +53,9 @@ type filePlan struct {
 	ChownGroup  string
 	Backup      bool // copy the existing file aside first
 	BackupMoved bool // for Remove: move it aside instead of deleting
+	// MkdirParent creates missing parent directories before the upload
+	// (line with create = true, like Ansible's lineinfile).
+	MkdirParent bool
 }
 
 // Probe reports the path's type and attributes, the sha256 of its
@@ -368,6 +372,11 @@ func applyFile(ctx context.Context, h Host, req *Request, pl filePlan) error {
 	}
 	if pl.Backup {
 		if _, err := run(ctx, h, "backup", "cp -p -- "+qp+" "+shell.Quote(backupPath(pl.Path, time.Now())), nil); err != nil {
+			return err
+		}
+	}
+	if pl.Upload && pl.MkdirParent {
+		if _, err := run(ctx, h, "create parent directory", "mkdir -p -- "+shell.Quote(path.Dir(pl.Path)), nil); err != nil {
 			return err
 		}
 	}

@@ -268,29 +268,34 @@ func TestLineConverges(t *testing.T) {
 	tests := []struct {
 		name    string
 		initial *string // nil: file missing
+		subdir  string  // the file lives in this (missing) subdirectory
 		spec    LineSpec
 		action  Action
 		want    string // file contents after apply
 		diff    string
 	}{
-		{"append", ptr(hosts), LineSpec{Line: "10.0.0.2 web"}, Update, hosts + "10.0.0.2 web\n", "+10.0.0.2 web"},
-		{"already there", ptr(hosts), LineSpec{Line: "# comment"}, None, hosts, ""},
-		{"replace last match", ptr("a=1\nb=2\na=3\n"), LineSpec{Line: "a=9", Regexp: `^a=`}, Update, "a=1\nb=2\na=9\n", "-a=3\n+a=9"},
-		{"regexp without match appends", ptr("b=2\n"), LineSpec{Line: "a=9", Regexp: `^a=`}, Update, "b=2\na=9\n", ""},
-		{"insert after", ptr("[main]\nx=1\n[other]\ny=2\n"), LineSpec{Line: "z=3", InsertAfter: `^\[main\]$`}, Update, "[main]\nz=3\nx=1\n[other]\ny=2\n", ""},
-		{"insert after without match goes to end", ptr("x\n"), LineSpec{Line: "z", InsertAfter: `^nomatch$`}, Update, "x\nz\n", ""},
-		{"no trailing newline", ptr("x"), LineSpec{Line: "y"}, Update, "x\ny\n", ""},
-		{"absent by regexp removes all", ptr("keep\nPermitRootLogin yes\nx\n#PermitRootLogin no\n"), LineSpec{Regexp: `PermitRootLogin`, State: "absent"}, Update, "keep\nx\n", "-PermitRootLogin yes"},
-		{"absent by line", ptr(hosts), LineSpec{Line: "# comment", State: "absent"}, Update, "127.0.0.1 localhost\n10.0.0.1 old.example\n", ""},
-		{"absent, nothing matches", ptr(hosts), LineSpec{Line: "nope", State: "absent"}, None, hosts, ""},
-		{"absent, file missing", nil, LineSpec{Line: "x", State: "absent"}, None, "", ""},
-		{"create", nil, LineSpec{Line: "first", Create: true}, Create, "first\n", "+first"},
-		{"empty file", ptr(""), LineSpec{Line: "only"}, Update, "only\n", ""},
+		{"append", ptr(hosts), "", LineSpec{Line: "10.0.0.2 web"}, Update, hosts + "10.0.0.2 web\n", "+10.0.0.2 web"},
+		{"already there", ptr(hosts), "", LineSpec{Line: "# comment"}, None, hosts, ""},
+		{"replace last match", ptr("a=1\nb=2\na=3\n"), "", LineSpec{Line: "a=9", Regexp: `^a=`}, Update, "a=1\nb=2\na=9\n", "-a=3\n+a=9"},
+		{"regexp without match appends", ptr("b=2\n"), "", LineSpec{Line: "a=9", Regexp: `^a=`}, Update, "b=2\na=9\n", ""},
+		{"insert after", ptr("[main]\nx=1\n[other]\ny=2\n"), "", LineSpec{Line: "z=3", InsertAfter: `^\[main\]$`}, Update, "[main]\nz=3\nx=1\n[other]\ny=2\n", ""},
+		{"insert after without match goes to end", ptr("x\n"), "", LineSpec{Line: "z", InsertAfter: `^nomatch$`}, Update, "x\nz\n", ""},
+		{"no trailing newline", ptr("x"), "", LineSpec{Line: "y"}, Update, "x\ny\n", ""},
+		{"absent by regexp removes all", ptr("keep\nPermitRootLogin yes\nx\n#PermitRootLogin no\n"), "", LineSpec{Regexp: `PermitRootLogin`, State: "absent"}, Update, "keep\nx\n", "-PermitRootLogin yes"},
+		{"absent by line", ptr(hosts), "", LineSpec{Line: "# comment", State: "absent"}, Update, "127.0.0.1 localhost\n10.0.0.1 old.example\n", ""},
+		{"absent, nothing matches", ptr(hosts), "", LineSpec{Line: "nope", State: "absent"}, None, hosts, ""},
+		{"absent, file missing", nil, "", LineSpec{Line: "x", State: "absent"}, None, "", ""},
+		{"create", nil, "", LineSpec{Line: "first", Create: true}, Create, "first\n", "+first"},
+		{"create with parent directories", nil, "a/b", LineSpec{Line: "first", Create: true}, Create, "first\n", "+first"},
+		{"empty file", ptr(""), "", LineSpec{Line: "only"}, Update, "only\n", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newLocalDir(t)
 			p := d.path("f")
+			if tc.subdir != "" {
+				p = d.path(tc.subdir + "/f")
+			}
 			if tc.initial != nil {
 				writeFile(t, p, *tc.initial, 0o640)
 				if err := os.Chown(p, 65534, 65534); err != nil {

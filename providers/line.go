@@ -21,7 +21,7 @@ type LineSpec struct {
 	Regexp      string `opsmop:"regexp" doc:"Go RE2 regular expression (evaluated locally) selecting the line to replace: with state present the LAST matching line is replaced by line; with state absent every matching line is removed"`
 	State       string `opsmop:"state" enum:"present|absent" default:"present" doc:"present: the line is in the file; absent: no line matches regexp (or equals line)"`
 	InsertAfter string `opsmop:"insert_after" doc:"Go RE2 regular expression: a line that is added goes after the LAST line matching it (end of file when nothing matches); \"EOF\" (the default) means end of file"`
-	Create      bool   `opsmop:"create" doc:"create the file (mode 0644) when it does not exist; without it a missing file is an error (with state absent a missing file is fine)"`
+	Create      bool   `opsmop:"create" doc:"create the file (mode 0644), and its missing parent directories, when it does not exist; without it a missing file is an error (with state absent a missing file is fine)"`
 }
 
 type lineProvider struct{}
@@ -115,7 +115,7 @@ func checkLine(s *LineSpec, probe connection.Result) (*Change, error) {
 			Action: Create,
 			Fields: []Field{{Name: "state", Before: "absent", After: "present"}, {Name: "line", Before: "", After: s.Line}},
 			Diff:   unifiedDiff(s.Path, nil, after, true),
-			Plan:   filePlan{Path: s.Path, Upload: true, Data: after, Size: int64(len(after)), Sum: sha256Hex(after)},
+			Plan:   filePlan{Path: s.Path, Upload: true, Data: after, Size: int64(len(after)), Sum: sha256Hex(after), MkdirParent: true},
 		}, nil
 	case "file":
 	case "link":
