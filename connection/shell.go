@@ -1,0 +1,771 @@
+package connection
+
+// The persistent shell protocol.
+//
+// One long-lived `sh` per (connection, become-user) is fed over its stdin
+// (no pty). At start it creates a private 0700 directory D (mktemp -d,
+// removed by an EXIT trap), reports its pid, and learns a random 128-bit
+// sentinel K from our stdin (never on any argv, never exported to
+// commands). Each command is sent as:
+//
+//	{ : ; printf %s '<script>'; } >"$D/s"      # via the printf builtin
+//	{ : ; printf %s '<stdin>'; ...; } >"$D/i"  # only when stdin is given
+//	setsid sh "$D/s" <"$D/i"|</dev/null &
+//	j=$!; wait "$j"; r=$? ...; printf '%sR%s\n' "$K" "$r"; printf '%sE' "$K" >&2
+//
+// The command writes straight into the session's stdout and stderr
+// channels, which stay apart; when it has ended the shell appends K "R"
+// exit-status "\n" to stdout and K "E" to stderr. The reader splits each
+// stream on K only, so any bytes (binary, NUL, no trailing newline, text
+// that looks like a frame) pass unchanged: K is random per session and no
+// command can know it by accident. Scripts and stdin reach files through
+// the builtin printf with single-quoted arguments (NUL bytes as \000 in a
+// printf format): nothing is on an argv, and no command reads the shell's
+// own stdin (dash reads its input in blocks; a command reading it would eat
+// the protocol). Each command runs in a fresh `sh` (its own $$: `cd`,
+// `exit`, `exec`, `set -e` or `kill $$` in a script cannot disturb the
+// persistent shell) in its own session and process group (setsid): one
+// fork and two execs per command.
+//
+// A command that outlives command_timeout or its context is killed with
+// its process group: we send a USR1 "signal" request on the shell's
+// session; the shell traps it and kills the job's group (on a host without
+// setsid: the job and every descendant, found through /proc with
+// builtins); under sudo, sudo relays the signal.
+// sshd refuses signal requests on root logins (no privilege separation),
+// so for those, and as a fallback when the job is still running after 2s,
+// a short helper session running as the same user (sudo included) kills
+// the shell's children the same way. The shell's wait then returns, the
+// frame completes and the shell stays in use. A background process a
+// command leaves behind that keeps writing to its inherited stdout/stderr
+// shows up in the output of later commands (redirect daemons' output).
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/opsmop/opsmop/internal/shell"
+)
+
+// sshKillGrace is how long a killed command may take to end (and the kill
+// helper to run) before the shell is torn down instead.
+const sshKillGrace = 10 * time.Second
+
+// maxJunk bounds what we skip before the init frame (login-script output).
+const maxJunk = 1 << 20
+
+// shellSlot holds the persistent shell of one identity on a connection.
+// Its mutex serialises commands.
+type shellSlot struct {
+	mu       sync.Mutex
+	sh       *pshell
+	execMode bool // the host has no usable sh: one exec channel per command
+}
+
+// close ends an idle shell politely. A shell busy with a command is left
+// alone: closing the connection (which the caller does next) ends it, and
+// the command's Run returns an error.
+func (s *shellSlot) close() {
+	if !s.mu.TryLock() {
+		return
+	}
+	sh := s.sh
+	s.sh = nil
+	s.mu.Unlock()
+	if sh != nil {
+		sh.shutdown()
+	}
+}
+
+// pshell is one running persistent shell.
+type pshell struct {
+	sess    *ssh.Session
+	release func()
+	stdin   io.WriteCloser
+	out     *bufio.Reader
+	errs    *stream
+	k       []byte
+	pid     int  // the persistent shell's pid on the host
+	setsid  bool // commands get their own process group
+
+	abortOnce sync.Once
+	aborted   chan struct{}
+}
+
+type command struct {
+	script   string
+	stdin    []byte
+	hasStdin bool
+}
+
+var errNoShell = errors.New("no usable sh on the host")
+
+// Run runs script with sh on the host (under sudo when the handle is
+// configured so), feeding stdin if non-nil (read fully into memory: use
+// Upload for large data). A non-zero exit is not an error: it is in
+// Result.ExitCode. err is for transport failures (*UnreachableError),
+// sudo failures (*SudoError), timeouts (*TimeoutError) and cancellation.
+func (h *SSHHost) Run(ctx context.Context, script string, stdin io.Reader) (Result, error) {
+	c := command{script: script}
+	if stdin != nil {
+		b, err := io.ReadAll(stdin)
+		if err != nil {
+			return Result{}, fmt.Errorf("host %s: reading stdin for command: %w", h.name, err)
+		}
+		c.stdin, c.hasStdin = b, true
+	}
+	res, err := h.run(ctx, []command{c})
+	if err != nil {
+		return Result{}, err
+	}
+	return res[0], nil
+}
+
+// RunBatch runs scripts in order, pipelined: all of them are written to the
+// persistent shell at once and the results read back, so N read-only probes
+// cost one round trip. Results are in the order of scripts. On error
+// (timeout, cancellation, lost connection) the results of the commands
+// that completed are returned with it and the rest do not run (the shell
+// is replaced).
+func (h *SSHHost) RunBatch(ctx context.Context, scripts []string) ([]Result, error) {
+	cmds := make([]command, len(scripts))
+	for i, s := range scripts {
+		cmds[i] = command{script: s}
+	}
+	if len(cmds) == 0 {
+		return nil, nil
+	}
+	return h.run(ctx, cmds)
+}
+
+func (h *SSHHost) slot() *shellSlot {
+	c := h.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.shells[h.ident.key()]
+	if s == nil {
+		s = &shellSlot{}
+		c.shells[h.ident.key()] = s
+	}
+	return s
+}
+
+func (h *SSHHost) run(ctx context.Context, cmds []command) ([]Result, error) {
+	if err := h.check(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := h.c.deadErr(); err != nil {
+		return nil, err
+	}
+	s := h.slot()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sh == nil && !s.execMode {
+		sh, err := h.startShell(ctx)
+		if errors.Is(err, errNoShell) && !h.ident.sudo {
+			s.execMode = true
+		} else if err != nil {
+			return nil, err
+		} else {
+			s.sh = sh
+		}
+	}
+	if s.execMode {
+		out := make([]Result, 0, len(cmds))
+		for _, c := range cmds {
+			r, err := h.execRun(ctx, c)
+			if err != nil {
+				return out, err
+			}
+			out = append(out, r)
+		}
+		return out, nil
+	}
+	res, err := s.sh.run(ctx, h, cmds)
+	if s.sh.isAborted() {
+		s.sh.shutdown()
+		s.sh = nil
+	}
+	return res, err
+}
+
+// startShell starts the persistent shell (under sudo if configured) and
+// runs its init script.
+func (h *SSHHost) startShell(ctx context.Context) (*pshell, error) {
+	sess, release, err := h.c.openSession(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sh := &pshell{sess: sess, release: release, k: []byte(randHex(16)), aborted: make(chan struct{})}
+	fail := func(err error) (*pshell, error) {
+		sh.abort()
+		sh.shutdown()
+		return nil, err
+	}
+	if sh.stdin, err = sess.StdinPipe(); err != nil {
+		return fail(err)
+	}
+	stdout, err := sess.StdoutPipe()
+	if err != nil {
+		return fail(err)
+	}
+	stderr, err := sess.StderrPipe()
+	if err != nil {
+		return fail(err)
+	}
+	sh.out = bufio.NewReaderSize(stdout, 64*1024)
+	sh.errs = newStream(stderr, true)
+	// exec: the login shell must not stay around, it would die of the
+	// USR1 we send to the session's process group to kill a command.
+	cmd := "exec sh"
+	var prompt, ready string
+	if h.ident.sudo {
+		prompt = "[opsmop-sudo-" + randHex(8) + "] "
+		ready = "opsmop-ready-" + randHex(8)
+		cmd = "exec " + sudoCommand(h.ident, !h.sudoPw.IsZero(), prompt, ready, "exec sh")
+	}
+	if err := sess.Start(cmd); err != nil {
+		return fail(h.c.lost(fmt.Errorf("host %s: start shell: %w", h.name, err)))
+	}
+	if h.ident.sudo {
+		if err := h.sudoHandshake(ctx, sh.errs, sh.stdin, prompt, ready, h.connTO); err != nil {
+			return fail(h.c.lost(err))
+		}
+	} else {
+		sh.errs.settle(0)
+	}
+	// Bound the init exchange by connect_timeout and ctx.
+	stop := context.AfterFunc(ctx, sh.abort)
+	t := time.AfterFunc(h.connTO, sh.abort)
+	init := "K=" + string(sh.k) + `
+D=$(mktemp -d 2>/dev/null) || D=
+if [ -z "$D" ]; then D=${TMPDIR:-/tmp}/opsmop.$$; (umask 077; mkdir "$D") || exit 1; fi
+trap 'rm -rf "$D"' EXIT
+trap 'exit 129' HUP
+trap 'exit 143' TERM
+` + killTreeFunc + `
+j=
+trap '[ -n "$j" ] && { kill -s KILL -- "-$j" 2>/dev/null || __opsmop_kt "$j"; }' USR1
+if command -v setsid >/dev/null 2>&1; then S=setsid; else S=; fi
+printf '%sI%s %s\n' "$K" "$$" "${S:-none}"
+printf '%sI' "$K" >&2
+`
+	_, werr := io.WriteString(sh.stdin, init)
+	var line []byte
+	rerr := werr
+	if rerr == nil {
+		if _, rerr = readUntil(sh.out, sh.marker('I'), maxJunk); rerr == nil {
+			line, rerr = sh.out.ReadSlice('\n')
+		}
+	}
+	if rerr == nil {
+		// Login-script noise on stderr ends here too.
+		_, rerr = sh.errs.readUntil(sh.marker('I'))
+	}
+	t.Stop()
+	stop()
+	if rerr == nil {
+		f := strings.Fields(string(line))
+		if len(f) != 2 {
+			rerr = fmt.Errorf("protocol error: bad init line %q", line)
+		} else {
+			sh.pid, rerr = strconv.Atoi(f[0])
+			sh.setsid = f[1] == "setsid"
+		}
+	}
+	if rerr != nil {
+		if err := ctx.Err(); err != nil {
+			return fail(err)
+		}
+		if d := h.c.deadErr(); d != nil {
+			return fail(d)
+		}
+		if sh.isAborted() {
+			return fail(fmt.Errorf("host %s: the shell did not start within connect_timeout %s (stderr: %q)", h.name, h.connTO, sh.errTail()))
+		}
+		if !h.ident.sudo {
+			// sh missing or unusable: fall back to one exec per command.
+			return fail(fmt.Errorf("%w: %v (stderr: %q)", errNoShell, rerr, sh.errTail()))
+		}
+		return fail(h.c.lost(fmt.Errorf("host %s: the shell under sudo ended at start: %v (stderr: %q)", h.name, rerr, sh.errTail())))
+	}
+	return sh, nil
+}
+
+// abort tears the session down so that every read and write on it fails;
+// the shell is then replaced.
+func (sh *pshell) abort() {
+	sh.abortOnce.Do(func() {
+		close(sh.aborted)
+		if sh.stdin != nil {
+			sh.stdin.Close()
+		}
+		sh.sess.Close()
+	})
+}
+
+func (sh *pshell) isAborted() bool {
+	select {
+	case <-sh.aborted:
+		return true
+	default:
+		return false
+	}
+}
+
+// shutdown ends the shell politely (EOF on stdin lets its EXIT trap remove
+// the private directory), then frees the session.
+func (sh *pshell) shutdown() {
+	if !sh.isAborted() && sh.stdin != nil {
+		sh.stdin.Close()
+		done := make(chan struct{})
+		go func() { _ = sh.sess.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+		}
+	}
+	sh.abort()
+	sh.release()
+}
+
+// errTail is the shell's last stderr without our frame markers.
+func (sh *pshell) errTail() string {
+	t := sh.errs.tail()
+	for _, tag := range []byte("EI") {
+		t = strings.ReplaceAll(t, string(sh.marker(tag)), "")
+	}
+	return t
+}
+
+func (sh *pshell) marker(tag byte) []byte {
+	m := make([]byte, 0, len(sh.k)+1)
+	m = append(m, sh.k...)
+	return append(m, tag)
+}
+
+func (sh *pshell) run(ctx context.Context, h *SSHHost, cmds []command) ([]Result, error) {
+	var b strings.Builder
+	for _, c := range cmds {
+		writeCommand(&b, c)
+	}
+	text := b.String()
+	wd := &watchdog{sh: sh, h: h}
+	stopCtx := context.AfterFunc(ctx, func() { wd.fire(firedCtx) })
+	defer func() {
+		stopCtx()
+		wd.finish()
+	}()
+	writeDone := make(chan error, 1)
+	go func() {
+		_, err := io.WriteString(sh.stdin, text)
+		writeDone <- err
+	}()
+	// stderr is read concurrently: a command may fill it while we wait on
+	// its stdout.
+	type seg struct {
+		b   []byte
+		err error
+	}
+	errSegs := make(chan seg, len(cmds))
+	go func() {
+		for range cmds {
+			b, err := sh.errs.readUntil(sh.marker('E'))
+			errSegs <- seg{b, err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	out := make([]Result, 0, len(cmds))
+	fail := func(err error) ([]Result, error) {
+		switch wd.disarm() {
+		case firedTimeout:
+			err = &TimeoutError{Host: h.name, Timeout: h.cmdTO}
+		case firedCtx:
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				err = &TimeoutError{Host: h.name}
+			} else {
+				err = ctx.Err()
+			}
+		default:
+			err = h.c.lost(fmt.Errorf("host %s: persistent shell failed: %w (stderr: %q)", h.name, err, sh.errTail()))
+		}
+		sh.abort()
+		return out, err
+	}
+	for i := range cmds {
+		wd.arm(h.cmdTO)
+		var res Result
+		var err error
+		if res.Stdout, err = readUntil(sh.out, sh.marker('R'), -1); err != nil {
+			return fail(err)
+		}
+		line, err := sh.out.ReadSlice('\n')
+		if err != nil {
+			return fail(err)
+		}
+		if res.ExitCode, err = strconv.Atoi(strings.TrimSpace(string(line))); err != nil {
+			return fail(fmt.Errorf("protocol error: bad exit status %q", line))
+		}
+		sg := <-errSegs
+		if sg.err != nil {
+			return fail(sg.err)
+		}
+		res.Stderr = sg.b
+		switch wd.disarm() {
+		case firedTimeout:
+			if i < len(cmds)-1 {
+				sh.abort()
+			}
+			return out, &TimeoutError{Host: h.name, Timeout: h.cmdTO}
+		case firedCtx:
+			if i < len(cmds)-1 {
+				sh.abort()
+			}
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return out, &TimeoutError{Host: h.name}
+			}
+			return out, ctx.Err()
+		}
+		out = append(out, res)
+	}
+	if err := <-writeDone; err != nil {
+		return fail(err)
+	}
+	return out, nil
+}
+
+// waitAndFrame waits for the job (again after a trapped USR1 interrupted
+// the wait), then frames its end. wait's stderr is discarded: dash reports
+// "Killed" there for a job ended by a signal.
+const waitAndFrame = `j=$!; wait "$j" 2>/dev/null; r=$?; while [ "$r" -gt 128 ] && kill -0 "$j" 2>/dev/null; do wait "$j" 2>/dev/null; r=$?; done; j=
+printf '%sR%s\n' "$K" "$r"; printf '%sE' "$K" >&2
+`
+
+// writeCommand appends the protocol text of one command.
+func writeCommand(b *strings.Builder, c command) {
+	b.WriteString("{ ")
+	writePrintf(b, []byte(c.script))
+	b.WriteString("} >\"$D/s\"\n")
+	in := "/dev/null"
+	if c.hasStdin {
+		b.WriteString("{ ")
+		writePrintf(b, c.stdin)
+		b.WriteString("} >\"$D/i\"\n")
+		in = `"$D/i"`
+	}
+	b.WriteString(`$S sh "$D/s" <` + in + " &\n" + waitAndFrame)
+}
+
+// writePrintf appends builtin printf commands (each followed by "; ")
+// that write exactly data, in chunks: printf %s 'chunk' when the chunk has
+// no NUL byte (no argument can hold one), else printf 'format' with \ and
+// % escaped and NUL as \000.
+func writePrintf(b *strings.Builder, data []byte) {
+	const chunk = 32 * 1024
+	b.WriteString(": ; ")
+	for len(data) > 0 {
+		part := data[:min(len(data), chunk)]
+		data = data[len(part):]
+		if bytes.IndexByte(part, 0) < 0 {
+			b.WriteString("printf %s ")
+			b.WriteString(shell.Quote(string(part)))
+			b.WriteString("; ")
+			continue
+		}
+		var f strings.Builder
+		for _, c := range part {
+			switch c {
+			case 0:
+				f.WriteString(`\000`)
+			case '\\':
+				f.WriteString(`\\`)
+			case '%':
+				f.WriteString("%%")
+			default:
+				f.WriteByte(c)
+			}
+		}
+		b.WriteString("printf ")
+		b.WriteString(shell.Quote(f.String()))
+		b.WriteString("; ")
+	}
+}
+
+// readUntil returns the bytes before marker, consuming both. limit >= 0
+// bounds how many bytes may precede it.
+func readUntil(r *bufio.Reader, marker []byte, limit int) ([]byte, error) {
+	last := marker[len(marker)-1]
+	var acc []byte
+	for {
+		chunk, err := r.ReadSlice(last)
+		acc = append(acc, chunk...)
+		if err == nil && bytes.HasSuffix(acc, marker) {
+			return acc[:len(acc)-len(marker)], nil
+		}
+		if err != nil && err != bufio.ErrBufferFull {
+			return acc, err
+		}
+		if limit >= 0 && len(acc) > limit+len(marker) {
+			return nil, fmt.Errorf("protocol error: %d bytes of unexpected output", len(acc))
+		}
+	}
+}
+
+const (
+	firedNone = iota
+	firedTimeout
+	firedCtx
+	firedDone // the run is over: firing does nothing
+)
+
+// watchdog kills the running command when command_timeout passes or ctx
+// ends, and tears the shell down if the kill does not end it in time.
+type watchdog struct {
+	sh *pshell
+	h  *SSHHost
+
+	mu       sync.Mutex
+	reason   int
+	timer    *time.Timer
+	grace    *time.Timer
+	killDone chan struct{} // closed when the kill has finished
+	stopKill chan struct{} // closed by disarm: the frame arrived
+}
+
+func (w *watchdog) arm(timeout time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.reason != firedNone || timeout <= 0 {
+		return
+	}
+	w.timer = time.AfterFunc(timeout, func() { w.fire(firedTimeout) })
+}
+
+func (w *watchdog) fire(reason int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.reason != firedNone {
+		return
+	}
+	w.reason = reason
+	kd, stop := make(chan struct{}), make(chan struct{})
+	w.killDone, w.stopKill = kd, stop
+	go func() {
+		defer close(kd)
+		w.sh.kill(w.h, stop)
+	}()
+	w.grace = time.AfterFunc(sshKillGrace, w.sh.abort)
+}
+
+// finish ends the watchdog's watch and waits for a kill in flight, so a
+// late kill cannot hit the next command.
+func (w *watchdog) finish() {
+	w.mu.Lock()
+	if w.reason == firedNone {
+		w.reason = firedDone
+	}
+	kd := w.killDone
+	w.mu.Unlock()
+	w.disarm()
+	if kd != nil {
+		<-kd
+	}
+}
+
+// disarm stops the timers and reports whether (why) the watchdog fired.
+func (w *watchdog) disarm() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.timer != nil {
+		w.timer.Stop()
+		w.timer = nil
+	}
+	if w.grace != nil {
+		w.grace.Stop()
+		w.grace = nil
+	}
+	if w.stopKill != nil {
+		close(w.stopKill)
+		w.stopKill = nil
+	}
+	return w.reason
+}
+
+// killTreeFunc defines __opsmop_kt PID...: the kill for hosts without
+// setsid, where a command has no process group of its own. It stops the
+// processes and all their descendants (found through /proc, builtins only, repeated until no
+// new one appears, so a forking command cannot outrun it), then kill them.
+// Daemons that were reparented away are not descendants and survive.
+const killTreeFunc = `__opsmop_kt() {
+  __k=" $* "; __n=1
+  for __p in $*; do kill -s STOP "$__p" 2>/dev/null; done
+  while [ "$__n" = 1 ]; do
+    __n=0
+    for __d in /proc/[0-9]*; do
+      __p=${__d#/proc/}
+      case "$__k" in *" $__p "*) continue;; esac
+      read -r __l <"$__d/stat" 2>/dev/null || continue
+      set -- ${__l##*\) }
+      case "$__k" in *" $2 "*) __k="$__k$__p "; __n=1; kill -s STOP "$__p" 2>/dev/null;; esac
+    done
+  done
+  for __p in $__k; do kill -s KILL "$__p" 2>/dev/null; done
+}`
+
+// killScript kills every child of the persistent shell (pid %d): the
+// running command's process group (or, without setsid, its process tree).
+const killScript = killTreeFunc + `
+__c=
+for __d in /proc/[0-9]*; do
+  read -r __l <"$__d/stat" 2>/dev/null || continue
+  set -- ${__l##*\) }
+  [ "$2" = %d ] && __c="$__c ${__d#/proc/}"
+done
+for __p in $__c; do kill -s KILL -- "-$__p" 2>/dev/null || __opsmop_kt "$__p"; done
+exit 0`
+
+// signalWait is how long a USR1 to the shell has to end the command
+// before the helper session is tried.
+const signalWait = 2 * time.Second
+
+// kill kills the running command: a USR1 "signal" request on the shell's
+// session (the shell traps it and kills the command's process group; sudo
+// relays it), then, if the command is still running after signalWait (an
+// sshd that ignores signal requests), a helper session running as the same
+// user kills the shell's children. If that fails the shell is torn down.
+// stop is closed when the command's frame has arrived.
+func (sh *pshell) kill(h *SSHHost, stop <-chan struct{}) {
+	// sshd serves a root login without privilege separation and then
+	// refuses signal requests: go straight to the helper. So too without
+	// setsid: the command shares the shell's process group, which the
+	// signal reaches, so it could die before its children are found.
+	if h.c.user != "root" && sh.setsid {
+		_ = sh.sess.Signal(ssh.SIGUSR1)
+		select {
+		case <-stop:
+			return
+		case <-sh.aborted:
+			return
+		case <-time.After(signalWait):
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sshKillGrace)
+	defer cancel()
+	if _, err := h.helper(ctx, fmt.Sprintf(killScript, sh.pid)); err != nil {
+		sh.abort()
+	}
+}
+
+// helper runs a short sh script in its own session as the handle's
+// identity (sudo included) and returns its output.
+func (h *SSHHost) helper(ctx context.Context, script string) (Result, error) {
+	sess, release, err := h.c.openSession(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	defer release()
+	defer sess.Close()
+	stdin, err := sess.StdinPipe()
+	if err != nil {
+		return Result{}, err
+	}
+	var stdout bytes.Buffer
+	sess.Stdout = &stdout
+	stderr, err := sess.StderrPipe()
+	if err != nil {
+		return Result{}, err
+	}
+	errs := newStream(stderr, false)
+	cmd := "exec sh -c " + shell.Quote(script)
+	var prompt, ready string
+	if h.ident.sudo {
+		prompt = "[opsmop-sudo-" + randHex(8) + "] "
+		ready = "opsmop-ready-" + randHex(8)
+		cmd = "exec " + sudoCommand(h.ident, !h.sudoPw.IsZero(), prompt, ready, script)
+	}
+	if err := sess.Start(cmd); err != nil {
+		return Result{}, err
+	}
+	if h.ident.sudo {
+		if err := h.sudoHandshake(ctx, errs, stdin, prompt, ready, h.connTO); err != nil {
+			return Result{}, err
+		}
+	} else {
+		errs.settle(0)
+	}
+	stdin.Close()
+	stop := context.AfterFunc(ctx, func() { sess.Close() })
+	defer stop()
+	err = sess.Wait()
+	res := Result{Stdout: stdout.Bytes(), Stderr: []byte(errs.tail())}
+	var ee *ssh.ExitError
+	if errors.As(err, &ee) {
+		res.ExitCode = ee.ExitStatus()
+		return res, nil
+	}
+	return res, err
+}
+
+// execRun runs one command in its own exec channel: the fallback for hosts
+// without a usable sh (the login shell interprets the script).
+func (h *SSHHost) execRun(ctx context.Context, c command) (Result, error) {
+	sess, release, err := h.c.openSession(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	defer release()
+	defer sess.Close()
+	var o, e bytes.Buffer
+	sess.Stdout, sess.Stderr = &o, &e
+	if c.hasStdin {
+		sess.Stdin = bytes.NewReader(c.stdin)
+	}
+	if err := sess.Start(c.script); err != nil {
+		return Result{}, h.c.lost(fmt.Errorf("host %s: exec: %w", h.name, err))
+	}
+	done := make(chan error, 1)
+	go func() { done <- sess.Wait() }()
+	var timeout <-chan time.Time
+	if h.cmdTO > 0 {
+		t := time.NewTimer(h.cmdTO)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case err = <-done:
+	case <-timeout:
+		_ = sess.Signal(ssh.SIGKILL)
+		return Result{}, &TimeoutError{Host: h.name, Timeout: h.cmdTO}
+	case <-ctx.Done():
+		_ = sess.Signal(ssh.SIGKILL)
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return Result{}, &TimeoutError{Host: h.name}
+		}
+		return Result{}, ctx.Err()
+	}
+	res := Result{Stdout: o.Bytes(), Stderr: e.Bytes()}
+	var ee *ssh.ExitError
+	if errors.As(err, &ee) {
+		res.ExitCode = ee.ExitStatus()
+		return res, nil
+	}
+	if err != nil {
+		return Result{}, h.c.lost(fmt.Errorf("host %s: exec: %w", h.name, err))
+	}
+	return res, nil
+}

@@ -1,0 +1,308 @@
+package connection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+	"sync"
+
+	"github.com/pkg/sftp"
+
+	"github.com/opsmop/opsmop/internal/shell"
+)
+
+// sftpServerScript starts the host's sftp-server with umask 077, so that a
+// file it creates is 0600 from the first instant (pkg/sftp cannot pass a
+// mode on open). Run under sudo when the handle is, so SFTP writes as the
+// become-user.
+const sftpServerScript = `umask 077; for p in /usr/lib/openssh/sftp-server /usr/libexec/openssh/sftp-server /usr/lib/ssh/sftp-server /usr/libexec/sftp-server /usr/lib/sftp-server; do if [ -x "$p" ]; then exec "$p"; fi; done; echo "opsmop: no sftp-server binary found" >&2; exit 127`
+
+// sftpSlot is the long-lived SFTP client of one identity on a connection.
+type sftpSlot struct {
+	mu        sync.Mutex
+	cl        *sftp.Client
+	close_    func()
+	subsystem bool // started via "Subsystem sftp": new files need a chmod
+}
+
+func (s *sftpSlot) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cl != nil {
+		s.cl.Close()
+		s.close_()
+		s.cl = nil
+	}
+}
+
+// drop forgets a broken client so the next use starts a new one.
+func (s *sftpSlot) drop(cl *sftp.Client) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cl == cl {
+		s.cl.Close()
+		s.close_()
+		s.cl = nil
+	}
+}
+
+func (h *SSHHost) sftpSlot() *sftpSlot {
+	c := h.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.sftps[h.ident.key()]
+	if s == nil {
+		s = &sftpSlot{}
+		c.sftps[h.ident.key()] = s
+	}
+	return s
+}
+
+// sftp returns the identity's SFTP client, starting it on first use.
+func (h *SSHHost) sftp(ctx context.Context) (*sftpSlot, *sftp.Client, error) {
+	s := h.sftpSlot()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cl != nil {
+		return s, s.cl, nil
+	}
+	cl, closeFn, err := h.startSFTP(ctx, false)
+	if err != nil && !h.ident.sudo && h.c.deadErr() == nil && ctx.Err() == nil {
+		// No sftp-server binary where we looked: use the configured
+		// subsystem (internal-sftp, other paths).
+		var err2 error
+		cl, closeFn, err2 = h.startSFTP(ctx, true)
+		if err2 == nil {
+			err = nil
+			s.subsystem = true
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	s.cl, s.close_ = cl, closeFn
+	return s, cl, nil
+}
+
+func (h *SSHHost) startSFTP(ctx context.Context, subsystem bool) (*sftp.Client, func(), error) {
+	sess, release, err := h.c.openSession(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	closeFn := func() { sess.Close(); release() }
+	fail := func(err error) (*sftp.Client, func(), error) {
+		closeFn()
+		return nil, nil, err
+	}
+	stdin, err := sess.StdinPipe()
+	if err != nil {
+		return fail(err)
+	}
+	stdout, err := sess.StdoutPipe()
+	if err != nil {
+		return fail(err)
+	}
+	stderr, err := sess.StderrPipe()
+	if err != nil {
+		return fail(err)
+	}
+	pump := newStream(stderr, false)
+	switch {
+	case subsystem:
+		err = sess.RequestSubsystem("sftp")
+		pump.settle(0)
+	case h.ident.sudo:
+		prompt := "[opsmop-sudo-" + randHex(8) + "] "
+		ready := "opsmop-ready-" + randHex(8)
+		if err = sess.Start("exec " + sudoCommand(h.ident, !h.sudoPw.IsZero(), prompt, ready, sftpServerScript)); err == nil {
+			err = h.sudoHandshake(ctx, pump, stdin, prompt, ready, h.connTO)
+		}
+	default:
+		err = sess.Start("exec sh -c " + shell.Quote(sftpServerScript))
+		pump.settle(0)
+	}
+	if err != nil {
+		return fail(h.c.lost(fmt.Errorf("host %s: start sftp: %w", h.name, err)))
+	}
+	stop := context.AfterFunc(ctx, closeFn)
+	cl, err := sftp.NewClientPipe(stdout, stdin,
+		sftp.UseConcurrentWrites(true),
+		sftp.MaxConcurrentRequestsPerFile(64))
+	if !stop() {
+		if cl != nil {
+			cl.Close()
+		}
+		return nil, nil, ctx.Err()
+	}
+	if err != nil {
+		return fail(h.c.lost(fmt.Errorf("host %s: start sftp: %w (stderr: %q)", h.name, err, pump.tail())))
+	}
+	return cl, closeFn, nil
+}
+
+// Upload atomically replaces dst with the size bytes of r: they are
+// written over SFTP (as the become-user under sudo) to a new temp file in
+// dst's directory, created 0600, then owner/group and mode are set and the
+// temp file is renamed over dst. On any failure the temp file is removed.
+// opts.Progress, if set, is called (from another goroutine) as bytes are
+// read from r.
+func (h *SSHHost) Upload(ctx context.Context, dst string, r io.Reader, size int64, opts UploadOptions) error {
+	if err := h.check(); err != nil {
+		return err
+	}
+	if !path.IsAbs(dst) || strings.ContainsRune(dst, 0) || path.Clean(dst) == "/" {
+		return fmt.Errorf("host %s: upload %s: destination must be an absolute file path", h.name, dst)
+	}
+	if size < 0 {
+		return fmt.Errorf("host %s: upload %s: negative size %d", h.name, dst, size)
+	}
+	dst = path.Clean(dst)
+	slot, cl, err := h.sftp(ctx)
+	if err != nil {
+		return err
+	}
+	fail := func(step string, err error) error {
+		if errors.Is(err, sftp.ErrSSHFxConnectionLost) || errors.Is(err, io.EOF) {
+			slot.drop(cl)
+			err = h.c.lost(err)
+		}
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return fmt.Errorf("host %s: upload %s: %s: %w", h.name, dst, step, err)
+	}
+	tmp := path.Join(path.Dir(dst), ".opsmop-"+randHex(8)+".tmp")
+	f, err := cl.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	if err != nil {
+		hint := ""
+		if errors.Is(err, os.ErrPermission) && !h.ident.sudo {
+			hint = " (the login user cannot write there: use sudo)"
+		}
+		if errors.Is(err, os.ErrNotExist) {
+			hint = " (the directory does not exist)"
+		}
+		return fail("create temp file in "+path.Dir(dst)+hint, err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			_ = cl.Remove(tmp)
+		}
+	}()
+	if slot.subsystem {
+		if err := f.Chmod(0o600); err != nil {
+			f.Close()
+			return fail("chmod temp file", err)
+		}
+	}
+	src := &sizedReader{ctx: ctx, r: r, remain: size, total: size, progress: opts.Progress}
+	n, err := f.ReadFrom(src)
+	if err == nil && n != size {
+		// a reader that returned EOF early
+		err = fmt.Errorf("source ended after %d of %d bytes", n, size)
+	}
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return fail("write", err)
+	}
+	if opts.Owner != "" || opts.Group != "" {
+		var cmd string
+		if opts.Owner != "" {
+			spec := opts.Owner
+			if opts.Group != "" {
+				spec += ":" + opts.Group
+			}
+			cmd = "chown -- " + shell.Quote(spec) + " " + shell.Quote(tmp)
+		} else {
+			cmd = "chgrp -- " + shell.Quote(opts.Group) + " " + shell.Quote(tmp)
+		}
+		res, err := h.Run(ctx, cmd, nil)
+		if err != nil {
+			return fail("set owner/group", err)
+		}
+		if res.ExitCode != 0 {
+			return fail("set owner/group", fmt.Errorf("%s", strings.TrimSpace(string(res.Stderr))))
+		}
+	}
+	mode := opts.Mode
+	if mode == 0 {
+		mode = 0o644
+	}
+	if err := cl.Chmod(tmp, mode); err != nil {
+		return fail("chmod", err)
+	}
+	if err := cl.PosixRename(tmp, dst); err != nil {
+		return fail("rename into place", err)
+	}
+	done = true
+	return nil
+}
+
+// Download copies the file src on the host (read as the become-user) to w
+// and returns the number of bytes copied.
+func (h *SSHHost) Download(ctx context.Context, src string, w io.Writer) (int64, error) {
+	if err := h.check(); err != nil {
+		return 0, err
+	}
+	slot, cl, err := h.sftp(ctx)
+	if err != nil {
+		return 0, err
+	}
+	f, err := cl.Open(src)
+	if err != nil {
+		return 0, fmt.Errorf("host %s: download %s: %w", h.name, src, err)
+	}
+	defer f.Close()
+	stop := context.AfterFunc(ctx, func() { f.Close() })
+	defer stop()
+	n, err := f.WriteTo(w)
+	if err != nil {
+		if errors.Is(err, sftp.ErrSSHFxConnectionLost) {
+			slot.drop(cl)
+		}
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return n, fmt.Errorf("host %s: download %s: %w", h.name, src, err)
+	}
+	return n, nil
+}
+
+// sizedReader yields at most remain bytes of r, tells pkg/sftp its size
+// (so ReadFrom uses concurrent writes), stops on ctx and reports progress.
+type sizedReader struct {
+	ctx      context.Context
+	r        io.Reader
+	remain   int64
+	total    int64
+	progress func(written, total int64)
+}
+
+func (s *sizedReader) Size() int64 { return s.remain }
+
+func (s *sizedReader) Read(p []byte) (int, error) {
+	if err := s.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if s.remain <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > s.remain {
+		p = p[:s.remain]
+	}
+	n, err := s.r.Read(p)
+	s.remain -= int64(n)
+	if s.progress != nil && n > 0 {
+		s.progress(s.total-s.remain, s.total)
+	}
+	if err == io.EOF && s.remain > 0 {
+		return n, fmt.Errorf("source ended after %d of %d bytes", s.total-s.remain, s.total)
+	}
+	return n, err
+}
