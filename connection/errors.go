@@ -49,6 +49,10 @@ func (e *UnreachableError) Error() string {
 // Unwrap returns the cause.
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
+// Unreachable reports true: the engine counts such a host as unreachable,
+// not failed, even when the connection dies in the middle of a run.
+func (e *UnreachableError) Unreachable() bool { return true }
+
 // HostKeyError is a host key that is not in known_hosts (Changed false) or
 // that contradicts it (Changed true). A changed key is refused whatever the
 // settings.
