@@ -206,9 +206,15 @@ func checkUser(s *UserSpec, probe connection.Result) (*Change, error) {
 			}
 		}
 		want := setOf(s.Groups)
+		// The primary group is always a membership: listing it among the
+		// supplementary groups is satisfied by it.
+		delete(want, pgroup)
+		if s.Group != "" {
+			delete(want, s.Group)
+		}
 		var missing []string
 		for _, g := range s.Groups {
-			if !cur[g] {
+			if !cur[g] && want[g] {
 				missing = append(missing, g)
 			}
 		}
