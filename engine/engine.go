@@ -273,6 +273,11 @@ type hostRun struct {
 	host     providers.Host
 	base     map[string]any
 	notified map[string]bool
+	// window is how many probes the next batch may carry: maxBatch while
+	// resources check clean (a no-op run is one round trip), back to 1
+	// after a change, since a change may make the probes read after it
+	// stale and they would be read again anyway.
+	window int
 }
 
 func (r *runner) runHost(ctx context.Context, role *policy.Role, hs *hostState) {
@@ -307,7 +312,7 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, hs *hostState) 
 		}
 		hs.facts = f
 	}
-	hr := &hostRun{r: r, role: role, hs: hs, host: h, notified: map[string]bool{}}
+	hr := &hostRun{r: r, role: role, hs: hs, host: h, notified: map[string]bool{}, window: maxBatch}
 	hr.base = mergeVars(r.o.Policy.Vars, hs.info.Vars, role.Vars)
 	if role.When != "" {
 		ok, err := r.o.Eval.EvalBool(role.When, hr.scope(nil, nil))
@@ -587,7 +592,7 @@ func (hr *hostRun) runList(ctx context.Context, list []*policy.Resource, handler
 				next++
 				pending = append(pending, hr.expand(res, handler)...)
 			}
-			if !hr.probeBatch(ctx, recheck, pending) {
+			if !hr.probeBatch(ctx, recheck, pending, hr.window) {
 				return false
 			}
 			if recheck != nil {
@@ -610,10 +615,13 @@ func (hr *hostRun) runList(ctx context.Context, list []*policy.Resource, handler
 			if in.needsRecheck() {
 				recheck = in
 			}
+			hr.window = 1
+		} else {
+			hr.window = min(2*hr.window, maxBatch)
 		}
 	}
 	if recheck != nil {
-		if !hr.probeBatch(ctx, recheck, nil) {
+		if !hr.probeBatch(ctx, recheck, nil, 0) {
 			return false
 		}
 		return hr.finishRecheck(recheck)
@@ -627,9 +635,10 @@ func (in *instance) needsProbe() bool {
 
 func (in *instance) needsRecheck() bool { return in.lastAction != providers.Run }
 
-// probeBatch runs the re-check probe (if any) and the probes of every
-// pending instance that needs one, in one round trip where the host can.
-func (hr *hostRun) probeBatch(ctx context.Context, recheck *instance, pending []*instance) bool {
+// probeBatch runs the re-check probe (if any) and the probes of the first
+// limit pending instances that need one, in one round trip where the host
+// can.
+func (hr *hostRun) probeBatch(ctx context.Context, recheck *instance, pending []*instance, limit int) bool {
 	var targets []*instance
 	var scripts []string
 	if recheck != nil {
@@ -637,10 +646,15 @@ func (hr *hostRun) probeBatch(ctx context.Context, recheck *instance, pending []
 		targets = append(targets, recheck)
 		scripts = append(scripts, recheck.probe)
 	}
+	n := 0
 	for _, p := range pending {
+		if n >= limit {
+			break
+		}
 		if p.needsProbe() {
 			targets = append(targets, p)
 			scripts = append(scripts, p.probe)
+			n++
 		}
 	}
 	if len(scripts) == 0 {
@@ -765,7 +779,7 @@ func (hr *hostRun) process(ctx context.Context, in *instance) (ok, changed bool)
 				return failed(ctx.Err(), nil)
 			}
 			in.probed = false
-			if !hr.probeBatch(ctx, nil, []*instance{in}) {
+			if !hr.probeBatch(ctx, nil, []*instance{in}, 1) {
 				return false, false
 			}
 		}
