@@ -761,11 +761,14 @@ func (hr *hostRun) process(ctx context.Context, in *instance) (ok, changed bool)
 		return true, false
 	}
 	start := time.Now()
+	// retries: attempts after the first, on failure or while until is
+	// false (until alone retries 3 times, as Ansible does). Check mode
+	// checks once.
 	attempts := 1
-	if in.res.Until != "" && !hr.r.o.Check {
-		attempts = in.res.Retries
-		if attempts <= 0 {
-			attempts = 3
+	if !hr.r.o.Check {
+		attempts += in.res.Retries
+		if in.res.Until != "" && in.res.Retries == 0 {
+			attempts += 3
 		}
 	}
 	var ch *providers.Change
@@ -814,7 +817,12 @@ func (hr *hostRun) process(ctx context.Context, in *instance) (ok, changed bool)
 		if out != nil {
 			res = out.Result
 		}
-		done, err := hr.r.o.Eval.EvalBool(in.res.Until, mergeVars(in.scope, resultVars(res, ch.Changed(), false)))
+		rv := resultVars(res, ch.Changed(), false)
+		uscope := mergeVars(in.scope, rv)
+		if in.orig.Register != "" {
+			uscope[in.orig.Register] = rv
+		}
+		done, err := hr.r.o.Eval.EvalBool(in.res.Until, uscope)
 		if err != nil {
 			return failed(fmt.Errorf("until: %w", err), res)
 		}

@@ -494,3 +494,89 @@ max_fail_percentage = 20
 		t.Errorf("notes: got %q; want the reason the role stopped and the hosts not run", sum.Notes)
 	}
 }
+
+func TestRetriesAndUntil(t *testing.T) {
+	h := newHarness(t)
+	src := `
+[[roles]]
+name = "r"
+  [[roles.resources]]
+  type = "shell"
+  cmd = "echo x >> {{ .root }}/count; test $(wc -l < {{ .root }}/count) -ge 3"
+  retries = 4
+  delay = "10ms"
+  [[roles.resources]]
+  type = "shell"
+  cmd = "echo y >> {{ .root }}/count2; wc -l < {{ .root }}/count2"
+  register = "c"
+  until = "int(trim(c.stdout)) >= 2"
+  delay = "10ms"
+  [[roles.resources]]
+  type = "shell"
+  cmd = "false"
+  retries = 2
+  delay = "10ms"
+`
+	sum, rec := h.run(src, false, nil)
+	b, _ := os.ReadFile(filepath.Join(h.dir, "count"))
+	if got := strings.Count(string(b), "x"); got != 3 {
+		t.Errorf("retries on failure: ran %d times; want 3 (succeeds on the third)", got)
+	}
+	b, _ = os.ReadFile(filepath.Join(h.dir, "count2"))
+	if got := strings.Count(string(b), "y"); got != 2 {
+		t.Errorf("until: ran %d times; want 2", got)
+	}
+	if sum.Hosts["h1"].Failed != 1 || sum.Hosts["h1"].Changed != 2 {
+		t.Errorf("got %+v; want 2 changed and the always-false command failed after its retries; events %+v", sum.Hosts["h1"], rec.events)
+	}
+}
+
+func TestTags(t *testing.T) {
+	h := newHarness(t)
+	src := `
+[[roles]]
+name = "r"
+  [[roles.resources]]
+  type = "directory"
+  path = "{{ .root }}/a"
+  tags = ["web"]
+  notify = ["h"]
+  [[roles.resources]]
+  type = "directory"
+  path = "{{ .root }}/b"
+  tags = ["db"]
+  [[roles.resources]]
+  type = "directory"
+  path = "{{ .root }}/c"
+  [[roles.handlers]]
+  name = "h"
+  type = "shell"
+  cmd = "touch {{ .root }}/handler"
+  tags = ["other"]
+[[roles]]
+name = "tagged"
+tags = ["web"]
+  [[roles.resources]]
+  type = "directory"
+  path = "{{ .root }}/d"
+`
+	p := filepath.Join(h.pdir, "site.toml")
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pol, err := policy.Load(p, h.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plans []engine.Plan
+	for _, r := range pol.Roles {
+		plans = append(plans, engine.Plan{Role: r, Hosts: []*engine.HostInfo{{Name: "h1", Vars: map[string]any{"root": h.dir}}}})
+	}
+	engine.Run(context.Background(), engine.Options{Policy: pol, Registry: h.reg, Lookup: h.lookup, Plans: plans, Connector: h.conn, Tags: []string{"web"}, SkipTags: []string{"db"}})
+	for name, want := range map[string]bool{"a": true, "b": false, "c": false, "d": true, "handler": true} {
+		_, err := os.Stat(filepath.Join(h.dir, name))
+		if got := err == nil; got != want {
+			t.Errorf("%s exists: got %v; want %v (--tags web --skip-tags db; handlers run when a selected resource notifies them; role tags are inherited)", name, got, want)
+		}
+	}
+}
