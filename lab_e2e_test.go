@@ -123,6 +123,38 @@ func buildE2EDeb(t *testing.T, dir string) {
 	}
 }
 
+// labEnv is a CLI environment for l: a private HOME whose known_hosts
+// holds the lab's host keys, no /etc defaults, and only vars in the
+// environment.
+func labEnv(t *testing.T, l *lab.Lab, vars map[string]string) Env {
+	t.Helper()
+	home := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	kh, err := os.ReadFile(l.KnownHosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, ".ssh", "known_hosts"), kh, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return Env{Home: home, EtcDefaults: filepath.Join(home, "no-etc-defaults.toml"), Getenv: func(k string) string { return vars[k] }}
+}
+
+// writeTree writes files (relative path -> contents) under dir.
+func writeTree(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for p, c := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // opsmop runs the CLI in-process and returns its exit code and output.
 func opsmop(t *testing.T, env Env, args ...string) (int, string, string) {
 	t.Helper()
@@ -151,39 +183,16 @@ func TestLabEveryResourceTypeOverSSH(t *testing.T) {
 		{Name: "web1", Group: "web"}, {Name: "web2", Group: "web"},
 		{Name: "bastion", Group: "bastions"}, {Name: "db1", Group: "web", Via: "bastion"},
 	}})
-	home := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	kh, err := os.ReadFile(l.KnownHosts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(home, ".ssh", "known_hosts"), kh, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	for p, c := range map[string]string{
+	writeTree(t, dir, map[string]string{
 		"site.toml":               e2ePolicy,
 		"templates/app.conf.tmpl": "greeting = {{ .greeting }}\nhost = {{ .host.name }}\n",
 		"files/e2e.init":          e2eInit,
 		"files/blob.bin":          "\x00\x01\xff binary \x00 content\n",
-	} {
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, p), []byte(c), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	buildE2EDeb(t, filepath.Join(dir, "files"))
 	password := l.DeployPassword.Reveal()
-	env := Env{Home: home, EtcDefaults: filepath.Join(home, "no-etc-defaults.toml"), Getenv: func(k string) string {
-		if k == "E2E_SUDO_PASSWORD" {
-			return password
-		}
-		return ""
-	}}
+	env := labEnv(t, l, map[string]string{"E2E_SUDO_PASSWORD": password})
 	policy := filepath.Join(dir, "site.toml")
 	hosts := []*lab.Host{l.Host("web1"), l.Host("web2"), l.Host("db1")}
 	logins := func() []int {
