@@ -211,11 +211,15 @@ func newApp(env Env) *cli.App {
 	return app
 }
 
-// valueFlags are the flags that take a value, so reorderArgs knows what
-// follows them.
-var valueFlags = map[string]bool{
-	"-l": true, "--limit": true, "-i": true, "--inventory": true, "-f": true, "--forks": true,
-	"-e": true, "--extra-vars": true, "-t": true, "--tags": true, "--skip-tags": true, "--host": true,
+// isValueFlag reports whether flag takes a value, so reorderArgs knows
+// that the next argument belongs to it.
+func isValueFlag(flag string) bool {
+	switch flag {
+	case "-l", "--limit", "-i", "--inventory", "-f", "--forks", "-e", "--extra-vars",
+		"-t", "--tags", "--skip-tags", "--host":
+		return true
+	}
+	return false
 }
 
 // reorderArgs moves a subcommand's positional arguments after its flags,
@@ -247,7 +251,7 @@ func reorderArgs(args []string) []string {
 		}
 		if strings.HasPrefix(a, "-") && a != "-" {
 			flags = append(flags, a)
-			if valueFlags[a] && i+1 < len(args) {
+			if isValueFlag(a) && i+1 < len(args) {
 				flags = append(flags, args[i+1])
 				i++
 			}
