@@ -3,12 +3,17 @@ package connection
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/opsmop/opsmop/internal/shell"
 )
 
 // TestWritePrintf checks that the printf commands written for scripts and
@@ -52,10 +57,29 @@ func TestWritePrintf(t *testing.T) {
 	}
 }
 
-// TestProtocolLocal runs the persistent-shell protocol against a local sh
-// through pipes: the same text and framing as over SSH.
+// TestProtocolLocal runs the persistent-shell protocol (the same init
+// script, command text and framing as over SSH) against local shells
+// through pipes: the machine's sh (dash on Debian, like most targets) and
+// bash, which is sh on other distributions. TMPDIR holds a single quote,
+// so the private directory's path must be quoted right.
 func TestProtocolLocal(t *testing.T) {
-	cmd := exec.Command("sh")
+	shells := []string{"sh"}
+	if _, err := exec.LookPath("bash"); err == nil {
+		shells = append(shells, "bash")
+	}
+	for _, name := range shells {
+		t.Run(name, func(t *testing.T) { testProtocolLocal(t, name) })
+	}
+}
+
+func testProtocolLocal(t *testing.T, name string) {
+	tmp := filepath.Join(t.TempDir(), "it's")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(name)
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	cmd.Dir = "/"
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	stderr, _ := cmd.StderrPipe()
@@ -68,42 +92,110 @@ func TestProtocolLocal(t *testing.T) {
 	}()
 	sh := &pshell{k: []byte(randHex(16)), out: bufio.NewReaderSize(stdout, 16), errs: newStream(stderr, true)}
 	sh.errs.settle(0)
-	io.WriteString(stdin, "K="+string(sh.k)+"\nD=$(mktemp -d)\ntrap 'rm -rf \"$D\"' EXIT\nS=\n")
-	cmds := []command{
-		{script: "printf 'a\\000b'; printf err >&2; exit 4"},
-		{script: "cat", stdin: []byte("in\x00put"), hasStdin: true},
-		{script: "printf '%s' \"$K$D\""}, // the sentinel and dir are not visible
-		{script: "kill -9 $$"},
+	io.WriteString(stdin, initScript(sh.k))
+	if _, err := readUntil(sh.out, sh.marker('I'), maxJunk); err != nil {
+		t.Fatal(err)
+	}
+	line, err := sh.out.ReadSlice('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := strings.TrimSpace(string(line))
+	if _, err := sh.errs.readUntil(sh.marker('I')); err != nil {
+		t.Fatal(err)
+	}
+	if dirs, _ := os.ReadDir(tmp); len(dirs) != 1 {
+		t.Fatalf("got %d entries in TMPDIR; want the 1 private directory", len(dirs))
+	}
+	flag := shell.Quote(filepath.Join(t.TempDir(), "flag"))
+	type check func(r Result) string // "" when r is right
+	exact := func(out, errOut string, code int) check {
+		return func(r Result) string {
+			if string(r.Stdout) != out || string(r.Stderr) != errOut || r.ExitCode != code {
+				return fmt.Sprintf("got %q %q %d; want %q %q %d", r.Stdout, r.Stderr, r.ExitCode, out, errOut, code)
+			}
+			return ""
+		}
+	}
+	tests := []struct {
+		name string
+		c    command
+		want check
+	}{
+		{"binary, stderr, status", command{script: "printf 'a\\000b'; printf err >&2; exit 4"}, exact("a\x00b", "err", 4)},
+		{"stdin", command{script: "cat", stdin: []byte("in\x00put"), hasStdin: true}, exact("in\x00put", "", 0)},
+		{"no stdin", command{script: "cat"}, exact("", "", 0)},
+		{"protocol variables are not visible", command{script: `printf '%s' "$__opsmop_K$__opsmop_D$__opsmop_Q$__opsmop_j$__opsmop_r"`}, exact("", "", 0)},
+		{"no variable holds the sentinel", command{script: "set"}, func(r Result) string {
+			if bytes.Contains(r.Stdout, sh.k) || r.ExitCode != 0 {
+				return fmt.Sprintf("got status %d and the sentinel in `set` output: %s", r.ExitCode, r.Stdout)
+			}
+			return ""
+		}},
+		{"a subshell of the persistent shell", command{script: "echo $$; read -r l </proc/self/stat; set -- $l; [ $1 != $$ ] && echo own pid"}, exact(pid+"\nown pid\n", "", 0)},
+		{"kill -9 $$ ends the command", command{script: "kill -9 $$; echo after"}, exact("", "", 137)},
+		{"kill $$", command{script: "kill $$; echo after"}, exact("", "", 143)},
+		{"kill -s TERM $$ runs the command's trap", command{script: "trap 'echo trapped; exit 5' TERM; kill -s TERM $$; echo after"}, exact("trapped\n", "", 5)},
+		{"kill -0 $$", command{script: "kill -0 $$ && kill -s 0 $$ && echo alive"}, exact("alive\n", "", 0)},
+		{"kill -- -$$", command{script: "kill -- -$$; echo after"}, exact("", "", 143)},
+		{"kill $$ from a background child", command{script: "(sleep 0.1; kill $$) & sleep 10; echo after"}, exact("", "", 143)},
+		{"kill 0 ends the command and its children", command{script: "sleep 11 & (sleep 12; echo no) & kill 0; echo after"}, exact("", "", 143)},
+		{"kill -9 0 from a subshell, odd IFS and options", command{script: "IFS=:; set -efu; sleep 13 & (kill -9 0; echo no); echo after"}, exact("", "", 137)},
+		{"kill $$ from an orphan fails", command{script: "(until [ -e " + flag + " ]; do sleep 0.01; done; kill $$; echo $? >&2; : >" + flag + ".done) >/dev/null & echo started"}, exact("started\n", "", 0)},
+		// bash lost such signals when the persistent shell trapped them.
+		{"kill of a just-started child", command{script: "n=0; for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do sleep 3 & kill $!; wait $! 2>/dev/null; [ $? = 143 ] || n=$((n+1)); done; echo $n"}, exact("0\n", "", 0)},
+		{"the orphan's kill failed", command{script: ": >" + flag + "; i=0; until [ -e " + flag + ".done ] || [ $i -gt 1000 ]; do sleep 0.01; i=$((i+1)); done"}, func(r Result) string {
+			if r.ExitCode != 0 || !strings.Contains(string(r.Stderr), "the command has ended") || !strings.HasSuffix(string(r.Stderr), "1\n") {
+				return fmt.Sprintf("got %q status %d; want the orphan's kill error and status 1 on stderr", r.Stderr, r.ExitCode)
+			}
+			return ""
+		}},
+		{"no sleep left behind", command{script: "for d in /proc/[0-9]*; do read -r l 2>/dev/null <$d/cmdline && case $l in sleep*1[123]) echo $l;; esac; done; :"}, exact("", "", 0)},
+		{"exit and cd stay in the command", command{script: "cd /tmp; exit 7"}, exact("", "", 7)},
+		{"cwd unchanged", command{script: "pwd"}, exact("/\n", "", 0)},
+		{"set -e", command{script: "set -e; false; echo after"}, exact("", "", 1)},
+		{"exec", command{script: "exec sh -c 'exit 3'"}, exact("", "", 3)},
+		{"return at top level", command{script: "return 4; echo after"}, exact("", "", 4)},
+		{"syntax error", command{script: "echo before\nif then"}, func(r Result) string {
+			if string(r.Stdout) != "before\n" || r.ExitCode != 2 || !strings.Contains(strings.ToLower(string(r.Stderr)), "syntax error") {
+				return fmt.Sprintf("got %q %q %d; want \"before\\n\", a syntax error, 2", r.Stdout, r.Stderr, r.ExitCode)
+			}
+			return ""
+		}},
+		{"the command's EXIT trap runs, the shell's does not", command{script: "trap 'echo bye' EXIT; echo hi"}, exact("hi\nbye\n", "", 0)},
+		{"the shell survived", command{script: "echo $$"}, exact(pid+"\n", "", 0)},
 	}
 	var b strings.Builder
-	for _, c := range cmds {
-		writeCommand(&b, c)
+	for _, tc := range tests {
+		writeCommand(&b, tc.c)
 	}
-	io.WriteString(stdin, b.String())
-	want := []Result{
-		{Stdout: []byte("a\x00b"), Stderr: []byte("err"), ExitCode: 4},
-		{Stdout: []byte("in\x00put"), Stderr: []byte{}, ExitCode: 0},
-		{Stdout: []byte{}, Stderr: []byte{}, ExitCode: 0},
-		{Stdout: []byte{}, Stderr: []byte{}, ExitCode: 137},
-	}
-	for i, w := range want {
+	go io.WriteString(stdin, b.String())
+	for _, tc := range tests {
 		o, err := readUntil(sh.out, sh.marker('R'), -1)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", tc.name, err)
 		}
 		line, err := sh.out.ReadSlice('\n')
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", tc.name, err)
 		}
 		e, err := sh.errs.readUntil(sh.marker('E'))
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", tc.name, err)
 		}
-		got := Result{Stdout: o, Stderr: e}
-		got.ExitCode = atoiOr(strings.TrimSpace(string(line)), -1)
-		if !bytes.Equal(got.Stdout, w.Stdout) || !bytes.Equal(got.Stderr, w.Stderr) || got.ExitCode != w.ExitCode {
-			t.Fatalf("command %d: got %q %q %d; want %q %q %d", i, got.Stdout, got.Stderr, got.ExitCode, w.Stdout, w.Stderr, w.ExitCode)
+		got := Result{Stdout: o, Stderr: e, ExitCode: atoiOr(strings.TrimSpace(string(line)), -1)}
+		if msg := tc.want(got); msg != "" {
+			t.Errorf("%s: %s", tc.name, msg)
 		}
+	}
+	// The private directory is still there, and goes with the shell.
+	if dirs, _ := os.ReadDir(tmp); len(dirs) != 1 {
+		t.Fatalf("got %d entries in TMPDIR after the commands; want 1", len(dirs))
+	}
+	stdin.Close()
+	cmd.Wait()
+	if dirs, _ := os.ReadDir(tmp); len(dirs) != 0 {
+		t.Fatalf("got %d entries in TMPDIR after the shell ended; want 0", len(dirs))
 	}
 }
 

@@ -2,16 +2,17 @@ package connection
 
 // The persistent shell protocol.
 //
-// One long-lived `sh` per (connection, become-user) is fed over its stdin
+// One long-lived `sh` P per (connection, become-user) is fed over its stdin
 // (no pty). At start it creates a private 0700 directory D (mktemp -d,
 // removed by an EXIT trap), reports its pid, and learns a random 128-bit
-// sentinel K from our stdin (never on any argv, never exported to
-// commands). Each command is sent as:
+// sentinel K from our stdin (never on any argv, never exported, unset in
+// commands). Each command is sent as (shell variables are really named
+// __opsmop_K, __opsmop_D, ...):
 //
 //	{ : ; printf %s '<script>'; } >"$D/s"      # via the printf builtin
 //	{ : ; printf %s '<stdin>'; ...; } >"$D/i"  # only when stdin is given
-//	setsid sh "$D/s" <"$D/i"|</dev/null &
-//	j=$!; wait "$j"; r=$? ...; printf '%sR%s\n' "$K" "$r"; printf '%sE' "$K" >&2
+//	(eval "unset K D Q j r; . '$Q/s'") <"$D/i"|</dev/null &
+//	j=$!; wait "$j"; r=$?; printf '%sR%s\n' "$K" "$r"; printf '%sE' "$K" >&2
 //
 // The command writes straight into the session's stdout and stderr
 // channels, which stay apart; when it has ended the shell appends K "R"
@@ -22,23 +23,42 @@ package connection
 // the builtin printf with single-quoted arguments (NUL bytes as \000 in a
 // printf format): nothing is on an argv, and no command reads the shell's
 // own stdin (dash reads its input in blocks; a command reading it would eat
-// the protocol). Each command runs in a fresh `sh` (its own $$: `cd`,
-// `exit`, `exec`, `set -e` or `kill $$` in a script cannot disturb the
-// persistent shell) in its own session and process group (setsid): one
-// fork and two execs per command.
+// the protocol).
+//
+// Each command runs in a subshell S of P (a fork, no exec: ~1.5 ms on a
+// slow VM where a fork+exec of sh costs ~4 ms and setsid+sh twice that).
+// The subshell isolates it: `cd`, `exit`, `exec`, `set -e`, traps,
+// variables and umask stay in S, and P's traps are reset there. S unsets
+// P's variables, then sources the script file with `.` (Q is D quoted for
+// eval, so the path needs no variable once they are gone).
+//
+// P traps EXIT only (to remove D when its stdin ends): bash, when it is
+// sh, can lose a signal that a command sends to a child it has just
+// forked if P traps that signal. A command's stdin file is emptied as
+// soon as the command ends, so no data outlives it even if P is killed.
+//
+// `$$` in a subshell is P's pid, and P's process group is the session's,
+// shared by every command. So that `kill $$` and `kill 0` / `kill -- -$$`
+// (any signal) still mean "this command" and not P, P defines a `kill`
+// function, inherited by S and its subshells: it maps $$ to S (the
+// ancestor of the caller whose parent is P, found through /proc with
+// builtins) and 0 or -$$ to S and all its descendants (the caller last),
+// then runs the builtin. It costs nothing unless such an argument is
+// given. Other uses of $$ (pid files, temp names, `/bin/kill $$`,
+// `sh -c "kill $$"`) see P's pid, the same for all commands of the shell.
 //
 // A command that outlives command_timeout or its context is killed with
-// its process group: we send a USR1 "signal" request on the shell's
-// session; the shell traps it and kills the job's group (on a host without
-// setsid: the job and every descendant, found through /proc with
-// builtins); under sudo, sudo relays the signal.
-// sshd refuses signal requests on root logins (no privilege separation),
-// so for those, and as a fallback when the job is still running after 2s,
-// a short helper session running as the same user (sudo included) kills
-// the shell's children the same way. The shell's wait then returns, the
-// frame completes and the shell stays in use. A background process a
-// command leaves behind that keeps writing to its inherited stdout/stderr
-// shows up in the output of later commands (redirect daemons' output).
+// every descendant: a short helper session running as the same user (sudo
+// included) finds P's children (S) and their descendants through /proc
+// with builtins, stops them all (repeating until no new one appears, so a
+// forking command cannot outrun it) and kills them. There is no process
+// group to signal (S is in P's group and dash has no job control without
+// a tty), and an SSH "signal" request would reach P's whole group and
+// orphan a command's children before they could be found. The shell's
+// wait then returns, the frame completes and the shell stays in use. A
+// background process a command leaves behind that keeps writing to its
+// inherited stdout/stderr shows up in the output of later commands
+// (redirect daemons' output); one that was reparented away is not killed.
 
 import (
 	"bufio"
@@ -95,8 +115,7 @@ type pshell struct {
 	out     *bufio.Reader
 	errs    *stream
 	k       []byte
-	pid     int  // the persistent shell's pid on the host
-	setsid  bool // commands get their own process group
+	pid     int // the persistent shell's pid on the host
 
 	abortOnce sync.Once
 	aborted   chan struct{}
@@ -228,8 +247,8 @@ func (h *SSHHost) startShell(ctx context.Context) (*pshell, error) {
 	}
 	sh.out = bufio.NewReaderSize(stdout, 64*1024)
 	sh.errs = newStream(stderr, true)
-	// exec: the login shell must not stay around, it would die of the
-	// USR1 we send to the session's process group to kill a command.
+	// exec: the login shell need not stay around between sshd and the
+	// persistent shell.
 	cmd := "exec sh"
 	var prompt, ready string
 	if h.ident.sudo {
@@ -250,19 +269,7 @@ func (h *SSHHost) startShell(ctx context.Context) (*pshell, error) {
 	// Bound the init exchange by connect_timeout and ctx.
 	stop := context.AfterFunc(ctx, sh.abort)
 	t := time.AfterFunc(h.connTO, sh.abort)
-	init := "K=" + string(sh.k) + `
-D=$(mktemp -d 2>/dev/null) || D=
-if [ -z "$D" ]; then D=${TMPDIR:-/tmp}/opsmop.$$; (umask 077; mkdir "$D") || exit 1; fi
-trap 'rm -rf "$D"' EXIT
-trap 'exit 129' HUP
-trap 'exit 143' TERM
-` + killTreeFunc + `
-j=
-trap '[ -n "$j" ] && { kill -s KILL -- "-$j" 2>/dev/null || __opsmop_kt "$j"; }' USR1
-if command -v setsid >/dev/null 2>&1; then S=setsid; else S=; fi
-printf '%sI%s %s\n' "$K" "$$" "${S:-none}"
-printf '%sI' "$K" >&2
-`
+	init := initScript(sh.k)
 	_, werr := io.WriteString(sh.stdin, init)
 	var line []byte
 	rerr := werr
@@ -278,12 +285,9 @@ printf '%sI' "$K" >&2
 	t.Stop()
 	stop()
 	if rerr == nil {
-		f := strings.Fields(string(line))
-		if len(f) != 2 {
+		sh.pid, rerr = strconv.Atoi(strings.TrimSpace(string(line)))
+		if rerr != nil {
 			rerr = fmt.Errorf("protocol error: bad init line %q", line)
-		} else {
-			sh.pid, rerr = strconv.Atoi(f[0])
-			sh.setsid = f[1] == "setsid"
 		}
 	}
 	if rerr != nil {
@@ -449,26 +453,118 @@ func (sh *pshell) run(ctx context.Context, h *SSHHost, cmds []command) ([]Result
 	return out, nil
 }
 
-// waitAndFrame waits for the job (again after a trapped USR1 interrupted
-// the wait), then frames its end. wait's stderr is discarded: dash reports
-// "Killed" there for a job ended by a signal.
-const waitAndFrame = `j=$!; wait "$j" 2>/dev/null; r=$?; while [ "$r" -gt 128 ] && kill -0 "$j" 2>/dev/null; do wait "$j" 2>/dev/null; r=$?; done; j=
-printf '%sR%s\n' "$K" "$r"; printf '%sE' "$K" >&2
+// initScript is the persistent shell's start-up script for sentinel k:
+// the private directory, its quoted form for eval (__opsmop_Q), the traps
+// that remove it, the `kill` function commands run with (see the header
+// comment; __opsmop_cmd finds the running command's pid, __opsmop_tree its
+// descendants), and the init frame (K "I" pid "\n" on stdout, K "I" on
+// stderr).
+func initScript(k []byte) string {
+	return "__opsmop_K=" + string(k) + "\n" + shellInit
+}
+
+const shellInit = `__opsmop_D=$(mktemp -d 2>/dev/null) || __opsmop_D=
+if [ -z "$__opsmop_D" ]; then __opsmop_D=${TMPDIR:-/tmp}/opsmop.$$; (umask 077; mkdir "$__opsmop_D") || exit 1; fi
+trap 'rm -rf "$__opsmop_D"' EXIT
+__opsmop_x=$__opsmop_D; __opsmop_Q=
+while :; do case $__opsmop_x in
+*\'*) __opsmop_Q=$__opsmop_Q${__opsmop_x%%\'*}\'\\\'\'; __opsmop_x=${__opsmop_x#*\'};;
+*) __opsmop_Q=$__opsmop_Q$__opsmop_x; break;;
+esac; done; unset __opsmop_x
+__opsmop_cmd() {
+  read -r __opsmop_l 2>/dev/null </proc/self/stat || return 1
+  __opsmop_s=${__opsmop_l%% *}
+  while :; do
+    __opsmop_m=${__opsmop_l%% *}
+    __opsmop_l=${__opsmop_l##*\) }; __opsmop_l=${__opsmop_l#* }; __opsmop_l=${__opsmop_l%% *}
+    [ "$__opsmop_l" = "$$" ] && return 0
+    case $__opsmop_l in '' | 0 | 1 | *[!0-9]*) return 1 ;; esac
+    read -r __opsmop_l 2>/dev/null <"/proc/$__opsmop_l/stat" || return 1
+  done
+}
+__opsmop_tree() {
+  __opsmop_t=" $__opsmop_m " __opsmop_f=$-
+  set +f
+  if [ -e "/proc/$__opsmop_m/task/$__opsmop_m/children" ]; then
+    __opsmop_q="$__opsmop_m "
+    while [ -n "$__opsmop_q" ]; do
+      __opsmop_x=${__opsmop_q%% *}; __opsmop_q=${__opsmop_q#* }
+      for __opsmop_d in /proc/"$__opsmop_x"/task/*/children; do
+        __opsmop_l=
+        read -r __opsmop_l 2>/dev/null <"$__opsmop_d" || :
+        while [ -n "$__opsmop_l" ]; do
+          __opsmop_x=${__opsmop_l%% *}; __opsmop_l=${__opsmop_l#"$__opsmop_x"}; __opsmop_l=${__opsmop_l# }
+          case $__opsmop_t in *" $__opsmop_x "*) ;; *) __opsmop_t="$__opsmop_t$__opsmop_x " __opsmop_q="$__opsmop_q$__opsmop_x " ;; esac
+        done
+      done
+    done
+  else
+    __opsmop_n=1
+    while [ "$__opsmop_n" = 1 ]; do
+      __opsmop_n=0
+      for __opsmop_d in /proc/[0-9]*; do
+        case $__opsmop_t in *" ${__opsmop_d#/proc/} "*) continue ;; esac
+        read -r __opsmop_l 2>/dev/null <"$__opsmop_d/stat" || continue
+        __opsmop_l=${__opsmop_l##*\) }; __opsmop_l=${__opsmop_l#* }
+        case $__opsmop_t in *" ${__opsmop_l%% *} "*) __opsmop_t="$__opsmop_t${__opsmop_d#/proc/} " __opsmop_n=1 ;; esac
+      done
+    done
+  fi
+  case $__opsmop_f in *f*) set -f ;; esac
+  case $__opsmop_t in *" $__opsmop_s "*) __opsmop_t="${__opsmop_t%% "$__opsmop_s" *} ${__opsmop_t#* "$__opsmop_s" }$__opsmop_s " ;; esac
+  :
+}
+kill() {
+  __opsmop_k=$# __opsmop_p= __opsmop_m=
+  while [ "$__opsmop_k" -gt 0 ]; do
+    case $__opsmop_p/$1 in
+    -s/* | -n/* | /-*) set -- "$@" "$1" ;;
+    */"$$" | */-"$$" | */0)
+      if [ -z "$__opsmop_m" ] && ! __opsmop_cmd; then
+        printf 'kill: %s: the command has ended (in opsmop commands $$ is the persistent shell)\n' "$1" >&2
+        unset __opsmop_k __opsmop_p __opsmop_m __opsmop_s __opsmop_l
+        return 1
+      fi
+      if [ "$1" = "$$" ]; then
+        set -- "$@" "$__opsmop_m"
+      else
+        __opsmop_tree
+        __opsmop_t=${__opsmop_t# }
+        while [ -n "$__opsmop_t" ]; do set -- "$@" "${__opsmop_t%% *}"; __opsmop_t=${__opsmop_t#* }; done
+      fi ;;
+    *) set -- "$@" "$1" ;;
+    esac
+    __opsmop_p=$1; shift; __opsmop_k=$((__opsmop_k - 1))
+  done
+  unset __opsmop_k __opsmop_p __opsmop_m __opsmop_s __opsmop_l __opsmop_t __opsmop_n __opsmop_f __opsmop_d __opsmop_q __opsmop_x
+  command kill "$@"
+}
+printf '%sI%s\n' "$__opsmop_K" "$$"
+printf '%sI' "$__opsmop_K" >&2
+`
+
+// runAndFrame runs the script $D/s in a subshell (see the header comment),
+// waits for it, empties the stdin file if there was one (%s) and frames
+// the command's end. wait's stderr is discarded: dash reports "Killed"
+// there for a job ended by a signal.
+const runAndFrame = `(eval "unset __opsmop_K __opsmop_D __opsmop_Q __opsmop_j __opsmop_r; . '$__opsmop_Q/s'") <%s &
+__opsmop_j=$!; wait "$__opsmop_j" 2>/dev/null; __opsmop_r=$?%s
+printf '%%sR%%s\n' "$__opsmop_K" "$__opsmop_r"; printf '%%sE' "$__opsmop_K" >&2
 `
 
 // writeCommand appends the protocol text of one command.
 func writeCommand(b *strings.Builder, c command) {
 	b.WriteString("{ ")
 	writePrintf(b, []byte(c.script))
-	b.WriteString("} >\"$D/s\"\n")
-	in := "/dev/null"
+	b.WriteString("} >\"$__opsmop_D/s\"\n")
+	in, empty := "/dev/null", ""
 	if c.hasStdin {
 		b.WriteString("{ ")
 		writePrintf(b, c.stdin)
-		b.WriteString("} >\"$D/i\"\n")
-		in = `"$D/i"`
+		b.WriteString("} >\"$__opsmop_D/i\"\n")
+		in, empty = `"$__opsmop_D/i"`, `; : >"$__opsmop_D/i"`
 	}
-	b.WriteString(`$S sh "$D/s" <` + in + " &\n" + waitAndFrame)
+	fmt.Fprintf(b, runAndFrame, in, empty)
 }
 
 // writePrintf appends builtin printf commands (each followed by "; ")
@@ -544,7 +640,6 @@ type watchdog struct {
 	timer    *time.Timer
 	grace    *time.Timer
 	killDone chan struct{} // closed when the kill has finished
-	stopKill chan struct{} // closed by disarm: the frame arrived
 }
 
 func (w *watchdog) arm(timeout time.Duration) {
@@ -563,11 +658,11 @@ func (w *watchdog) fire(reason int) {
 		return
 	}
 	w.reason = reason
-	kd, stop := make(chan struct{}), make(chan struct{})
-	w.killDone, w.stopKill = kd, stop
+	kd := make(chan struct{})
+	w.killDone = kd
 	go func() {
 		defer close(kd)
-		w.sh.kill(w.h, stop)
+		w.sh.kill(w.h)
 	}()
 	w.grace = time.AfterFunc(sshKillGrace, w.sh.abort)
 }
@@ -599,18 +694,13 @@ func (w *watchdog) disarm() int {
 		w.grace.Stop()
 		w.grace = nil
 	}
-	if w.stopKill != nil {
-		close(w.stopKill)
-		w.stopKill = nil
-	}
 	return w.reason
 }
 
-// killTreeFunc defines __opsmop_kt PID...: the kill for hosts without
-// setsid, where a command has no process group of its own. It stops the
-// processes and all their descendants (found through /proc, builtins only, repeated until no
-// new one appears, so a forking command cannot outrun it), then kill them.
-// Daemons that were reparented away are not descendants and survive.
+// killTreeFunc defines __opsmop_kt PID...: it stops the processes and all
+// their descendants (found through /proc, builtins only, repeated until no
+// new one appears, so a forking command cannot outrun it), then kills
+// them. Daemons that were reparented away are not descendants and survive.
 const killTreeFunc = `__opsmop_kt() {
   __k=" $* "; __n=1
   for __p in $*; do kill -s STOP "$__p" 2>/dev/null; done
@@ -619,7 +709,7 @@ const killTreeFunc = `__opsmop_kt() {
     for __d in /proc/[0-9]*; do
       __p=${__d#/proc/}
       case "$__k" in *" $__p "*) continue;; esac
-      read -r __l <"$__d/stat" 2>/dev/null || continue
+      read -r __l 2>/dev/null <"$__d/stat" || continue
       set -- ${__l##*\) }
       case "$__k" in *" $2 "*) __k="$__k$__p "; __n=1; kill -s STOP "$__p" 2>/dev/null;; esac
     done
@@ -627,43 +717,28 @@ const killTreeFunc = `__opsmop_kt() {
   for __p in $__k; do kill -s KILL "$__p" 2>/dev/null; done
 }`
 
-// killScript kills every child of the persistent shell (pid %d): the
-// running command's process group (or, without setsid, its process tree).
+// killScript kills every child of the persistent shell (pid %d), i.e. the
+// running command's subshell, with all its descendants, then the process
+// group of each child in case the command made itself a group leader
+// (`exec setsid ...`) whose members left the tree.
 const killScript = killTreeFunc + `
 __c=
 for __d in /proc/[0-9]*; do
-  read -r __l <"$__d/stat" 2>/dev/null || continue
+  read -r __l 2>/dev/null <"$__d/stat" || continue
   set -- ${__l##*\) }
   [ "$2" = %d ] && __c="$__c ${__d#/proc/}"
 done
-for __p in $__c; do kill -s KILL -- "-$__p" 2>/dev/null || __opsmop_kt "$__p"; done
+[ -n "$__c" ] && __opsmop_kt $__c
+for __p in $__c; do kill -s KILL -- "-$__p" 2>/dev/null; done
 exit 0`
 
-// signalWait is how long a USR1 to the shell has to end the command
-// before the helper session is tried.
-const signalWait = 2 * time.Second
-
-// kill kills the running command: a USR1 "signal" request on the shell's
-// session (the shell traps it and kills the command's process group; sudo
-// relays it), then, if the command is still running after signalWait (an
-// sshd that ignores signal requests), a helper session running as the same
-// user kills the shell's children. If that fails the shell is torn down.
-// stop is closed when the command's frame has arrived.
-func (sh *pshell) kill(h *SSHHost, stop <-chan struct{}) {
-	// sshd serves a root login without privilege separation and then
-	// refuses signal requests: go straight to the helper. So too without
-	// setsid: the command shares the shell's process group, which the
-	// signal reaches, so it could die before its children are found.
-	if h.c.user != "root" && sh.setsid {
-		_ = sh.sess.Signal(ssh.SIGUSR1)
-		select {
-		case <-stop:
-			return
-		case <-sh.aborted:
-			return
-		case <-time.After(signalWait):
-		}
-	}
+// kill kills the running command and its descendants from a helper
+// session running as the same user (sudo included); if that fails the
+// shell is torn down. No SSH "signal" request is used: sshd delivers it to
+// the whole process group of the session, which the command shares with
+// the shell, so the command could die before its children were found
+// (and sshd refuses it on root logins anyway).
+func (sh *pshell) kill(h *SSHHost) {
 	ctx, cancel := context.WithTimeout(context.Background(), sshKillGrace)
 	defer cancel()
 	if _, err := h.helper(ctx, fmt.Sprintf(killScript, sh.pid)); err != nil {
