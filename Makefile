@@ -48,3 +48,9 @@ demo: deps build
 
 clean:
 	rm -rf bin
+
+# bench compares opsmop with Ansible (and ssh/scp as the floor) on lab
+# hosts; root. See docs/benchmarks.md.
+.PHONY: bench
+bench: build
+	bash bench/run.sh

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -325,8 +326,24 @@ func (s *session) newConnector(c *cli.Context) *connector {
 			UseAgent:          true,
 			Passphrase:        s.passphrasePrompt,
 			Warn:              s.env.Stderr,
+			Keepalive:         keepaliveInterval(s.defs),
 		}),
 	}
+}
+
+// keepaliveInterval is connect_timeout (at most 15 s, the pool's
+// default): the pool declares a peer dead after three unanswered
+// keepalives, so a host that stops answering in the middle of a run
+// (network cut, frozen machine) is reported unreachable after 3-4 times
+// connect_timeout. Not less: a keepalive reply queues behind the upload
+// data in flight (up to a 2 MiB window), and a shorter interval would
+// declare hosts on slow links dead in the middle of large uploads.
+func keepaliveInterval(defs *defaults.File) time.Duration {
+	ct := defaults.DefaultConnectTimeout
+	if defs != nil && defs.Tuning.ConnectTimeout > 0 {
+		ct = defs.Tuning.ConnectTimeout
+	}
+	return min(ct, 15*time.Second)
 }
 
 // prompt reads a secret from the terminal without echo.

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -19,6 +20,7 @@ func main() {
 		<-sigs
 		// First Ctrl-C: stop starting work, stop running commands, clean
 		// up and print the recap. A second one exits at once.
+		fmt.Fprintln(os.Stderr, "interrupted: stopping (running commands are being stopped, nothing new starts; press Ctrl-C again to exit at once)")
 		cancel()
 		<-sigs
 		os.Exit(exitInterrupted)

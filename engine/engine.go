@@ -28,7 +28,9 @@ type HostInfo struct {
 	Groups  []string
 	// Vars are the host's merged inventory variables.
 	Vars map[string]any
-	// CommandTimeout bounds every command on the host (0: none).
+	// CommandTimeout bounds every command on the host (0: none). The
+	// connection enforces it per command; the engine cancels a step (probe
+	// batch, apply) still running commandGrace (15 s) after it.
 	CommandTimeout time.Duration
 }
 
@@ -79,6 +81,12 @@ type unreachableErr interface{ Unreachable() bool }
 // maxBatch bounds how many probes go into one round trip.
 const maxBatch = 64
 
+// ErrInterrupted is the error of a host (and of the resource it was
+// working on) when the run's context was cancelled, which is what Ctrl-C
+// does: the host did not fail, it was stopped. Such hosts count as failed
+// (they did not finish; --retry-failed runs them again).
+var ErrInterrupted = errors.New("interrupted (Ctrl-C)")
+
 // hostState is what the engine keeps per host across roles.
 type hostState struct {
 	info       *HostInfo
@@ -86,6 +94,7 @@ type hostState struct {
 	registered map[string]any
 	stats      Stats
 	done       bool // failed or unreachable: later roles skip it
+	started    bool // some role started on it
 }
 
 type runner struct {
@@ -129,6 +138,17 @@ func Run(ctx context.Context, o Options) *Summary {
 			break
 		}
 		r.runRole(ctx, p)
+	}
+	if ctx.Err() != nil {
+		var never []string
+		for _, n := range r.order {
+			if !r.hosts[n].started {
+				never = append(never, n)
+			}
+		}
+		if len(never) > 0 {
+			r.notes = append(r.notes, "interrupted before these hosts were started: "+strings.Join(never, ", "))
+		}
 	}
 	sum := &Summary{Mode: r.mode, Hosts: map[string]*Stats{}, Order: r.order, Duration: time.Since(r.started).Seconds(), Interrupted: ctx.Err() != nil, Notes: r.notes}
 	for _, n := range r.order {
@@ -283,6 +303,9 @@ type hostRun struct {
 func (r *runner) runHost(ctx context.Context, role *policy.Role, hs *hostState) {
 	start := time.Now()
 	name := hs.info.Name
+	r.mu.Lock()
+	hs.started = true
+	r.mu.Unlock()
 	r.emit(Event{Type: EventHostStart, Host: name, Role: role.Name})
 	end := func() {
 		st := hs.stats
@@ -290,7 +313,11 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, hs *hostState) 
 	}
 	h, err := r.o.Connector.Connect(ctx, role, hs.info)
 	if err != nil {
-		r.unreachable(hs, role, err)
+		if ctx.Err() != nil {
+			r.fail(hs, role, "connect", "", fmt.Errorf("%w while connecting", ErrInterrupted))
+		} else {
+			r.unreachable(hs, role, err)
+		}
 		end()
 		return
 	}
@@ -302,9 +329,12 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, hs *hostState) 
 		f, err := GatherFacts(fctx, h)
 		cancel()
 		if err != nil {
-			if isUnreachable(err) || ctx.Err() != nil {
+			switch {
+			case ctx.Err() != nil:
+				r.fail(hs, role, "facts", "", fmt.Errorf("%w while gathering facts", ErrInterrupted))
+			case isUnreachable(err):
 				r.unreachable(hs, role, err)
-			} else {
+			default:
 				r.fail(hs, role, "facts", "", err)
 			}
 			end()
@@ -337,9 +367,17 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, hs *hostState) 
 	end()
 }
 
+// commandGrace is how long past command_timeout the engine waits before it
+// cancels a step (a probe batch, an apply) itself. The connection enforces
+// command_timeout on every command and its error names the timeout; the
+// engine's deadline is only the backstop for hosts that do not, and must
+// not race the connection's own (which made the message read "exceeded
+// the deadline" instead of naming command_timeout).
+const commandGrace = 15 * time.Second
+
 func (r *runner) cmdCtx(ctx context.Context, hs *hostState) (context.Context, context.CancelFunc) {
 	if hs.info.CommandTimeout > 0 {
-		return context.WithTimeout(ctx, hs.info.CommandTimeout)
+		return context.WithTimeout(ctx, hs.info.CommandTimeout+commandGrace)
 	}
 	return context.WithCancel(ctx)
 }
@@ -678,9 +716,12 @@ func (hr *hostRun) probeBatch(ctx context.Context, recheck *instance, pending []
 	}
 	if err != nil {
 		t := targets[0]
-		if isUnreachable(err) {
+		switch {
+		case ctx.Err() != nil:
+			hr.r.fail(hr.hs, hr.role, t.label, t.typ, fmt.Errorf("%w while checking", ErrInterrupted))
+		case isUnreachable(err):
 			hr.r.unreachable(hr.hs, hr.role, err)
-		} else {
+		default:
 			hr.r.fail(hr.hs, hr.role, t.label, t.typ, fmt.Errorf("check: %w", err))
 		}
 		return false
@@ -733,7 +774,7 @@ func (hr *hostRun) process(ctx context.Context, in *instance) (ok, changed bool)
 			ev.RC = &rc
 			ev.Stdout, ev.Stderr = string(res.Stdout), string(res.Stderr)
 		}
-		ignore := in.orig.IgnoreErrors
+		ignore := in.orig.IgnoreErrors && !errors.Is(err, ErrInterrupted)
 		hr.r.mu.Lock()
 		if ignore {
 			ev.Status = StatusIgnored
@@ -779,7 +820,7 @@ func (hr *hostRun) process(ctx context.Context, in *instance) (ok, changed bool)
 			select {
 			case <-time.After(in.res.Delay):
 			case <-ctx.Done():
-				return failed(ctx.Err(), nil)
+				return failed(fmt.Errorf("%w while waiting to retry", ErrInterrupted), nil)
 			}
 			in.probed = false
 			if !hr.probeBatch(ctx, nil, []*instance{in}, 1) {
@@ -799,6 +840,9 @@ func (hr *hostRun) process(ctx context.Context, in *instance) (ok, changed bool)
 				var res *connection.Result
 				if out != nil {
 					res = out.Result
+				}
+				if ctx.Err() != nil {
+					return failed(fmt.Errorf("%w: stopped before it finished", ErrInterrupted), res)
 				}
 				if isUnreachable(err) {
 					hr.r.unreachable(hr.hs, hr.role, err)

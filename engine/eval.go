@@ -14,6 +14,8 @@ import (
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/vm"
+
+	"github.com/opsmop/opsmop/internal/shell"
 )
 
 // compiled is one expression compiled once, with the top-level names it
@@ -125,8 +127,23 @@ func oneLine(s string) string {
 	return s
 }
 
+// templateFuncs are sprig's functions plus shquote, which makes any value
+// one literal sh word ({{ .path | shquote }}): the way to put a variable
+// into a shell command.
+func templateFuncs() template.FuncMap {
+	fm := sprig.TxtFuncMap()
+	fm["shquote"] = func(v any) string {
+		s, ok := v.(string)
+		if !ok {
+			s = fmt.Sprint(v)
+		}
+		return shell.Quote(s)
+	}
+	return fm
+}
+
 func newTemplate(name string) *template.Template {
-	return template.New(name).Funcs(sprig.TxtFuncMap()).Option("missingkey=error")
+	return template.New(name).Funcs(templateFuncs()).Option("missingkey=error")
 }
 
 // RenderString renders s as a Go text/template against scope. Strings

@@ -109,6 +109,17 @@ func validateResource(res *policy.Resource, path string, reg policy.Registry, ev
 			}
 		}
 	}
+	// Local files copied as they are: a relative path that leaves the
+	// policy directory is refused now (it would be at check time anyway).
+	if res.Type == "file" || res.Type == "package" {
+		if n := res.Raw.Get("src"); n != nil && n.Kind == policy.String {
+			if s := n.Value.(string); !strings.Contains(s, "{{") {
+				if _, err := LocalPath(ev.Dir, s); err != nil {
+					add(n.Pos, path+".src", err)
+				}
+			}
+		}
+	}
 }
 
 // stringsOf returns every string scalar in n.

@@ -54,13 +54,19 @@ func runScript(ctx context.Context, path string) (*Inventory, error) {
 // (start error, non-zero exit, ctx done) is an error carrying stderr.
 func runInventoryScript(ctx context.Context, path string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, path, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
+	// Output is bounded: stdout by MaxFileSize (beyond it the script's
+	// pipe is closed and the run fails), stderr by keeping only its start.
+	stdout := &cappedBuffer{max: MaxFileSize}
+	stderr := &cappedBuffer{max: 1 << 20, drop: true}
+	cmd.Stdout = stdout
+	cmd.Stderr = stderr
 	// Children of the script that keep its pipes open must not hang us
 	// after ctx is done.
 	cmd.WaitDelay = 2 * time.Second
 	err := cmd.Run()
+	if stdout.over {
+		return nil, fmt.Errorf("printed more than the limit of %d MiB of JSON; refusing it", MaxFileSize>>20)
+	}
 	if err == nil {
 		return stdout.Bytes(), nil
 	}
@@ -115,3 +121,33 @@ func fetchHostVars(hosts []string, get func(host string) (map[string]any, error)
 	}
 	return out, nil
 }
+
+// cappedBuffer holds at most max bytes. Beyond that it fails the write (so
+// exec closes the pipe and the writer gets EPIPE), or with drop silently
+// discards the rest. It has no ReadFrom on purpose: io.Copy would use it
+// and bypass the cap.
+type cappedBuffer struct {
+	buf  bytes.Buffer
+	max  int
+	drop bool
+	over bool
+}
+
+var errOutputTooLarge = errors.New("output too large")
+
+func (c *cappedBuffer) Write(p []byte) (int, error) {
+	if room := c.max - c.buf.Len(); len(p) > room {
+		c.over = !c.drop
+		if room > 0 {
+			c.buf.Write(p[:room])
+		}
+		if c.drop {
+			return len(p), nil
+		}
+		return 0, errOutputTooLarge
+	}
+	return c.buf.Write(p)
+}
+
+func (c *cappedBuffer) Bytes() []byte  { return c.buf.Bytes() }
+func (c *cappedBuffer) String() string { return c.buf.String() }

@@ -1,0 +1,103 @@
+package inventory
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// FuzzLoadInventory feeds arbitrary bytes to the TOML, YAML and JSON
+// inventory parsers (what Load does after reading a file). None may panic;
+// every error names the file; a loaded inventory's hosts all have vars and
+// are in the all group. For YAML, the linear converter must agree with
+// yaml.v3's own decoding whenever both accept the document.
+func FuzzLoadInventory(f *testing.F) {
+	seeds := []string{
+		"[groups.web.hosts]\n\"web1\" = \"opsmop_host=10.0.0.1 opsmop_port=22\"\n[groups.all.vars]\nx = 1\n",
+		"[groups.web]\nhosts = [\"a\", \"b\"]\nchildren = [\"db\"]\n[groups.db.hosts]\nd = { x = 1 }\n[hosts.a.vars]\ny = [1, 2]\n",
+		"groups:\n  web:\n    hosts:\n      a: {x: 1}\n      b: \"y=2 z='q q'\"\n    vars: {p: 8080}\n    children: [db]\n  db:\n    hosts: {d: }\n",
+		"base: &b {x: 1}\ngroups:\n  web:\n    hosts: {a: }\n    vars:\n      <<: *b\n      y: 2\n",
+		"groups:\n  web:\n    vars:\n      a: &a [1, *a]\n",
+		"groups:\n  1: {}\n  \"1\": {}\n",
+		`{"web": {"hosts": ["a"], "vars": {"x": 1}, "children": ["db"]}, "db": ["d"], "_meta": {"hostvars": {"a": {"y": 2}}}}`,
+		`{"all": {"hosts": ["h"]}, "ungrouped": {}}`,
+		"a = [[[[1]]]]\n",
+		"? [a]\n: 1\n",
+	}
+	for i, s := range seeds {
+		f.Add(s, uint8(i%3))
+	}
+	f.Fuzz(func(t *testing.T, src string, format uint8) {
+		if len(src) > 1<<16 {
+			return
+		}
+		var file string
+		var inv *Inventory
+		var err error
+		switch format % 3 {
+		case 0:
+			file = "fuzz.toml"
+			inv, err = parseTOML(file, []byte(src))
+		case 1:
+			file = "fuzz.yaml"
+			if strings.Count(src, "*") > 50 {
+				return // alias bombs: TestLoadHostileInput; here they only slow the fuzzer down
+			}
+			inv, err = parseYAML(file, []byte(src))
+			yamlAgrees(t, src)
+		default:
+			file = "fuzz.json"
+			inv, err = parseAnsibleJSON(file, []byte(src), true, nil)
+		}
+		if err != nil {
+			if !strings.Contains(err.Error(), file) {
+				t.Errorf("error %q does not name the file %s", err, file)
+			}
+			return
+		}
+		for _, h := range inv.Hosts() {
+			if h.Vars == nil {
+				t.Errorf("host %q has nil vars", h.Name)
+			}
+			inAll := false
+			for _, g := range h.Groups {
+				inAll = inAll || g == AllGroup
+			}
+			if !inAll {
+				t.Errorf("host %q is not in group %s: %v", h.Name, AllGroup, h.Groups)
+			}
+		}
+	})
+}
+
+// yamlAgrees compares the linear YAML converter with yaml.v3's decoder on
+// src, when both accept it.
+func yamlAgrees(t *testing.T, src string) {
+	var root yaml.Node
+	if yaml.Unmarshal([]byte(src), &root) != nil || len(root.Content) != 1 {
+		return
+	}
+	conv := newYAMLConv()
+	conv.aliasMax = 10000
+	got, err := conv.value(root.Content[0])
+	if err != nil {
+		return
+	}
+	var want any
+	ok := func() (ok bool) {
+		defer func() {
+			if recover() != nil {
+				ok = false // yaml.v3 panics on some inputs (unhashable keys)
+			}
+		}()
+		return root.Content[0].Decode(&want) == nil
+	}()
+	if !ok {
+		return
+	}
+	if g, w := normalize(got), normalize(want); !reflect.DeepEqual(g, w) {
+		t.Errorf("YAML %q: converter gives %#v; yaml.v3 gives %#v", src, g, w)
+	}
+}
