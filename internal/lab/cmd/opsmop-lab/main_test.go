@@ -71,24 +71,23 @@ func TestUsage(t *testing.T) {
 }
 
 // TestUpDown brings a lab up and down through the command, on port 2222 of
-// the lab package's 127.10 block (so it never collides with that package's
-// tests, which use port 22, when packages are tested in parallel).
+// its own 127.11 block (no other test package uses it).
 func TestUpDown(t *testing.T) {
 	lab.Require(t)
 	dir := filepath.Join(lab.DefaultBase, "cmd-test-"+strconv.Itoa(os.Getpid()))
 	t.Cleanup(func() { _ = lab.StopDir(dir) })
 	var out, errb bytes.Buffer
-	code := run(t.Context(), []string{"opsmop-lab", "up", "--dir", dir, "--subnet", "10", "--port", "2222", "--hosts", "gw:gateways,inner@gw"}, nil, &out, &errb)
+	code := run(t.Context(), []string{"opsmop-lab", "up", "--dir", dir, "--subnet", "11", "--port", "2222", "--hosts", "gw:gateways,inner@gw"}, nil, &out, &errb)
 	if code != 0 {
 		t.Fatalf("up: exit %d; stderr:\n%s", code, errb.String())
 	}
-	for _, want := range []string{"lab dir:         " + dir, dir + "/inventory.toml", dir + "/known_hosts", dir + "/deploy_password", "127.10.0.1:2222", "via gw"} {
+	for _, want := range []string{"lab dir:         " + dir, dir + "/inventory.toml", dir + "/known_hosts", dir + "/deploy_password", "127.11.0.1:2222", "via gw"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("up output: got\n%s\nwant it to contain %q", out.String(), want)
 		}
 	}
 	kh, err := os.ReadFile(filepath.Join(dir, "known_hosts"))
-	if err != nil || !bytes.HasPrefix(kh, []byte("[127.10.0.1]:2222 ssh-ed25519 ")) {
+	if err != nil || !bytes.HasPrefix(kh, []byte("[127.11.0.1]:2222 ssh-ed25519 ")) {
 		t.Errorf("known_hosts: got %q, %v; want [addr]:2222 entries", kh, err)
 	}
 	out.Reset()
