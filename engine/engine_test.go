@@ -120,12 +120,15 @@ type harness struct {
 	reg  policy.Registry
 	fake *fakeProvider
 	conn *fakeConnector
+	// timeout is every host's command_timeout: generous, since -race and
+	// a loaded CI machine make local commands slow.
+	timeout time.Duration
 }
 
 func newHarness(t *testing.T) *harness {
 	reg := providers.Registry()
 	reg["fake"] = policy.ResourceType{Name: "fake", New: func() any { return &fakeSpec{} }, Identity: "id", Handler: true}
-	return &harness{t: t, dir: t.TempDir(), pdir: t.TempDir(), reg: reg, conn: &fakeConnector{}}
+	return &harness{t: t, dir: t.TempDir(), pdir: t.TempDir(), reg: reg, conn: &fakeConnector{}, timeout: 60 * time.Second}
 }
 
 func (h *harness) lookup(name string) (providers.Provider, bool) {
@@ -156,7 +159,7 @@ func (h *harness) run(src string, check bool, extra map[string]any, hosts ...str
 	for _, r := range pol.Roles {
 		pl := engine.Plan{Role: r}
 		for _, n := range hosts {
-			pl.Hosts = append(pl.Hosts, &engine.HostInfo{Name: n, Address: n, Groups: []string{"all"}, Vars: map[string]any{"root": h.dir}, CommandTimeout: 3 * time.Second})
+			pl.Hosts = append(pl.Hosts, &engine.HostInfo{Name: n, Address: n, Groups: []string{"all"}, Vars: map[string]any{"root": h.dir}, CommandTimeout: h.timeout})
 		}
 		plans = append(plans, pl)
 	}
@@ -383,10 +386,13 @@ name = "r"
 
 func TestCommandTimeoutFailsTheHost(t *testing.T) {
 	h := newHarness(t)
+	// Facts are gathered under the same timeout: leave them time on a
+	// loaded machine, but far less than the command sleeps.
+	h.timeout = 8 * time.Second
 	start := time.Now()
-	sum, rec := h.run("[[roles]]\nname = \"r\"\n[[roles.resources]]\ntype = \"shell\"\ncmd = \"sleep 30\"\n", false, nil)
-	if d := time.Since(start); d > 10*time.Second {
-		t.Errorf("took %v; want the 3s command timeout to stop it", d)
+	sum, rec := h.run("[[roles]]\nname = \"r\"\n[[roles.resources]]\ntype = \"shell\"\ncmd = \"sleep 120\"\n", false, nil)
+	if d := time.Since(start); d > 60*time.Second {
+		t.Errorf("took %v; want the 8s command timeout to stop it", d)
 	}
 	if sum.Hosts["h1"].Failed != 1 {
 		t.Fatalf("got %+v; want failed", rec.events)
