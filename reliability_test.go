@@ -554,7 +554,12 @@ groups = "fleet"
 		sent := time.Now()
 		code := exited(p, 15*time.Second)
 		took := time.Since(sent)
-		t.Logf("exit %d %v after SIGINT\n%s%s", code, took.Round(time.Millisecond), &p.stdout, &p.stderr)
+		t.Logf("exit %d %v after SIGINT", code, took.Round(time.Millisecond))
+		defer func() {
+			if t.Failed() {
+				t.Logf("stdout:\n%s\nstderr:\n%s", &p.stdout, &p.stderr)
+			}
+		}()
 		if code != exitInterrupted {
 			t.Fatalf("exit code: got %d; want %d", code, exitInterrupted)
 		}

@@ -84,8 +84,14 @@ const maxBatch = 64
 // ErrInterrupted is the error of a host (and of the resource it was
 // working on) when the run's context was cancelled, which is what Ctrl-C
 // does: the host did not fail, it was stopped. Such hosts count as failed
-// (they did not finish; --retry-failed runs them again).
-var ErrInterrupted = errors.New("interrupted (Ctrl-C)")
+// (they did not finish; --retry-failed runs them again). Test for it with
+// errors.Is.
+const ErrInterrupted = constError("interrupted (Ctrl-C)")
+
+// constError is an error that can be a constant.
+type constError string
+
+func (e constError) Error() string { return string(e) }
 
 // hostState is what the engine keeps per host across roles.
 type hostState struct {

@@ -55,7 +55,7 @@ func runScript(ctx context.Context, path string) (*Inventory, error) {
 func runInventoryScript(ctx context.Context, path string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, path, args...)
 	// Output is bounded: stdout by MaxFileSize (beyond it the script's
-	// pipe is closed and the run fails), stderr by keeping only its start.
+	// pipe is closed and the run fails), stderr by keeping its first MiB.
 	stdout := &cappedBuffer{max: MaxFileSize}
 	stderr := &cappedBuffer{max: 1 << 20, drop: true}
 	cmd.Stdout = stdout
@@ -133,8 +133,6 @@ type cappedBuffer struct {
 	over bool
 }
 
-var errOutputTooLarge = errors.New("output too large")
-
 func (c *cappedBuffer) Write(p []byte) (int, error) {
 	if room := c.max - c.buf.Len(); len(p) > room {
 		c.over = !c.drop
@@ -144,7 +142,7 @@ func (c *cappedBuffer) Write(p []byte) (int, error) {
 		if c.drop {
 			return len(p), nil
 		}
-		return 0, errOutputTooLarge
+		return 0, errors.New("output too large")
 	}
 	return c.buf.Write(p)
 }
