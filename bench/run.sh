@@ -121,7 +121,8 @@ echo
 SSH_BASE=(-F none -o IdentitiesOnly=yes -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes
   -o BatchMode=yes -o LogLevel=ERROR -o ControlMaster=no -o ControlPath=none)
 
-# lab_up NAME SUBNET N: starts N hosts NAME1..NAMEn in group bench; sets LAB.
+# lab_up NAME SUBNET N: starts N hosts NAME-1..NAME-N in group bench; sets
+# LAB (its directory) and LAB_HOSTS (its hosts as "name address port").
 lab_up() {
   local name=$1 subnet=$2 n=$3 i specs=
   LAB=/run/opsmop-lab/bench-$name
@@ -130,8 +131,9 @@ lab_up() {
   LABS+=("$LAB")
   "$LAB_TOOL" up --dir "$LAB" --subnet "$subnet" --hosts "$specs" >"$LOGS/lab-$name.log" 2>&1 ||
     { tail -20 "$LOGS/lab-$name.log"; die "could not start the lab $LAB"; }
-  hosts_file "$LAB/inventory.toml" >"$LAB.hosts"
-  [ "$(wc -l <"$LAB.hosts")" = "$n" ] || die "lab $LAB: expected $n hosts in its inventory"
+  LAB_HOSTS=$WORK/lab-$name.hosts
+  hosts_file "$LAB/inventory.toml" >"$LAB_HOSTS"
+  [ "$(wc -l <"$LAB_HOSTS")" = "$n" ] || die "lab $LAB: expected $n hosts in its inventory"
 }
 
 lab_down() {
@@ -139,7 +141,6 @@ lab_down() {
   local keep=() d
   for d in "${LABS[@]}"; do [ "$d" = "$1" ] || keep+=("$d"); done
   LABS=("${keep[@]}")
-  rm -f "$1.hosts"
 }
 
 # hosts_file INVENTORY: "name address port" per host of a lab inventory.
@@ -197,9 +198,8 @@ on_all() {
 }
 
 # floor_all HOSTSFILE KNOWNHOSTS KEY DIR: one `ssh HOST sh` per host, all in
-# parallel, each fed DIR/NAME.sh on stdin (DIR/NAME.sh is named after the
-# lab host, the first column of HOSTSFILE may differ for proxies: its
-# fourth column, when present, names the lab host).
+# parallel, each fed DIR/NAME.sh on stdin, NAME being the lab host: the
+# fourth column of a proxy's HOSTSFILE, else the first.
 floor_all() {
   local hf=$1 kh=$2 key=$3 dir=$4 h a p lh pid rc=0 pids=()
   while read -r h a p lh; do
@@ -378,19 +378,21 @@ fleet() {
 NEED_SMALL=no
 for w in $WORKLOADS; do case $w in w1 | w4 | w5) NEED_SMALL=yes ;; esac; done
 SMALL_LAB=
+SMALL_HOSTS=
 
 start_small_lab() {
   echo "-- lab: 3 hosts (subnet 80), load $(cut -d' ' -f1-3 /proc/loadavg)"
   lab_up w1 80 3
   SMALL_LAB=$LAB
+  SMALL_HOSTS=$LAB_HOSTS
   cp "$SMALL_LAB/known_hosts" "$WORK/home/.ssh/known_hosts"
-  ansible_setup w1 "$SMALL_LAB.hosts" "$SMALL_LAB/known_hosts" "$SMALL_LAB/id_ed25519" 3
+  ansible_setup w1 "$SMALL_HOSTS" "$SMALL_LAB/known_hosts" "$SMALL_LAB/id_ed25519" 3
 }
 
 run_w1() {
   echo "== W1: 3 hosts x 20 resources (5 directories, 10 files with per-host content, 5 lines in /etc/hosts)"
   echo "   load $(cut -d' ' -f1-3 /proc/loadavg)"
-  fleet w1 "$SMALL_LAB.hosts" "$SMALL_LAB/known_hosts" "$SMALL_LAB/id_ed25519" "$SMALL_LAB/inventory.toml" "$WORK/w1.cfg" "$ANSIBLE_REPS"
+  fleet w1 "$SMALL_HOSTS" "$SMALL_LAB/known_hosts" "$SMALL_LAB/id_ed25519" "$SMALL_LAB/inventory.toml" "$WORK/w1.cfg" "$ANSIBLE_REPS"
   echo
 }
 
@@ -432,8 +434,8 @@ run_w5() {
   # (127.85.x), Ansible through another (127.86.x): Ansible's
   # ControlPersist masters close whenever they time out, and must not
   # mix into the counts.
-  start_proxy w5p 85 "$SMALL_LAB.hosts" "$SMALL_LAB/known_hosts"
-  start_proxy w5a 86 "$SMALL_LAB.hosts" "$SMALL_LAB/known_hosts"
+  start_proxy w5p 85 "$SMALL_HOSTS" "$SMALL_LAB/known_hosts"
+  start_proxy w5a 86 "$SMALL_HOSTS" "$SMALL_LAB/known_hosts"
   cat "$SMALL_LAB/known_hosts" "$WORK/w5p.known_hosts" >"$WORK/home/.ssh/known_hosts"
   {
     echo "[groups.bench.hosts]"
@@ -443,7 +445,7 @@ run_w5() {
     echo "opsmop_ssh_private_key = \"$SMALL_LAB/id_ed25519\""
   } >"$inv"
   ansible_setup w5 "$WORK/w5a.hosts" "$WORK/w5a.known_hosts" "$SMALL_LAB/id_ed25519" 3
-  fleet w5 "$SMALL_LAB.hosts" "$SMALL_LAB/known_hosts" "$SMALL_LAB/id_ed25519" "$inv" "$WORK/w5.cfg" "$ANSIBLE_REPS" \
+  fleet w5 "$SMALL_HOSTS" "$SMALL_LAB/known_hosts" "$SMALL_LAB/id_ed25519" "$inv" "$WORK/w5.cfg" "$ANSIBLE_REPS" \
     "$WORK/w5p.hosts" "$WORK/w5p.known_hosts" "$WORK/w5p.log"
   # The handshake alone: an opsmop connection (package connection) that
   # runs nothing, and OpenSSH's `ssh HOST true`, REPS times per host.
@@ -469,14 +471,14 @@ run_w4() {
   echo "== W4: one ${W4_MB} MB file (random bytes) pushed to 3 hosts; floor: scp to the 3 hosts in parallel"
   echo "   load $(cut -d' ' -f1-3 /proc/loadavg)"
   head -c "${W4_MB}M" /dev/urandom >"$big"
-  n=$(wc -l <"$SMALL_LAB.hosts")
+  n=$(wc -l <"$SMALL_HOSTS")
   scp_all() {
     pids=()
     rc=0
     while read -r h a p _; do
       scp -q "${SSH_BASE[@]}" -i "$SMALL_LAB/id_ed25519" -o UserKnownHostsFile="$SMALL_LAB/known_hosts" -P "$p" "$big" "root@$a:/srv/big.bin" </dev/null &
       pids+=($!)
-    done <"$SMALL_LAB.hosts"
+    done <"$SMALL_HOSTS"
     for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
     return $rc
   }
@@ -488,7 +490,7 @@ run_w4() {
     esac
     for tool in $order; do
       [ "$tool" = ansible ] && ((r > ANSIBLE_REPS)) && continue
-      on_all "$SMALL_LAB.hosts" "$SMALL_LAB/known_hosts" "$SMALL_LAB/id_ed25519" "$W4_RESET" || die "w4: reset failed"
+      on_all "$SMALL_HOSTS" "$SMALL_LAB/known_hosts" "$SMALL_LAB/id_ed25519" "$W4_RESET" || die "w4: reset failed"
       case $tool in
         opsmop)
           measure w4 first opsmop "$r" "$LOGS/w4-first-opsmop-$r.log" opsmop_run bench/w4/site.toml "$SMALL_LAB/inventory.toml" "$n" -e "bigfile=$big"
@@ -528,15 +530,15 @@ run_w3() {
     { cat "$LOGS/dpkg-deb.log"; die "dpkg-deb failed"; }
   echo "-- lab: $W3_HOSTS hosts (subnet 82), load $(cut -d' ' -f1-3 /proc/loadavg)"
   lab_up w3 82 "$W3_HOSTS"
-  local lab=$LAB
+  local lab=$LAB hosts=$LAB_HOSTS
   n=$W3_HOSTS
   cp "$lab/known_hosts" "$WORK/home/.ssh/known_hosts"
-  ansible_setup w3 "$lab.hosts" "$lab/known_hosts" "$lab/id_ed25519" "$n"
+  ansible_setup w3 "$hosts" "$lab/known_hosts" "$lab/id_ed25519" "$n"
   for ((r = 1; r <= REPS; r++)); do
     if ((r % 2)); then order="opsmop ansible"; else order="ansible opsmop"; fi
     for tool in $order; do
       [ "$tool" = ansible ] && ((r > ANSIBLE_REPS)) && continue
-      on_all "$lab.hosts" "$lab/known_hosts" "$lab/id_ed25519" "$W3_RESET" || die "w3: reset failed (see $LOGS/on_all.log)"
+      on_all "$hosts" "$lab/known_hosts" "$lab/id_ed25519" "$W3_RESET" || die "w3: reset failed (see $LOGS/on_all.log)"
       if [ "$tool" = opsmop ]; then
         measure w3 first opsmop "$r" "$LOGS/w3-first-opsmop-$r.log" opsmop_run bench/w3/site.toml "$lab/inventory.toml" "$n" -e "deb=$deb"
         expect_opsmop "$LOGS/w3-first-opsmop-$r.log" $((n * 6)) # 5 resources + the handler
@@ -551,7 +553,7 @@ run_w3() {
         measure w3 noop ansible "$r" "$LOGS/w3-noop-ansible-$r.log" ansible_run "$WORK/w3.cfg" bench/w3/playbook.yml -e "deb=$deb"
         expect_ansible "$LOGS/w3-noop-ansible-$r.log" noop
       fi
-      on_all "$lab.hosts" "$lab/known_hosts" "$lab/id_ed25519" '/etc/init.d/benchapp status >/dev/null' ||
+      on_all "$hosts" "$lab/known_hosts" "$lab/id_ed25519" '/etc/init.d/benchapp status >/dev/null' ||
         die "w3: benchapp is not running on every host after $tool"
     done
   done
@@ -565,10 +567,10 @@ run_w2() {
   echo "== W2: $W2_HOSTS hosts x the same 20 resources (forks = $W2_HOSTS for both tools)"
   echo "-- lab: $W2_HOSTS hosts (subnet 81), load $(cut -d' ' -f1-3 /proc/loadavg)"
   lab_up w2 81 "$W2_HOSTS"
-  local lab=$LAB
+  local lab=$LAB hosts=$LAB_HOSTS
   cp "$lab/known_hosts" "$WORK/home/.ssh/known_hosts"
-  ansible_setup w2 "$lab.hosts" "$lab/known_hosts" "$lab/id_ed25519" "$W2_HOSTS"
-  fleet w2 "$lab.hosts" "$lab/known_hosts" "$lab/id_ed25519" "$lab/inventory.toml" "$WORK/w2.cfg" "$W2_ANSIBLE_REPS"
+  ansible_setup w2 "$hosts" "$lab/known_hosts" "$lab/id_ed25519" "$W2_HOSTS"
+  fleet w2 "$hosts" "$lab/known_hosts" "$lab/id_ed25519" "$lab/inventory.toml" "$WORK/w2.cfg" "$W2_ANSIBLE_REPS"
   lab_down "$lab"
   echo
 }
@@ -614,13 +616,13 @@ echo "(floor: W1/W2/W5 one 'ssh HOST sh' per host with the 20 checks, all in par
 rt_med() { awk -F'\t' -v w="$1" -v k="$2" -v h="$3" '$1 == w && $2 == k && $3 == h { print $4 }' "$RTS" | median; }
 rt_list() { awk -F'\t' -v w="$1" -v k="$2" -v h="$3" '$1 == w && $2 == k && $3 == h { printf "%s%s", s, $4; s = "," }' "$RTS"; }
 
-verdict() { # CONDITION-TEXT 0|1
-  if [ "$2" = 1 ]; then echo "MET"; else echo "MISSED"; fi
-}
-ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "-" && b != "-" && a + 0 >= b + 0) }' && echo 1 || echo 0; }
-le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "-" && b != "-" && a + 0 <= b + 0) }' && echo 1 || echo 0; }
+# ge A B / le A B: 1 when A >= B (A <= B), 0 when not, na when A or B is
+# missing ("-": not measured in this run).
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-") print "na"; else print (a + 0 >= b + 0) ? 1 : 0 }'; }
+le() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-") print "na"; else print (a + 0 <= b + 0) ? 1 : 0 }'; }
 
 W5_RT_OK=
+W5_RT_TEXT=
 if [[ " $WORKLOADS " == *" w5 "* ]]; then
   echo
   echo "== W5 round trips per host, counted by bench/latencyproxy (median of the runs; every run in brackets)"
@@ -635,14 +637,17 @@ if [[ " $WORKLOADS " == *" w5 "* ]]; then
       "$(rt_med w5 ssh-true "$h") [$(rt_list w5 ssh-true "$h")]"
     lim=$(awk -v a="$(rt_med w5 handshake-opsmop "$h")" 'BEGIN { print a + 3 }')
     [ "$(le "$(rt_med w5 noop-opsmop "$h")" "$lim")" = 1 ] || W5_RT_OK=0
+    W5_RT_TEXT+="${W5_RT_TEXT:+, }$h $(rt_med w5 noop-opsmop "$h") vs $(rt_med w5 handshake-opsmop "$h")+3"
   done <"$WORK/w5p.hosts"
   echo "(opsmop-handshake: an opsmop connection (bench/sshconnect, package connection) that authenticates and runs nothing)"
 fi
 
 echo
 echo "== targets"
-target() { # NAME VALUE-TEXT OK
-  printf '  %-7s %-62s %s\n' "$(verdict "" "$3")" "$1" "$2"
+target() { # NAME VALUE-TEXT 1|0|na
+  local v=MISSED
+  case $3 in 1) v=MET ;; na) v="N/A" ;; esac
+  printf '  %-7s %-62s %s\n' "$v" "$1" "$2"
 }
 for w in $WORKLOADS; do
   case $w in
@@ -660,7 +665,7 @@ for w in $WORKLOADS; do
       target "W4 within 1.3x of scp" "opsmop/scp = $(ratio "$o" "$s")" "$(le "$(ratio "$o" "$s")" 1.3)"
       ;;
     w5)
-      target "W5 no-op at most handshake + 3 round trips per host" "see the round-trip table" "$W5_RT_OK"
+      target "W5 no-op at most handshake + 3 round trips per host" "$W5_RT_TEXT" "$W5_RT_OK"
       o=$(med w5 noop opsmop); a=$(med w5 noop ansible)
       target "W5 no-op at least 30x faster than Ansible" "Ansible/opsmop = $(ratio "$a" "$o")" "$(ge "$(ratio "$a" "$o")" 30)"
       ;;

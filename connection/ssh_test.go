@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -695,8 +696,13 @@ func testTimeout(t *testing.T, l *testLab) {
 			if !errors.As(err, &te) || te.Timeout != tg.CommandTimeout {
 				t.Fatalf("got %v; want *TimeoutError{Timeout: 500ms}", err)
 			}
-			if d := time.Since(start); d > 3*time.Second {
-				t.Fatalf("timeout took %v; want about 0.5s plus a kill", d)
+			// The bound separates "killed at the timeout" from "waited
+			// for the 60 s sleep": the kill itself (a helper session,
+			// under sudo a sudo handshake) took 0.03-0.3 s on a quiet
+			// machine and 2.5 s once in CI with other packages' lab
+			// tests running beside it, so the margin is wide.
+			if d := time.Since(start); d > 15*time.Second {
+				t.Fatalf("timeout took %v; want about 0.5s plus a kill, well under the 60s sleep", d)
 			} else {
 				t.Logf("Run with a 500ms command_timeout returned after %v", d)
 			}
@@ -1305,6 +1311,17 @@ func TestConnectRefused(t *testing.T) {
 	}
 }
 
+// reportMedian adds the median of ds (per op, divided by per) to b's
+// results as "p50-ms": on a shared machine the mean (ns/op) is dominated
+// by other processes' load spikes.
+func reportMedian(b *testing.B, ds []time.Duration, per int) {
+	if len(ds) == 0 {
+		return
+	}
+	slices.Sort(ds)
+	b.ReportMetric(float64(ds[len(ds)/2].Microseconds())/1000/float64(per), "p50-ms")
+}
+
 // BenchmarkRunTrivial measures `true` on a warm connection and shell.
 func BenchmarkRunTrivial(b *testing.B) {
 	l := lab.StartTest(b, lab.Config{Subnet: labSubnet, Hosts: []lab.HostSpec{{Name: "bench1"}}})
@@ -1320,11 +1337,15 @@ func BenchmarkRunTrivial(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Run("Run", func(b *testing.B) {
+		var ds []time.Duration
 		for b.Loop() {
+			start := time.Now()
 			if _, err := sh.Run(ctx, "true", nil); err != nil {
 				b.Fatal(err)
 			}
+			ds = append(ds, time.Since(start))
 		}
+		reportMedian(b, ds, 1)
 	})
 	// For comparison: one SSH round trip on the same connection (a
 	// keepalive request, no process on the host), and what one fork+exec of
@@ -1354,12 +1375,16 @@ func BenchmarkRunTrivial(b *testing.B) {
 	})
 	batch := func(scripts []string) func(b *testing.B) {
 		return func(b *testing.B) {
+			var ds []time.Duration
 			for b.Loop() {
+				start := time.Now()
 				if _, err := sh.RunBatch(ctx, scripts); err != nil {
 					b.Fatal(err)
 				}
+				ds = append(ds, time.Since(start))
 			}
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N*len(scripts)), "ms/script")
+			reportMedian(b, ds, len(scripts)) // per script
 		}
 	}
 	trues := make([]string, 20)
