@@ -88,25 +88,41 @@ func res(typ, keys string) string {
 // second and without reading it.
 func TestOversizedInputRefused(t *testing.T) {
 	dir := t.TempDir()
-	inv := filepath.Join(dir, "huge.toml")
-	f, err := os.Create(inv)
-	if err != nil {
-		t.Fatal(err)
+	huge := func(name string) string {
+		p := filepath.Join(dir, name)
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := f.Truncate(100 << 20); err != nil {
+			t.Fatal(err)
+		}
+		return p
 	}
-	if err := f.Truncate(100 << 20); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	inv, pol := huge("huge.toml"), huge("huge-site.toml")
 	env := Env{Home: t.TempDir(), EtcDefaults: filepath.Join(dir, "none"), Getenv: func(string) string { return "" }}
-	start := time.Now()
-	code, out, errOut := opsmop(t, env, "inventory", "-i", inv)
-	took := time.Since(start)
-	want := "error: inventory " + inv + ": 100.0 MiB is larger than the limit of 32 MiB; split it, or generate hosts with an inventory script\n"
-	if code != exitInvalid || errOut != want || out != "" {
-		t.Errorf("opsmop inventory -i huge.toml: exit %d, stdout %q, stderr %q; want %d and %q", code, out, errOut, exitInvalid, want)
-	}
-	if took > time.Second {
-		t.Errorf("took %v; want the size limit to refuse it at once", took)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"inventory", []string{"inventory", "-i", inv},
+			"error: inventory " + inv + ": 100.0 MiB is larger than the limit of 32 MiB; split it, or generate hosts with an inventory script\n"},
+		{"policy", []string{"validate", pol},
+			"error: read policy: " + pol + " is larger than the limit of 16 MiB for a policy file; move data into inventory variables or split it into included files\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			code, out, errOut := opsmop(t, env, tc.args...)
+			took := time.Since(start)
+			if code != exitInvalid || errOut != tc.want || out != "" {
+				t.Errorf("opsmop %s: exit %d, stdout %q, stderr %q; want %d and %q", strings.Join(tc.args, " "), code, out, errOut, exitInvalid, tc.want)
+			}
+			if took > time.Second {
+				t.Errorf("took %v; want the size limit to refuse it at once", took)
+			}
+		})
 	}
 }
 
@@ -122,8 +138,9 @@ const hostile = "q'uo\"te $(touch pwned1) `touch pwned2` ${HOME} *?[a] \\ ;&|<> 
 // file contents (with NUL and non-UTF-8 bytes), a template's output, a
 // line, a shell command's argument and environment, a user's comment. It
 // logs in as ops and works through sudo: the values also pass through the
-// sudo'd shell and the sudo'd SFTP server. (useradd refuses control
-// characters in a comment: there the tab becomes a space.)
+// sudo'd shell and the sudo'd SFTP server. (passwd fields cannot hold
+// control characters, and opsmop refuses them: in a comment the tab
+// becomes a space.)
 const literalPolicy = `
 [vars]
 hostile = "q'uo\"te $(touch pwned1) ` + "`touch pwned2`" + ` ${HOME} *?[a] \\ ;&|<> -rf --help\ttab"
@@ -204,7 +221,7 @@ func TestLiteralValues(t *testing.T) {
 		{"line", "cat /srv/lit/lines", hostile + "\xff\n"},
 		{"shell argument (shquote)", "cat /srv/lit/cmd-out", hostile + "\xff"},
 		{"shell env value", "cat /srv/lit/env-out", hostile + "\n\xff"},
-		{"user comment (useradd refuses tabs)", "getent passwd litusr | cut -d: -f5", strings.ReplaceAll(hostile, "\t", " ") + "\xff\n"},
+		{"user comment (tab made a space)", "getent passwd litusr | cut -d: -f5", strings.ReplaceAll(hostile, "\t", " ") + "\xff\n"},
 		{"nothing else was created", "ls -A /srv/lit | od -An -c | tr -s ' '", ""},
 		{"no command in a value ran", "find / -xdev -name 'pwned*' 2>/dev/null; find /home /root /tmp /srv /var -name 'pwned*'", ""},
 	}

@@ -375,10 +375,9 @@ func sparseFile(t *testing.T, p string, size int64) {
 // TestFaultUploadInterrupted replaces a file whose upload then fails: the
 // target filesystem fills up (a 1 MiB tmpfs), the SFTP server is killed
 // in the middle of a 64 MiB transfer, or the whole SSH connection is.
-// Each time the old file is intact and the next run converges; when the
-// filesystem fills up no temp file is left behind either. (After a killed
-// SFTP server or connection the temp file is left: see docs/reliability.md
-// for the pending connection fix.)
+// Each time the old file is intact, no temp file is left behind (after a
+// killed connection the persistent shell removes it as sshd closes its
+// stdin), and the next run converges.
 func TestFaultUploadInterrupted(t *testing.T) {
 	l := lab.StartTest(t, lab.Config{Subnet: 52, Hosts: []lab.HostSpec{{Name: "u1"}}})
 	h := l.Host("u1")
@@ -415,7 +414,7 @@ groups = "fleet"
 
 	t.Run("filesystem full", func(t *testing.T) {
 		code, out, errOut := opsmop(t, env, "apply", policy("/srv/small/f", "two-mib.bin"), "-i", inv)
-		if code != exitFailed || !strings.Contains(out, "u1: file[/srv/small/f]: FAILED: apply: file /srv/small/f: host u1: upload /srv/small/f: write: ") {
+		if code != exitFailed || !strings.Contains(out, "u1: file[/srv/small/f]: FAILED: apply: file /srv/small/f: host u1: upload /srv/small/f: write (no space left on the target filesystem: 0 KiB free in /srv/small for 2048 KiB): sftp: ") {
 			t.Errorf("apply: exit %d; want %d and the upload failed\n%s%s", code, exitFailed, out, errOut)
 		}
 		t.Logf("error: %s", strings.TrimSpace(regexp.MustCompile(`FAILED: .*`).FindString(out)))
@@ -452,6 +451,11 @@ groups = "fleet"
 			}
 			t.Logf("error after %v: %s", res.end.Sub(res.start).Round(time.Millisecond), regexp.MustCompile(`(FAILED|UNREACHABLE): .*`).FindString(out))
 			oldIntact(t, d)
+			// The shell's EXIT trap may still be running when opsmop has
+			// given up on the host.
+			waitFor(t, 10*time.Second, d+" to hold only f (no temp file left behind)", func() bool {
+				return hostList(t, h, d) == "f"
+			})
 			// The next run (a new connection, a new SFTP server) replaces
 			// the file.
 			code, out, errOut := opsmop(t, env, "apply", policy(d+"/f", "new.txt"), "-i", inv)

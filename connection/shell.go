@@ -34,6 +34,12 @@ package connection
 // P's variables, then sources the script file with `.` (Q is D quoted for
 // eval, so the path needs no variable once they are gone).
 //
+// Files that must not outlive the connection (an upload's temp file) are
+// registered with P before they are created: P itself (no subshell, no
+// output, no frame) appends `rm -f -- 'path'` to D/u, and its EXIT trap
+// sources D/u before removing D. When the connection dies, sshd closes
+// P's stdin, P exits and the trap removes them.
+//
 // P traps EXIT only (to remove D when its stdin ends): bash, when it is
 // sh, can lose a signal that a command sends to a child it has just
 // forked if P traps that signal. A command's stdin file is emptied as
@@ -194,15 +200,8 @@ func (h *SSHHost) run(ctx context.Context, cmds []command) ([]Result, error) {
 	s := h.slot()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.sh == nil && !s.execMode {
-		sh, err := h.startShell(ctx)
-		if errors.Is(err, errNoShell) && !h.ident.sudo {
-			s.execMode = true
-		} else if err != nil {
-			return nil, err
-		} else {
-			s.sh = sh
-		}
+	if err := h.ensureShell(ctx, s); err != nil {
+		return nil, err
 	}
 	if s.execMode {
 		out := make([]Result, 0, len(cmds))
@@ -221,6 +220,49 @@ func (h *SSHHost) run(ctx context.Context, cmds []command) ([]Result, error) {
 		s.sh = nil
 	}
 	return res, err
+}
+
+// ensureShell starts the slot's persistent shell unless it runs or the
+// host has none (execMode). The caller holds s.mu.
+func (h *SSHHost) ensureShell(ctx context.Context, s *shellSlot) error {
+	if s.sh != nil || s.execMode {
+		return nil
+	}
+	sh, err := h.startShell(ctx)
+	switch {
+	case errors.Is(err, errNoShell) && !h.ident.sudo:
+		s.execMode = true
+	case err != nil:
+		return err
+	default:
+		s.sh = sh
+	}
+	return nil
+}
+
+// removeOnExit registers path with the persistent shell: when the shell
+// ends (at the end of the run, or because the connection died) it removes
+// path. It does not wait for the host, it only queues the request behind
+// the commands already sent; it does nothing on a host without a usable
+// sh. Callers remove path themselves when they can; this is the fallback.
+func (h *SSHHost) removeOnExit(ctx context.Context, path string) error {
+	if err := h.check(); err != nil {
+		return err
+	}
+	s := h.slot()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := h.ensureShell(ctx, s); err != nil {
+		return err
+	}
+	if s.execMode {
+		return nil
+	}
+	line := "printf '%s\\n' " + shell.Quote("rm -f -- "+shell.Quote(path)) + ` >>"$__opsmop_D/u"` + "\n"
+	if _, err := io.WriteString(s.sh.stdin, line); err != nil {
+		return h.c.lost(fmt.Errorf("host %s: register temp file: %w", h.name, err))
+	}
+	return nil
 }
 
 // startShell starts the persistent shell (under sudo if configured) and
@@ -467,7 +509,8 @@ func initScript(k []byte) string {
 
 const shellInit = `__opsmop_D=$(mktemp -d 2>/dev/null) || __opsmop_D=
 if [ -z "$__opsmop_D" ]; then __opsmop_D=${TMPDIR:-/tmp}/opsmop.$$; (umask 077; mkdir "$__opsmop_D") || exit 1; fi
-trap 'rm -rf "$__opsmop_D"' EXIT
+(umask 077; : >"$__opsmop_D/s"; : >"$__opsmop_D/i"; : >"$__opsmop_D/u") || exit 1
+trap '. "$__opsmop_D/u"; rm -rf "$__opsmop_D"' EXIT
 __opsmop_x=$__opsmop_D; __opsmop_Q=
 while :; do case $__opsmop_x in
 *\'*) __opsmop_Q=$__opsmop_Q${__opsmop_x%%\'*}\'\\\'\'; __opsmop_x=${__opsmop_x#*\'};;

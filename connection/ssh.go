@@ -548,7 +548,11 @@ func (c *sshConn) openSession(ctx context.Context) (*ssh.Session, func(), error)
 	release := func() { once.Do(func() { <-c.sem }) }
 	backoff := 50 * time.Millisecond
 	for attempt := 0; ; attempt++ {
-		s, err := c.client.NewSession()
+		s, err := c.newSession(ctx)
+		if err != nil && ctx.Err() != nil {
+			release()
+			return nil, nil, ctx.Err()
+		}
 		if err == nil {
 			return s, release, nil
 		}
@@ -566,6 +570,32 @@ func (c *sshConn) openSession(ctx context.Context) (*ssh.Session, func(), error)
 		if backoff < time.Second {
 			backoff *= 2
 		}
+	}
+}
+
+// newSession opens a session channel, giving up when ctx ends: on a frozen
+// host the open would wait until keepalives declare the connection dead.
+// A session that opens after ctx ended is closed.
+func (c *sshConn) newSession(ctx context.Context) (*ssh.Session, error) {
+	type opened struct {
+		s   *ssh.Session
+		err error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		s, err := c.client.NewSession()
+		ch <- opened{s, err}
+	}()
+	select {
+	case o := <-ch:
+		return o.s, o.err
+	case <-ctx.Done():
+		go func() {
+			if o := <-ch; o.s != nil {
+				o.s.Close()
+			}
+		}()
+		return nil, ctx.Err()
 	}
 }
 

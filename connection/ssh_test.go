@@ -27,6 +27,7 @@ import (
 
 	"github.com/opsmop/opsmop/internal/lab"
 	"github.com/opsmop/opsmop/internal/secret"
+	"github.com/opsmop/opsmop/internal/shell"
 )
 
 // labSubnet is this package's lab block (127.20.0.0/16).
@@ -145,6 +146,78 @@ func TestSSH(t *testing.T) {
 	t.Run("UploadLarge", func(t *testing.T) { testUploadLarge(t, l) })
 	t.Run("Keepalive", func(t *testing.T) { testKeepalive(t, l) })
 	t.Run("CloseWhileRunning", func(t *testing.T) { testCloseWhileRunning(t, l) })
+	t.Run("RemoveOnExit", func(t *testing.T) { testRemoveOnExit(t, l) })
+	t.Run("OpenSessionFrozen", func(t *testing.T) { testOpenSessionFrozen(t, l) })
+}
+
+// testOpenSessionFrozen freezes the sshd process serving a connection:
+// opening a session (what the kill helper does) must give up when its
+// context ends, not wait for keepalives to declare the connection dead.
+func testOpenSessionFrozen(t *testing.T, l *testLab) {
+	p := NewPool(PoolConfig{KnownHostsFiles: []string{l.KnownHosts}})
+	defer p.Close()
+	h := l.host(t, p, l.target("web1", "deploy"))
+	sshRun(t, h, "true")
+	sshd := strings.TrimSpace(l.exec(t, "web1", "ps -o ppid= -p "+strconv.Itoa(h.slot().sh.pid)))
+	l.exec(t, "web1", "kill -STOP "+sshd)
+	defer l.exec(t, "web1", "kill -CONT "+sshd)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	sess, release, err := h.c.openSession(ctx)
+	if err == nil {
+		release()
+		sess.Close()
+	}
+	if d := time.Since(start); !errors.Is(err, context.DeadlineExceeded) || d > 5*time.Second {
+		t.Fatalf("openSession on a frozen connection: got %v after %v; want context.DeadlineExceeded after about 300ms", err, d)
+	}
+}
+
+// testRemoveOnExit checks that a path registered with removeOnExit is
+// removed when the shell ends: at Pool.Close, and when the connection is
+// killed on the host side (sshd's process for it), where nothing on our
+// side can remove it. A path with a quote, a space and a newline stays
+// literal.
+func testRemoveOnExit(t *testing.T, l *testLab) {
+	for _, how := range []string{"pool closed", "connection killed"} {
+		t.Run(how, func(t *testing.T) {
+			p := NewPool(PoolConfig{KnownHostsFiles: []string{l.KnownHosts}})
+			defer p.Close()
+			h := l.host(t, p, l.target("web1", "deploy"))
+			dir := "/tmp/opsmop-roe-" + randHex(4)
+			keep, gone := dir+"/keep", dir+"/it's a\nfile"
+			sshRun(t, h, "mkdir "+dir+" && printf 'x\n' >"+shell.Quote(keep))
+			defer l.exec(t, "web1", "rm -rf "+dir)
+			if err := h.removeOnExit(context.Background(), gone); err != nil {
+				t.Fatalf("removeOnExit: %v", err)
+			}
+			sshRun(t, h, ": >"+shell.Quote(gone))
+			if got := strings.TrimSpace(l.exec(t, "web1", "set -- "+dir+"/*; echo $#")); got != "2" {
+				t.Fatalf("got %s files in %s before the shell ended; want 2", got, dir)
+			}
+			switch how {
+			case "pool closed":
+				if err := p.Close(); err != nil {
+					t.Fatalf("Close: %v", err)
+				}
+			default:
+				pid := strings.TrimSpace(l.exec(t, "web1", "ps -o ppid= -p "+strconv.Itoa(h.slot().sh.pid)))
+				l.exec(t, "web1", "kill -KILL "+pid)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				got := l.exec(t, "web1", "ls -A "+dir)
+				if got == "keep\n" {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s holds %q 10s after the shell's end; want only keep", dir, got)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
 }
 
 func testCloseWhileRunning(t *testing.T, l *testLab) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -147,7 +148,9 @@ func (h *SSHHost) startSFTP(ctx context.Context, subsystem bool) (*sftp.Client, 
 // Upload atomically replaces dst with the size bytes of r: they are
 // written over SFTP (as the become-user under sudo) to a new temp file in
 // dst's directory, created 0600, then owner/group and mode are set and the
-// temp file is renamed over dst. On any failure the temp file is removed.
+// temp file is renamed over dst. On any failure the temp file is removed;
+// if the connection dies before that, the persistent shell removes it as
+// it exits (it is registered with removeOnExit before it is created).
 // opts.Progress, if set, is called (from another goroutine) as bytes are
 // read from r.
 func (h *SSHHost) Upload(ctx context.Context, dst string, r io.Reader, size int64, opts UploadOptions) error {
@@ -176,6 +179,11 @@ func (h *SSHHost) Upload(ctx context.Context, dst string, r io.Reader, size int6
 		return fmt.Errorf("host %s: upload %s: %s: %w", h.name, dst, step, err)
 	}
 	tmp := path.Join(path.Dir(dst), ".opsmop-"+randHex(8)+".tmp")
+	// Should the connection die mid-upload, the shell removes the temp
+	// file as it exits.
+	if err := h.removeOnExit(ctx, tmp); err != nil {
+		return fail("register temp file", err)
+	}
 	f, err := cl.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
 		hint := ""
@@ -189,9 +197,17 @@ func (h *SSHHost) Upload(ctx context.Context, dst string, r io.Reader, size int6
 	}
 	done := false
 	defer func() {
-		if !done {
-			_ = cl.Remove(tmp)
+		if done {
+			return
 		}
+		if err := cl.Remove(tmp); err == nil || errors.Is(err, os.ErrNotExist) {
+			return
+		}
+		// The SFTP client may be what failed (its server died): remove
+		// the temp file through the shell, bounded even when ctx is done.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.connTO)
+		defer cancel()
+		_, _ = h.Run(rctx, "rm -f -- "+shell.Quote(tmp), nil)
 	}()
 	if slot.subsystem {
 		if err := f.Chmod(0o600); err != nil {
@@ -209,7 +225,11 @@ func (h *SSHHost) Upload(ctx context.Context, dst string, r io.Reader, size int6
 		err = cerr
 	}
 	if err != nil {
-		return fail("write", err)
+		step := "write"
+		if errors.As(err, new(*sftp.StatusError)) && ctx.Err() == nil {
+			step += h.spaceHint(ctx, path.Dir(dst), size)
+		}
+		return fail(step, err)
 	}
 	if opts.Owner != "" || opts.Group != "" {
 		var cmd string
@@ -242,6 +262,23 @@ func (h *SSHHost) Upload(ctx context.Context, dst string, r io.Reader, size int6
 	}
 	done = true
 	return nil
+}
+
+// spaceHint explains a failed write when dir's filesystem has less room
+// than size bytes (SFTP reports a full disk as a bare "Failure"), and is
+// empty otherwise.
+func (h *SSHHost) spaceHint(ctx context.Context, dir string, size int64) string {
+	rctx, cancel := context.WithTimeout(ctx, h.connTO)
+	defer cancel()
+	res, err := h.Run(rctx, "df -Pk -- "+shell.Quote(dir)+" | { read -r _; read -r _ _ _ a _; echo \"$a\"; }", nil)
+	if err != nil || res.ExitCode != 0 {
+		return ""
+	}
+	free, err := strconv.ParseInt(strings.TrimSpace(string(res.Stdout)), 10, 64)
+	if err != nil || free*1024 >= size {
+		return ""
+	}
+	return fmt.Sprintf(" (no space left on the target filesystem: %d KiB free in %s for %d KiB)", free, dir, (size+1023)/1024)
 }
 
 // Download copies the file src on the host (read as the become-user) to w

@@ -120,7 +120,11 @@ func TestInventoryScriptOutputBounded(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "printed more than the limit of 32 MiB") {
 		t.Fatalf("Load: got %v; want an error about the output limit", err)
 	}
-	if d > 10*time.Second || alloc > 3*MaxFileSize {
+	// The buffer doubles up to the limit (about 2x MaxFileSize allocated
+	// in all); the bound leaves room for the runtime's own accounting,
+	// which was seen adding 32 MiB now and then. Without the cap the
+	// script would fill memory.
+	if d > 10*time.Second || alloc > 4*MaxFileSize {
 		t.Errorf("Load took %v and allocated %d MiB; want a bounded run (the output is capped at %d MiB)", d, alloc>>20, MaxFileSize>>20)
 	}
 }

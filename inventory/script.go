@@ -127,25 +127,32 @@ func fetchHostVars(hosts []string, get func(host string) (map[string]any, error)
 // discards the rest. It has no ReadFrom on purpose: io.Copy would use it
 // and bypass the cap.
 type cappedBuffer struct {
-	buf  bytes.Buffer
+	b    []byte
 	max  int
 	drop bool
 	over bool
 }
 
 func (c *cappedBuffer) Write(p []byte) (int, error) {
-	if room := c.max - c.buf.Len(); len(p) > room {
+	n := len(p)
+	if room := c.max - len(c.b); n > room {
 		c.over = !c.drop
-		if room > 0 {
-			c.buf.Write(p[:room])
-		}
-		if c.drop {
-			return len(p), nil
-		}
+		p = p[:max(room, 0)]
+	}
+	if cap(c.b)-len(c.b) < len(p) {
+		// Grow by doubling, but never past max: bytes.Buffer's growth
+		// would allocate up to twice the limit for the last step alone.
+		nc := min(max(2*cap(c.b), len(c.b)+len(p), 4096), c.max)
+		nb := make([]byte, len(c.b), nc)
+		copy(nb, c.b)
+		c.b = nb
+	}
+	c.b = append(c.b, p...)
+	if c.over {
 		return 0, errors.New("output too large")
 	}
-	return c.buf.Write(p)
+	return n, nil
 }
 
-func (c *cappedBuffer) Bytes() []byte  { return c.buf.Bytes() }
-func (c *cappedBuffer) String() string { return c.buf.String() }
+func (c *cappedBuffer) Bytes() []byte  { return c.b }
+func (c *cappedBuffer) String() string { return string(c.b) }

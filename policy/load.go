@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -66,11 +67,34 @@ type commonKeys struct {
 // against the policy file's directory, or the including file's for nested
 // includes.
 func Load(path string, reg Registry) (*Policy, error) {
-	data, err := os.ReadFile(path)
+	data, err := readLimited(path)
 	if err != nil {
 		return nil, fmt.Errorf("read policy: %w", err)
 	}
-	return loadBytes(path, data, reg, os.ReadFile)
+	return loadBytes(path, data, reg, readLimited)
+}
+
+// MaxFileSize is the largest policy file (or included file) Load reads:
+// real policies are kilobytes, and a runaway one is refused before it is
+// parsed.
+const MaxFileSize = 16 << 20
+
+// readLimited reads the file at path, refusing one larger than
+// MaxFileSize.
+func readLimited(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxFileSize {
+		return nil, fmt.Errorf("%s is larger than the limit of %d MiB for a policy file; move data into inventory variables or split it into included files", path, MaxFileSize>>20)
+	}
+	return b, nil
 }
 
 // loadBytes is Load with the policy's bytes given and includes read by

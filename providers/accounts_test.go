@@ -258,7 +258,10 @@ func TestUserAndGroupErrors(t *testing.T) {
 		want string
 	}{
 		{"user option-like name", userProvider{}, &UserSpec{Name: "-o"}, "is not a valid name"},
-		{"user colon in comment", userProvider{}, &UserSpec{Name: "a", Comment: "x:y"}, "comment contains a colon"},
+		{"user colon in comment", userProvider{}, &UserSpec{Name: "a", Comment: "x:y"}, `comment contains ":" at byte 1: /etc/passwd fields cannot hold a colon or control characters`},
+		{"user tab in comment", userProvider{}, &UserSpec{Name: "a", Comment: "x\ty"}, `comment contains "\t" at byte 1`},
+		{"user newline in home", userProvider{}, &UserSpec{Name: "a", Home: "/h\n"}, `home contains "\n" at byte 2`},
+		{"user DEL in shell", userProvider{}, &UserSpec{Name: "a", Shell: "/bin/sh\x7f"}, `shell contains "\x7f" at byte 7`},
 		{"user bad hash never echoed", userProvider{}, &UserSpec{Name: "a", Password: "secret:value"}, "password contains a colon"},
 		{"group bad name", groupProvider{}, &GroupSpec{Name: "a b"}, "is not a valid name"},
 	} {

@@ -69,8 +69,8 @@ func (s *UserSpec) validate() error {
 		}
 	}
 	for k, v := range map[string]string{"home": s.Home, "shell": s.Shell, "comment": s.Comment} {
-		if strings.ContainsAny(v, ":\n\x00") {
-			return fmt.Errorf("%s contains a colon, newline or NUL byte", k)
+		if i := strings.IndexFunc(v, func(r rune) bool { return r == ':' || r < 0x20 || r == 0x7f }); i >= 0 {
+			return fmt.Errorf("%s contains %q at byte %d: /etc/passwd fields cannot hold a colon or control characters (tab, newline, NUL...)", k, v[i:i+1], i)
 		}
 	}
 	if strings.ContainsAny(s.Password, ":\n\x00") {
