@@ -704,20 +704,30 @@ func (hr *hostRun) probeBatch(ctx context.Context, recheck *instance, pending []
 	if len(scripts) == 0 {
 		return true
 	}
+	// Identical probes (several line resources on one file) run once:
+	// probes only read, so one result serves them all.
+	unique, index := dedupe(scripts)
 	cctx, cancel := hr.r.cmdCtx(ctx, hr.hs)
 	defer cancel()
-	var results []connection.Result
+	var uresults []connection.Result
 	var err error
-	if b, ok := hr.host.(batchRunner); ok && len(scripts) > 1 {
-		results, err = b.RunBatch(cctx, scripts)
+	if b, ok := hr.host.(batchRunner); ok && len(unique) > 1 {
+		uresults, err = b.RunBatch(cctx, unique)
 	} else {
-		for _, s := range scripts {
+		for _, s := range unique {
 			var res connection.Result
 			res, err = hr.host.Run(cctx, s, nil)
 			if err != nil {
 				break
 			}
-			results = append(results, res)
+			uresults = append(uresults, res)
+		}
+	}
+	var results []connection.Result
+	if err == nil {
+		results = make([]connection.Result, len(scripts))
+		for i, j := range index {
+			results[i] = uresults[j]
 		}
 	}
 	if err != nil {
@@ -1005,4 +1015,21 @@ func tagsSelected(only, skip, tags []string, isRole bool) bool {
 		}
 	}
 	return false
+}
+
+// dedupe returns the distinct scripts in order of first appearance, and
+// for each script its position in that list.
+func dedupe(scripts []string) (unique []string, index []int) {
+	index = make([]int, len(scripts))
+	seen := make(map[string]int, len(scripts))
+	for i, s := range scripts {
+		j, ok := seen[s]
+		if !ok {
+			j = len(unique)
+			seen[s] = j
+			unique = append(unique, s)
+		}
+		index[i] = j
+	}
+	return unique, index
 }

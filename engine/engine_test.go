@@ -25,12 +25,14 @@ type countingHost struct {
 	h       *connection.Local
 	mu      sync.Mutex
 	trips   int
+	scripts int // scripts sent, over all round trips
 	uploads int
 }
 
 func (c *countingHost) Run(ctx context.Context, s string, in io.Reader) (connection.Result, error) {
 	c.mu.Lock()
 	c.trips++
+	c.scripts++
 	c.mu.Unlock()
 	return c.h.Run(ctx, s, in)
 }
@@ -38,6 +40,7 @@ func (c *countingHost) Run(ctx context.Context, s string, in io.Reader) (connect
 func (c *countingHost) RunBatch(ctx context.Context, s []string) ([]connection.Result, error) {
 	c.mu.Lock()
 	c.trips++
+	c.scripts += len(s)
 	c.mu.Unlock()
 	return c.h.RunBatch(ctx, s)
 }
@@ -264,6 +267,40 @@ func TestCheckApplyCheck(t *testing.T) {
 	// Every Run gathers facts once, then one batch probes all resources.
 	if host.trips != 2 || host.uploads != 0 {
 		t.Errorf("no-op check: got %d round trips and %d uploads; want 2 (facts + one probe batch) and 0", host.trips, host.uploads)
+	}
+}
+
+// TestIdenticalProbesRunOnce: three line resources on one file probe it
+// with the same script, which runs once per batch; each resource still
+// gets its own verdict.
+func TestIdenticalProbesRunOnce(t *testing.T) {
+	h := newHarness(t)
+	if err := os.WriteFile(filepath.Join(h.dir, "hosts"), []byte("a\nb\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := `
+[[roles]]
+name = "r"
+  [[roles.resources]]
+  type = "line"
+  path = "{{ .root }}/hosts"
+  line = "a"
+  [[roles.resources]]
+  type = "line"
+  path = "{{ .root }}/hosts"
+  line = "b"
+  [[roles.resources]]
+  type = "line"
+  path = "{{ .root }}/hosts"
+  line = "c"
+`
+	host := func() *countingHost { return h.conn.hosts["h1"] }
+	sum, rec := h.run(src, true, nil)
+	if sum.Total.Changed != 1 || sum.Failed() {
+		t.Fatalf("check: got %+v; want 1 pending (line c); events %+v", sum.Total, rec.events)
+	}
+	if got := host().scripts; got != 2 {
+		t.Errorf("check: %d scripts sent; want 2 (facts, and the three identical probes once)", got)
 	}
 }
 

@@ -73,12 +73,50 @@ func (fileProvider) Probe(req *Request) (string, error) {
 	if s.State == "absent" {
 		return script, nil
 	}
+	if s.Content == nil && s.Src == "" && s.Template == "" {
+		// Only attributes are managed: the contents are not compared.
+		return script, nil
+	}
 	script += "if [ \"$t\" = file ]; then\n" + hashScript
 	if !s.Sensitive {
-		script += blobScript(maxDiffSize, true)
+		// The current contents are fetched for the diff, so only when
+		// they differ from the wanted ones (when the wanted sum is known
+		// here) and a diff can be shown (not for a large src).
+		switch sum, diffable := probeSum(req, s); {
+		case !diffable:
+		case sum != "":
+			script += "if [ \"$s\" != " + sum + " ]; then\n" + blobScript(maxDiffSize, true) + "fi\n"
+		default:
+			script += blobScript(maxDiffSize, true)
+		}
 	}
 	script += "fi\n"
 	return script, nil
+}
+
+// probeSum is the sha256 of the wanted contents when the probe can know
+// it cheaply ("" when it cannot, e.g. a template that fails to render:
+// Check reports that), and whether a diff against the current contents
+// is possible at all (not for a src file larger than maxDiffSize).
+func probeSum(req *Request, s *FileSpec) (sum string, diffable bool) {
+	if s.Src != "" {
+		if req.Open == nil {
+			return "", true
+		}
+		rc, size, err := req.Open(s.Src)
+		if err != nil {
+			return "", true
+		}
+		rc.Close()
+		if size > maxDiffSize {
+			return "", false
+		}
+	}
+	var pl filePlan
+	if err := loadSource(req, s, &pl); err != nil || pl.Data == nil {
+		return "", true
+	}
+	return pl.Sum, true
 }
 
 func (s *FileSpec) validate() error {

@@ -360,7 +360,7 @@ func TestFileHashFallbacks(t *testing.T) {
 // hashed locally; an identical file is still unchanged.
 func TestFileProbeWithoutHashTool(t *testing.T) {
 	ch, err := fileProvider{}.Check(testCtx(t), newReq(&FileSpec{Path: "/x", Content: ptr("hi\n")}, "", nil, nil),
-		connection.Result{Stdout: []byte("type=file\nstat=644 0 0 root root\nsha256=\nsize=3\nblob=3\nhi\n")})
+		connection.Result{Stdout: []byte("type=file\nstat=644 0 0 root root 3\nsha256=\nblob=3\nhi\n")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +375,7 @@ func TestFileProbeWithoutHashTool(t *testing.T) {
 func TestFileUploadOptions(t *testing.T) {
 	f := &fakeHost{}
 	req := newReq(&FileSpec{Path: "/etc/app.conf", Content: ptr("new\n")}, "", nil, nil)
-	probe := connection.Result{Stdout: []byte("type=file\nstat=2750 0 50 root staff\nsha256=" + sha256Hex([]byte("old\n")) + "\nsize=4\nblob=4\nold\n")}
+	probe := connection.Result{Stdout: []byte("type=file\nstat=2750 0 50 root staff 4\nsha256=" + sha256Hex([]byte("old\n")) + "\nblob=4\nold\n")}
 	ch, err := fileProvider{}.Check(testCtx(t), req, probe)
 	if err != nil {
 		t.Fatal(err)
@@ -391,7 +391,7 @@ func TestFileUploadOptions(t *testing.T) {
 	if u.dst != "/etc/app.conf" || string(u.data) != "new\n" || u.opts.Mode != want.Mode || u.opts.Owner != want.Owner || u.opts.Group != want.Group {
 		t.Errorf("got upload %s %q %+v; want /etc/app.conf %q %+v", u.dst, u.data, u.opts, "new\n", want)
 	}
-	same := connection.Result{Stdout: []byte("type=file\nstat=644 0 0 root root\nsha256=" + sha256Hex([]byte("new\n")) + "\n")}
+	same := connection.Result{Stdout: []byte("type=file\nstat=644 0 0 root root 4\nsha256=" + sha256Hex([]byte("new\n")) + "\n")}
 	ch, err = fileProvider{}.Check(testCtx(t), req, same)
 	if err != nil || ch.Changed() {
 		t.Errorf("identical contents (no blob): got %v, %v; want no change", ch, err)
@@ -423,5 +423,54 @@ func TestTemplateConverges(t *testing.T) {
 	req3 := newReq(spec, src, map[string]any{}, nil)
 	if _, err := check(t, testCtx(t), d.h, templateProvider{}, req3); err == nil || !strings.Contains(err.Error(), "app.tmpl") {
 		t.Errorf("got %v; want an error naming app.tmpl", err)
+	}
+}
+
+// TestFileProbeFetchesContentsOnlyForADiff runs file probes locally: the
+// current contents travel back only when they differ from the wanted
+// ones and a diff can be shown, so a no-op probe costs stat and sha256sum
+// and nothing more.
+func TestFileProbeFetchesContentsOnlyForADiff(t *testing.T) {
+	d := newLocalDir(t)
+	src := t.TempDir()
+	writeFile(t, d.path("f"), "current\n", 0o644)
+	big := strings.Repeat("x", maxDiffSize+1)
+	writeFile(t, filepath.Join(src, "big"), big, 0o644)
+	writeFile(t, filepath.Join(src, "small"), "current\n", 0o644)
+	for _, tc := range []struct {
+		name     string
+		spec     *FileSpec
+		wantBlob bool
+		wantHash bool
+	}{
+		{"same content", &FileSpec{Path: d.path("f"), Content: ptr("current\n")}, false, true},
+		{"other content", &FileSpec{Path: d.path("f"), Content: ptr("wanted\n")}, true, true},
+		{"same small src", &FileSpec{Path: d.path("f"), Src: "small"}, false, true},
+		{"large src: no diff possible", &FileSpec{Path: d.path("f"), Src: "big"}, false, true},
+		{"template that fails to render", &FileSpec{Path: d.path("f"), Template: "missing.tmpl"}, true, true},
+		{"attributes only", &FileSpec{Path: d.path("f"), Mode: "0644"}, false, false},
+		{"sensitive", &FileSpec{Path: d.path("f"), Content: ptr("wanted\n"), Sensitive: true}, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := newReq(tc.spec, src, nil, nil)
+			script, err := fileProvider{}.Probe(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := d.h.Run(testCtx(t), script, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := parseProbe(res.Stdout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.hasBlob != tc.wantBlob {
+				t.Errorf("blob fetched: got %v; want %v\n%s", p.hasBlob, tc.wantBlob, res.Stdout)
+			}
+			if got := p.get("sha256") != ""; got != tc.wantHash {
+				t.Errorf("sha256 printed: got %v; want %v\n%s", got, tc.wantHash, res.Stdout)
+			}
+		})
 	}
 }

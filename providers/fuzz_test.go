@@ -56,7 +56,7 @@ func FuzzLineEdit(f *testing.F) {
 
 // FuzzParseProbe: probe output from a hostile host never panics the parser.
 func FuzzParseProbe(f *testing.F) {
-	f.Add([]byte("type=file\nstat=644 0 0 root root\nsha256=ab\nsize=3\nblob=3\nhi\n"))
+	f.Add([]byte("type=file\nstat=644 0 0 root root 3\nsha256=ab\nblob=3\nhi\n"))
 	f.Add([]byte("blob=99\nx"))
 	f.Add([]byte("blob=-1\n"))
 	f.Fuzz(func(t *testing.T, out []byte) {

@@ -82,12 +82,14 @@ func probeResult(res connection.Result) (*probeOutput, error) {
 
 // statScript is the shell fragment that sets $p to path and prints
 // `type=absent|file|directory|link|other` and, when it exists,
-// `stat=MODE UID GID USER GROUP` (of the link itself for a symlink).
+// `stat=MODE UID GID USER GROUP SIZE` (of the link itself for a symlink),
+// leaving the size in $size. stat runs once (one process): a no-op probe
+// costs what creating its processes costs on the host.
 func statScript(p string) string {
 	return "p=" + shell.Quote(p) + `
 if [ -L "$p" ]; then t=link; elif [ -d "$p" ]; then t=directory; elif [ -f "$p" ]; then t=file; elif [ -e "$p" ]; then t=other; else t=absent; fi
 printf 'type=%s\n' "$t"
-if [ "$t" != absent ]; then stat -c 'stat=%a %u %g %U %G' -- "$p" 2>/dev/null || echo stat=error; fi
+if [ "$t" != absent ]; then if st=$(stat -c '%a %u %g %U %G %s' -- "$p" 2>/dev/null); then printf 'stat=%s\n' "$st"; size=${st##* }; else echo stat=error; fi; fi
 `
 }
 
@@ -95,9 +97,9 @@ if [ "$t" != absent ]; then stat -c 'stat=%a %u %g %U %G' -- "$p" 2>/dev/null ||
 // file $p (empty when no hash tool exists or it is unreadable) and
 // `readable=0` when it cannot be read.
 const hashScript = `if [ -r "$p" ]; then
-if command -v sha256sum >/dev/null 2>&1; then s=$(sha256sum < "$p" | cut -d' ' -f1)
-elif command -v openssl >/dev/null 2>&1; then s=$(openssl dgst -sha256 < "$p" | sed 's/^.*= *//')
-elif command -v shasum >/dev/null 2>&1; then s=$(shasum -a 256 < "$p" | cut -d' ' -f1)
+if command -v sha256sum >/dev/null 2>&1; then s=$(sha256sum < "$p"); s=${s%% *}
+elif command -v openssl >/dev/null 2>&1; then s=$(openssl dgst -sha256 < "$p"); s=${s##*= }
+elif command -v shasum >/dev/null 2>&1; then s=$(shasum -a 256 < "$p"); s=${s%% *}
 else s=; fi
 printf 'sha256=%s\n' "$s"
 else echo readable=0; fi
@@ -105,10 +107,11 @@ else echo readable=0; fi
 
 // blobScript prints the contents of $p as the probe's blob when it is
 // readable and at most max bytes, or any size when max < 0; with text set
-// only when it has no NUL byte. It must be the last thing a probe prints.
+// only when it has no NUL byte. $size must hold the file's size (set by
+// statScript). It must be the last thing a probe prints.
 func blobScript(max int, text bool) string {
 	var b strings.Builder
-	b.WriteString("if [ -r \"$p\" ]; then\nsize=$(($(wc -c < \"$p\")))\nprintf 'size=%s\\n' \"$size\"\n")
+	b.WriteString("if [ -r \"$p\" ]; then\n")
 	cond := "true"
 	if max >= 0 {
 		cond = fmt.Sprintf("[ \"$size\" -le %d ]", max)
@@ -179,7 +182,7 @@ func parseStat(p *probeOutput) (statInfo, bool, error) {
 		return statInfo{}, false, fmt.Errorf("cannot stat the path (permission denied?)")
 	}
 	f := strings.Fields(v)
-	if len(f) != 5 {
+	if len(f) != 6 {
 		return statInfo{}, false, fmt.Errorf("malformed probe output: stat=%q", v)
 	}
 	m, err := strconv.ParseUint(f[0], 8, 32)
