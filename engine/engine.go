@@ -111,6 +111,7 @@ type runner struct {
 	order   []string
 	notes   []string
 	started time.Time
+	sums    sumCache
 }
 
 // Run executes the plans: roles in order, each role's hosts concurrently
@@ -564,6 +565,13 @@ func (hr *hostRun) request(res *policy.Resource, scope map[string]any) *provider
 		},
 		Render:   func(p string) ([]byte, error) { return ev.RenderFile(p, scope) },
 		Progress: hr.uploadProgress(res),
+		Sum: func(p string) (string, int64, error) {
+			full, err := LocalPath(dir, p)
+			if err != nil {
+				return "", 0, err
+			}
+			return hr.r.sums.sum(full)
+		},
 		Open: func(p string) (io.ReadCloser, int64, error) {
 			full, err := LocalPath(dir, p)
 			if err != nil {

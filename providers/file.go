@@ -352,6 +352,12 @@ func loadSource(req *Request, s *FileSpec, pl *filePlan) error {
 		if req.Open == nil {
 			return fmt.Errorf("src %s: no local file access in this context", s.Src)
 		}
+		if req.Sum != nil {
+			if sum, size, err := req.Sum(s.Src); err == nil && size > maxDiffSize {
+				pl.Src, pl.Size, pl.Sum = s.Src, size, sum
+				return nil
+			}
+		}
 		rc, size, err := req.Open(s.Src)
 		if err != nil {
 			return fmt.Errorf("src %s: %w", s.Src, err)

@@ -85,6 +85,11 @@ type Request struct {
 	// Open opens a local file (path relative to the policy directory,
 	// refusing escapes) for upload.
 	Open func(path string) (io.ReadCloser, int64, error)
+	// Sum, if set, returns the sha256 (hex) and size of a local file (path
+	// as for Open). The engine computes it once per run for all hosts and
+	// for check and re-check alike, unless the file's size, mtime or inode
+	// changes.
+	Sum func(path string) (sum string, size int64, err error)
 	// Progress, if set, receives the progress of a file upload; providers
 	// pass it on as connection.UploadOptions.Progress.
 	Progress func(written, total int64)
