@@ -173,13 +173,20 @@ func (directoryProvider) Apply(ctx context.Context, h Host, req *Request, ch *Ch
 	} else {
 		var b strings.Builder
 		b.WriteString("set -e\n")
-		if pl.Mkdir {
+		chown := chownCmd(pl.Owner, pl.Group, pl.Recurse, pl.Path)
+		chmod := pl.Chmod
+		switch {
+		case pl.Mkdir && chmod && !pl.Recurse && chown == "":
+			// One process: the new directory gets its mode at once.
+			b.WriteString("mkdir -p -m " + fmtMode(pl.Mode) + " -- " + qp + "\n")
+			chmod = false
+		case pl.Mkdir:
 			b.WriteString("mkdir -p -- " + qp + "\n")
 		}
-		if c := chownCmd(pl.Owner, pl.Group, pl.Recurse, pl.Path); c != "" {
-			b.WriteString(c + "\n")
+		if chown != "" {
+			b.WriteString(chown + "\n")
 		}
-		if pl.Chmod {
+		if chmod {
 			r := ""
 			if pl.Recurse {
 				r = "-R "

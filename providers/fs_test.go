@@ -30,6 +30,19 @@ func TestDirectoryConverges(t *testing.T) {
 			},
 		},
 		{
+			name: "create with a mode only (mkdir -m), setgid kept",
+			spec: func(d *localDir) *DirectorySpec {
+				return &DirectorySpec{Path: d.path("x/y"), Mode: "2775"}
+			},
+			action: Create, fields: "mode,state",
+			verify: func(t *testing.T, d *localDir) {
+				m, _, _, _ := statOf(t, d.path("x/y"))
+				if !m.IsDir() || m.Perm() != 0o775 || m&os.ModeSetgid == 0 {
+					t.Errorf("got %v; want drwxrwsr-x", m)
+				}
+			},
+		},
+		{
 			name:   "create plain",
 			spec:   func(d *localDir) *DirectorySpec { return &DirectorySpec{Path: d.path("plain")} },
 			action: Create, fields: "state",
