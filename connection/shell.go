@@ -34,9 +34,37 @@ package connection
 // P's variables, then sources the script file with `.` (Q is D quoted for
 // eval, so the path needs no variable once they are gone).
 //
+// Starting P costs no round trip of its own beyond what sshd imposes. The
+// session channel is opened (one round trip: the channel's id), "exec sh"
+// (or sudo ... sh) is sent without want-reply, and the init script (K,
+// D, the traps, the kill function, then the init frame K "I" pid on
+// stdout and K "I" on stderr) is queued right behind it. OpenSSH opens a
+// session's window only when the command has started, so the init
+// script leaves with sshd's window adjust (one round trip), and the first
+// command follows it at once: that command's run reads the init frame
+// before its own results, so init and first command share a round trip.
+// The init frame is checked as it always was (junk limit, pid, sudo
+// failures); a host with no usable sh closes the channel before
+// printing it, nothing of the first command ran, and the slot falls back
+// to one exec channel per command (not under sudo), that command
+// included. If instead the frame is garbled or buried in junk while the
+// shell lives on, the first command may have run there: that run fails
+// rather than running it twice, and later ones use exec channels. The kill helper needs
+// P's pid, so a command's timeout is armed only once the frame is read.
+// Under sudo with a password the handshake (prompt, password, ready
+// marker) is done before the init script is written; with sudo -n (no
+// password) sudo reads no stdin, so the handshake is read with the frame.
+//
+// At the end (Pool.Close) P's stdin gets EOF and the channel is closed
+// without waiting for P's exit status: sshd hands P all its input and the
+// EOF, and P's EXIT trap removes D and the registered files (below) after
+// opsmop has gone.
+//
 // Files that must not outlive the connection (an upload's temp file) are
 // registered with P before they are created: P itself (no subshell, no
-// output, no frame) appends `rm -f -- 'path'` to D/u, and its EXIT trap
+// output, no frame) appends `[ ! -e 'path' ] || rm -f -- 'path'` to D/u
+// (no process for a file that is gone, as it is after a successful
+// upload), and its EXIT trap
 // sources D/u before removing D. When the connection dies, sshd closes
 // P's stdin, P exits and the trap removes them.
 //
@@ -117,13 +145,28 @@ func (s *shellSlot) close() {
 
 // pshell is one running persistent shell.
 type pshell struct {
-	sess    *ssh.Session
+	ch      ssh.Channel // the session channel: stdin, stdout, Stderr()
 	release func()
-	stdin   io.WriteCloser
 	out     *bufio.Reader
 	errs    *stream
 	k       []byte
-	pid     int // the persistent shell's pid on the host
+	pid     int // the persistent shell's pid on the host; 0 until the init frame is read
+
+	// The start-up exchange not read yet (see startShell): the first run
+	// reads the init frame, and before it the sudo handshake when sudo
+	// runs without a password (-n reads no stdin, so nothing waited).
+	initPending   bool
+	sudoPending   bool
+	prompt, ready string // the sudo prompt and ready markers
+
+	// wmu orders the writes to the shell's stdin: the init script (held
+	// from startShell until it is written), then commands and
+	// registrations.
+	wmu sync.Mutex
+
+	exited  chan struct{} // closed when the channel's requests end (channel closed)
+	exitMu  sync.Mutex
+	exitMsg string // "exit status N" or "signal S", once sshd reported it
 
 	abortOnce sync.Once
 	aborted   chan struct{}
@@ -136,6 +179,11 @@ type command struct {
 }
 
 var errNoShell = errors.New("no usable sh on the host")
+
+// errShellAlive marks an errNoShell where the shell did not end (garbled
+// or too much output before the init frame): the commands written behind
+// the init script may have run, so they are not run again in exec mode.
+var errShellAlive = errors.New("the commands sent with the shell's start may have run there: not run again")
 
 // Run runs script with sh on the host (under sudo when the handle is
 // configured so), feeding stdin if non-nil (read fully into memory: use
@@ -203,40 +251,45 @@ func (h *SSHHost) run(ctx context.Context, cmds []command) ([]Result, error) {
 	if err := h.ensureShell(ctx, s); err != nil {
 		return nil, err
 	}
-	if s.execMode {
-		out := make([]Result, 0, len(cmds))
-		for _, c := range cmds {
-			r, err := h.execRun(ctx, c)
-			if err != nil {
-				return out, err
-			}
-			out = append(out, r)
+	if !s.execMode {
+		res, err := s.sh.run(ctx, h, cmds)
+		if s.sh.isAborted() {
+			s.sh.shutdown()
+			s.sh = nil
 		}
-		return out, nil
+		if !errors.Is(err, errNoShell) {
+			return res, err
+		}
+		// The first run found no usable sh: one exec channel per command
+		// from now on, this run's included unless they may have run.
+		s.execMode = true
+		if errors.Is(err, errShellAlive) {
+			return nil, fmt.Errorf("host %s: %w", h.name, err)
+		}
 	}
-	res, err := s.sh.run(ctx, h, cmds)
-	if s.sh.isAborted() {
-		s.sh.shutdown()
-		s.sh = nil
+	out := make([]Result, 0, len(cmds))
+	for _, c := range cmds {
+		r, err := h.execRun(ctx, c)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r)
 	}
-	return res, err
+	return out, nil
 }
 
 // ensureShell starts the slot's persistent shell unless it runs or the
-// host has none (execMode). The caller holds s.mu.
+// host has none (execMode). The caller holds s.mu. Whether the shell
+// started is only known at its first run (see startShell).
 func (h *SSHHost) ensureShell(ctx context.Context, s *shellSlot) error {
 	if s.sh != nil || s.execMode {
 		return nil
 	}
 	sh, err := h.startShell(ctx)
-	switch {
-	case errors.Is(err, errNoShell) && !h.ident.sudo:
-		s.execMode = true
-	case err != nil:
+	if err != nil {
 		return err
-	default:
-		s.sh = sh
 	}
+	s.sh = sh
 	return nil
 }
 
@@ -258,69 +311,100 @@ func (h *SSHHost) removeOnExit(ctx context.Context, path string) error {
 	if s.execMode {
 		return nil
 	}
-	line := "printf '%s\\n' " + shell.Quote("rm -f -- "+shell.Quote(path)) + ` >>"$__opsmop_D/u"` + "\n"
-	if _, err := io.WriteString(s.sh.stdin, line); err != nil {
+	// The test is a builtin: files renamed into place (the usual end of
+	// an upload) cost no process at exit.
+	line := "printf '%s\\n' " + shell.Quote("[ ! -e "+shell.Quote(path)+" ] || rm -f -- "+shell.Quote(path)) + ` >>"$__opsmop_D/u"` + "\n"
+	if err := s.sh.write(line); err != nil {
 		return h.c.lost(fmt.Errorf("host %s: register temp file: %w", h.name, err))
 	}
 	return nil
 }
 
 // startShell starts the persistent shell (under sudo if configured) and
-// runs its init script.
+// queues its init script, without waiting for the host: the exec request
+// goes out without want-reply, the init script as soon as sshd opens the
+// session's window (which it does when the command has started), and the
+// first run's commands right behind it; that run reads the init frame
+// first (see finishInit), so init and the first commands share one round
+// trip. A refused exec closes the channel, which finishInit reports. Under
+// sudo with a password the sudo handshake is done here: the password may
+// only be written after sudo's prompt, and the init script only after it.
 func (h *SSHHost) startShell(ctx context.Context) (*pshell, error) {
-	sess, release, err := h.c.openSession(ctx)
+	sc, release, err := h.c.openChannel(ctx)
 	if err != nil {
 		return nil, err
 	}
-	sh := &pshell{sess: sess, release: release, k: []byte(randHex(16)), aborted: make(chan struct{})}
+	sh := &pshell{ch: sc.ch, release: release, k: []byte(randHex(16)),
+		aborted: make(chan struct{}), exited: make(chan struct{})}
+	go sh.watchRequests(sc.reqs)
+	sh.out = bufio.NewReaderSize(sc.ch, 64*1024)
+	sh.errs = newStream(sc.ch.Stderr(), true)
 	fail := func(err error) (*pshell, error) {
 		sh.abort()
 		sh.shutdown()
 		return nil, err
 	}
-	if sh.stdin, err = sess.StdinPipe(); err != nil {
-		return fail(err)
-	}
-	stdout, err := sess.StdoutPipe()
-	if err != nil {
-		return fail(err)
-	}
-	stderr, err := sess.StderrPipe()
-	if err != nil {
-		return fail(err)
-	}
-	sh.out = bufio.NewReaderSize(stdout, 64*1024)
-	sh.errs = newStream(stderr, true)
 	// exec: the login shell need not stay around between sshd and the
 	// persistent shell.
 	cmd := "exec sh"
-	var prompt, ready string
 	if h.ident.sudo {
-		prompt = "[opsmop-sudo-" + randHex(8) + "] "
-		ready = "opsmop-ready-" + randHex(8)
-		cmd = "exec " + sudoCommand(h.ident, !h.sudoPw.IsZero(), prompt, ready, "exec sh")
+		sh.prompt = "[opsmop-sudo-" + randHex(8) + "] "
+		sh.ready = "opsmop-ready-" + randHex(8)
+		cmd = "exec " + sudoCommand(h.ident, !h.sudoPw.IsZero(), sh.prompt, sh.ready, "exec sh")
 	}
-	if err := sess.Start(cmd); err != nil {
+	if _, err := sc.ch.SendRequest("exec", false, ssh.Marshal(struct{ Command string }{cmd})); err != nil {
 		return fail(h.c.lost(fmt.Errorf("host %s: start shell: %w", h.name, err)))
 	}
-	if h.ident.sudo {
-		if err := h.sudoHandshake(ctx, sh.errs, sh.stdin, prompt, ready, h.connTO); err != nil {
+	switch {
+	case h.ident.sudo && !h.sudoPw.IsZero():
+		if err := h.sudoHandshake(ctx, sh.errs, sh.ch, sh.prompt, sh.ready, h.connTO); err != nil {
 			return fail(h.c.lost(err))
 		}
-	} else {
+	case h.ident.sudo:
+		// sudo -n never reads stdin: what we write waits for the shell.
+		sh.sudoPending = true
+	default:
 		sh.errs.settle(0)
 	}
-	// Bound the init exchange by connect_timeout and ctx.
+	// sshd opens the session's window only when the command has started,
+	// so the init script waits for that in the background (a failed write
+	// shows as a failed read of the init frame); whatever is written next
+	// waits for wmu.
+	sh.initPending = true
+	sh.wmu.Lock()
+	go func() {
+		defer sh.wmu.Unlock()
+		_, _ = io.WriteString(sh.ch, initScript(sh.k))
+	}()
+	return sh, nil
+}
+
+// write writes text to the shell's stdin, after what was written before.
+func (sh *pshell) write(text string) error {
+	sh.wmu.Lock()
+	defer sh.wmu.Unlock()
+	_, err := io.WriteString(sh.ch, text)
+	return err
+}
+
+// finishInit reads what startShell did not wait for: the sudo handshake
+// (sudo without a password) and the init frame with the shell's pid,
+// bounded by connect_timeout and ctx. On failure the shell is aborted; a
+// host without a usable sh (not under sudo) gives errNoShell.
+func (sh *pshell) finishInit(ctx context.Context, h *SSHHost) error {
+	sh.initPending = false
+	if sh.sudoPending {
+		if err := h.sudoHandshake(ctx, sh.errs, sh.ch, sh.prompt, sh.ready, h.connTO); err != nil {
+			sh.abort()
+			return h.c.lost(err)
+		}
+	}
 	stop := context.AfterFunc(ctx, sh.abort)
 	t := time.AfterFunc(h.connTO, sh.abort)
-	init := initScript(sh.k)
-	_, werr := io.WriteString(sh.stdin, init)
 	var line []byte
-	rerr := werr
+	_, rerr := readUntil(sh.out, sh.marker('I'), maxJunk)
 	if rerr == nil {
-		if _, rerr = readUntil(sh.out, sh.marker('I'), maxJunk); rerr == nil {
-			line, rerr = sh.out.ReadSlice('\n')
-		}
+		line, rerr = sh.out.ReadSlice('\n')
 	}
 	if rerr == nil {
 		// Login-script noise on stderr ends here too.
@@ -329,28 +413,99 @@ func (h *SSHHost) startShell(ctx context.Context) (*pshell, error) {
 	t.Stop()
 	stop()
 	if rerr == nil {
-		sh.pid, rerr = strconv.Atoi(strings.TrimSpace(string(line)))
-		if rerr != nil {
-			rerr = fmt.Errorf("protocol error: bad init line %q", line)
+		pid, err := strconv.Atoi(strings.TrimSpace(string(line)))
+		if err == nil && pid > 1 {
+			sh.pid = pid
+			return nil
+		}
+		rerr = fmt.Errorf("protocol error: bad init line %q", line)
+	}
+	timedOut := sh.isAborted() // by the timer or ctx
+	sh.abort()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d := h.c.deadErr(); d != nil {
+		return d
+	}
+	if timedOut {
+		return fmt.Errorf("host %s: the shell did not start within connect_timeout %s (stderr: %q)", h.name, h.connTO, sh.errTail())
+	}
+	ended := errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF)
+	if ended {
+		rerr = fmt.Errorf("%w (%s)", rerr, sh.exitStatus())
+	}
+	if !h.ident.sudo {
+		// sh missing or unusable: fall back to one exec per command.
+		if !ended {
+			return fmt.Errorf("%w: %v (stderr: %q); %w", errNoShell, rerr, sh.errTail(), errShellAlive)
+		}
+		return fmt.Errorf("%w: %v (stderr: %q)", errNoShell, rerr, sh.errTail())
+	}
+	return h.c.lost(fmt.Errorf("host %s: the shell under sudo ended at start: %v (stderr: %q)", h.name, rerr, sh.errTail()))
+}
+
+// watchRequests answers the channel's requests (sshd sends none that want
+// a reply) and notes how the shell ended; it closes sh.exited when the
+// channel is closed.
+func (sh *pshell) watchRequests(reqs <-chan *ssh.Request) {
+	defer close(sh.exited)
+	for req := range reqs {
+		msg := ""
+		switch req.Type {
+		case "exit-status":
+			var m struct{ Status uint32 }
+			if ssh.Unmarshal(req.Payload, &m) == nil {
+				msg = "exit status " + strconv.Itoa(int(m.Status))
+			}
+		case "exit-signal":
+			var m struct {
+				Signal     string
+				CoreDumped bool
+				Error      string
+				Lang       string
+			}
+			if ssh.Unmarshal(req.Payload, &m) == nil {
+				msg = "signal " + m.Signal
+			}
+		}
+		if msg != "" {
+			sh.exitMu.Lock()
+			sh.exitMsg = msg
+			sh.exitMu.Unlock()
+		}
+		if req.WantReply {
+			_ = req.Reply(false, nil)
 		}
 	}
-	if rerr != nil {
-		if err := ctx.Err(); err != nil {
-			return fail(err)
-		}
-		if d := h.c.deadErr(); d != nil {
-			return fail(d)
-		}
-		if sh.isAborted() {
-			return fail(fmt.Errorf("host %s: the shell did not start within connect_timeout %s (stderr: %q)", h.name, h.connTO, sh.errTail()))
-		}
-		if !h.ident.sudo {
-			// sh missing or unusable: fall back to one exec per command.
-			return fail(fmt.Errorf("%w: %v (stderr: %q)", errNoShell, rerr, sh.errTail()))
-		}
-		return fail(h.c.lost(fmt.Errorf("host %s: the shell under sudo ended at start: %v (stderr: %q)", h.name, rerr, sh.errTail())))
+}
+
+// exitStatus describes how the shell's channel ended, waiting briefly for
+// sshd's report (it follows the end of the output). A channel closed
+// without one is an exec that was refused.
+func (sh *pshell) exitStatus() string {
+	select {
+	case <-sh.exited:
+	case <-time.After(500 * time.Millisecond):
 	}
-	return sh, nil
+	sh.exitMu.Lock()
+	defer sh.exitMu.Unlock()
+	switch {
+	case sh.exitMsg != "":
+		return "the shell ended with " + sh.exitMsg
+	case isClosed(sh.exited):
+		return "the session closed without an exit status: exec refused?"
+	}
+	return "no exit status yet"
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 // abort tears the session down so that every read and write on it fails;
@@ -358,34 +513,21 @@ func (h *SSHHost) startShell(ctx context.Context) (*pshell, error) {
 func (sh *pshell) abort() {
 	sh.abortOnce.Do(func() {
 		close(sh.aborted)
-		if sh.stdin != nil {
-			sh.stdin.Close()
-		}
-		sh.sess.Close()
+		_ = sh.ch.CloseWrite()
+		_ = sh.ch.Close()
 	})
 }
 
 func (sh *pshell) isAborted() bool {
-	select {
-	case <-sh.aborted:
-		return true
-	default:
-		return false
-	}
+	return isClosed(sh.aborted)
 }
 
-// shutdown ends the shell politely (EOF on stdin lets its EXIT trap remove
-// the private directory), then frees the session.
+// shutdown ends the shell and frees its session without waiting for the
+// host: EOF on its stdin ends the shell, whose EXIT trap removes the
+// private directory and the registered files. sshd hands the shell all
+// its input and the EOF even when the connection is closed right after
+// (what Pool.Close does next), so no round trip is spent on it.
 func (sh *pshell) shutdown() {
-	if !sh.isAborted() && sh.stdin != nil {
-		sh.stdin.Close()
-		done := make(chan struct{})
-		go func() { _ = sh.sess.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(2 * time.Second):
-		}
-	}
 	sh.abort()
 	sh.release()
 }
@@ -411,16 +553,21 @@ func (sh *pshell) run(ctx context.Context, h *SSHHost, cmds []command) ([]Result
 		writeCommand(&b, c)
 	}
 	text := b.String()
+	// On a new shell the commands follow the init script at once; the
+	// init frame is read before their results.
+	writeDone := make(chan error, 1)
+	go func() { writeDone <- sh.write(text) }()
+	if sh.initPending {
+		if err := sh.finishInit(ctx, h); err != nil {
+			return nil, err
+		}
+	}
+	// The watchdog starts once the shell's pid is known: kill needs it.
 	wd := &watchdog{sh: sh, h: h}
 	stopCtx := context.AfterFunc(ctx, func() { wd.fire(firedCtx) })
 	defer func() {
 		stopCtx()
 		wd.finish()
-	}()
-	writeDone := make(chan error, 1)
-	go func() {
-		_, err := io.WriteString(sh.stdin, text)
-		writeDone <- err
 	}()
 	// stderr is read concurrently: a command may fill it while we wait on
 	// its stdout.
@@ -784,6 +931,12 @@ exit 0`
 // the shell, so the command could die before its children were found
 // (and sshd refuses it on root logins anyway).
 func (sh *pshell) kill(h *SSHHost) {
+	if sh.pid <= 1 {
+		// Not known (cannot happen: run reads the init frame before it
+		// arms the watchdog): never let the script match ppid 0 or 1.
+		sh.abort()
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), sshKillGrace)
 	defer cancel()
 	if _, err := h.helper(ctx, fmt.Sprintf(killScript, sh.pid)); err != nil {

@@ -537,21 +537,52 @@ func (c *sshConn) close() error {
 // openSession opens a session within the connection's budget, backing off
 // when sshd says "administratively prohibited" (MaxSessions reached).
 func (c *sshConn) openSession(ctx context.Context) (*ssh.Session, func(), error) {
+	return openBudgeted(ctx, c, c.client.NewSession, func(s *ssh.Session) { s.Close() })
+}
+
+// sessionChannel is a raw session channel with its request stream, for
+// callers that send their own requests (the persistent shell sends "exec"
+// without waiting for the reply).
+type sessionChannel struct {
+	ch   ssh.Channel
+	reqs <-chan *ssh.Request
+}
+
+// openChannel opens a raw session channel within the connection's budget,
+// like openSession. The caller must drain the channel's requests.
+func (c *sshConn) openChannel(ctx context.Context) (sessionChannel, func(), error) {
+	open := func() (sessionChannel, error) {
+		ch, reqs, err := c.client.OpenChannel("session", nil)
+		return sessionChannel{ch, reqs}, err
+	}
+	discard := func(sc sessionChannel) {
+		go ssh.DiscardRequests(sc.reqs)
+		sc.ch.Close()
+	}
+	return openBudgeted(ctx, c, open, discard)
+}
+
+// openBudgeted takes a slot of the connection's session budget and opens a
+// channel with open, backing off when sshd says "administratively
+// prohibited" (MaxSessions reached). discard disposes of a channel that
+// opened after ctx ended. The returned func releases the slot.
+func openBudgeted[T any](ctx context.Context, c *sshConn, open func() (T, error), discard func(T)) (T, func(), error) {
+	var zero T
 	select {
 	case c.sem <- struct{}{}:
 	case <-ctx.Done():
-		return nil, nil, ctx.Err()
+		return zero, nil, ctx.Err()
 	case <-c.done:
-		return nil, nil, c.lost(errors.New("connection closed"))
+		return zero, nil, c.lost(errors.New("connection closed"))
 	}
 	var once sync.Once
 	release := func() { once.Do(func() { <-c.sem }) }
 	backoff := 50 * time.Millisecond
 	for attempt := 0; ; attempt++ {
-		s, err := c.newSession(ctx)
+		s, err := openCtx(ctx, open, discard)
 		if err != nil && ctx.Err() != nil {
 			release()
-			return nil, nil, ctx.Err()
+			return zero, nil, ctx.Err()
 		}
 		if err == nil {
 			return s, release, nil
@@ -559,13 +590,13 @@ func (c *sshConn) openSession(ctx context.Context) (*ssh.Session, func(), error)
 		var oce *ssh.OpenChannelError
 		if !errors.As(err, &oce) || oce.Reason != ssh.Prohibited || attempt >= 8 {
 			release()
-			return nil, nil, c.lost(fmt.Errorf("host %s: open session: %w", c.name, err))
+			return zero, nil, c.lost(fmt.Errorf("host %s: open session: %w", c.name, err))
 		}
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():
 			release()
-			return nil, nil, ctx.Err()
+			return zero, nil, ctx.Err()
 		}
 		if backoff < time.Second {
 			backoff *= 2
@@ -573,17 +604,17 @@ func (c *sshConn) openSession(ctx context.Context) (*ssh.Session, func(), error)
 	}
 }
 
-// newSession opens a session channel, giving up when ctx ends: on a frozen
-// host the open would wait until keepalives declare the connection dead.
-// A session that opens after ctx ended is closed.
-func (c *sshConn) newSession(ctx context.Context) (*ssh.Session, error) {
+// openCtx runs open, giving up when ctx ends: on a frozen host the open
+// would wait until keepalives declare the connection dead. A channel that
+// opens after ctx ended is discarded.
+func openCtx[T any](ctx context.Context, open func() (T, error), discard func(T)) (T, error) {
 	type opened struct {
-		s   *ssh.Session
+		s   T
 		err error
 	}
 	ch := make(chan opened, 1)
 	go func() {
-		s, err := c.client.NewSession()
+		s, err := open()
 		ch <- opened{s, err}
 	}()
 	select {
@@ -591,11 +622,12 @@ func (c *sshConn) newSession(ctx context.Context) (*ssh.Session, error) {
 		return o.s, o.err
 	case <-ctx.Done():
 		go func() {
-			if o := <-ch; o.s != nil {
-				o.s.Close()
+			if o := <-ch; o.err == nil {
+				discard(o.s)
 			}
 		}()
-		return nil, ctx.Err()
+		var zero T
+		return zero, ctx.Err()
 	}
 }
 

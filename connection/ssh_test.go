@@ -148,6 +148,76 @@ func TestSSH(t *testing.T) {
 	t.Run("CloseWhileRunning", func(t *testing.T) { testCloseWhileRunning(t, l) })
 	t.Run("RemoveOnExit", func(t *testing.T) { testRemoveOnExit(t, l) })
 	t.Run("OpenSessionFrozen", func(t *testing.T) { testOpenSessionFrozen(t, l) })
+	t.Run("NoShell", func(t *testing.T) { testNoShell(t, l) })
+	t.Run("StartRoundTrips", func(t *testing.T) { testStartRoundTrips(t, l) })
+}
+
+// testNoShell logs in as a user whose login shell finds no sh (it runs
+// its -c argument with a PATH that holds nothing; the password field is
+// "*", not the "!" of a locked account, which sshd refuses without PAM): the persistent shell's exec fails,
+// which the first run learns from the init frame it reads (the commands
+// were sent behind the init script), and every command then runs in its
+// own exec channel, the first run's included, each exactly once.
+func testNoShell(t *testing.T, l *testLab) {
+	const loginShell = "/usr/local/bin/opsmop-nosh"
+	l.exec(t, "web2", `set -e
+printf '%s\n' '#!/bin/bash' '[ "$1" = -c ] || exit 1' 'PATH=/nonexistent' 'eval "$2"' >`+loginShell+`
+chmod 755 `+loginShell+`
+id -u nosh >/dev/null 2>&1 || useradd -m -p '*' -s `+loginShell+` nosh
+mkdir -p ~nosh/.ssh && cp ~app/.ssh/authorized_keys ~nosh/.ssh/ && chown -R nosh: ~nosh/.ssh`)
+	p := l.pool(t, PoolConfig{})
+	h := l.host(t, p, l.target("web2", "nosh"))
+	tests := []struct {
+		name    string
+		scripts []string
+		want    []string
+	}{
+		{"first run", []string{"echo $((6*7)) >>/tmp/nosh-count; echo first"}, []string{"first\n"}},
+		{"batch", []string{"echo a", "echo b >&2; exit 3"}, []string{"a\n", ""}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rs, err := h.RunBatch(context.Background(), tc.scripts)
+			if err != nil {
+				t.Fatalf("RunBatch: %v", err)
+			}
+			for i, r := range rs {
+				if string(r.Stdout) != tc.want[i] {
+					t.Fatalf("result %d: got stdout %q; want %q", i, r.Stdout, tc.want[i])
+				}
+			}
+			if !h.slot().execMode {
+				t.Fatal("the shell slot is not in exec mode")
+			}
+		})
+	}
+	if got := l.exec(t, "web2", "cat /tmp/nosh-count; rm -f /tmp/nosh-count"); got != "42\n" {
+		t.Fatalf("the first command's side effect: got %q; want it once (%q)", got, "42\n")
+	}
+
+	// A login shell that prints more than the junk limit before running
+	// its command: sh starts and may run the first command, whose run
+	// fails (it is not run a second time); later runs use exec channels.
+	t.Run("junk before the init frame", func(t *testing.T) {
+		const noisy = "/usr/local/bin/opsmop-noisy"
+		l.exec(t, "web2", `set -e
+printf '%s\n' '#!/bin/bash' '[ "$1" = -c ] || exit 1' 'head -c 3000000 /dev/zero' 'eval "$2"' >`+noisy+`
+chmod 755 `+noisy+`
+id -u noisy >/dev/null 2>&1 || useradd -m -p '*' -s `+noisy+` noisy
+mkdir -p ~noisy/.ssh && cp ~app/.ssh/authorized_keys ~noisy/.ssh/ && chown -R noisy: ~noisy/.ssh`)
+		h := l.host(t, p, l.target("web2", "noisy"))
+		_, err := h.Run(context.Background(), "echo x >>/tmp/noisy-count", nil)
+		if !errors.Is(err, errShellAlive) {
+			t.Fatalf("first Run: got %v; want errShellAlive", err)
+		}
+		r := sshRun(t, h, "echo second")
+		if !bytes.HasSuffix(r.Stdout, []byte("second\n")) || !h.slot().execMode {
+			t.Fatalf("second Run: got %q (exec mode %v); want it to end in %q, in exec mode", sshTrunc(r.Stdout), h.slot().execMode, "second\n")
+		}
+		if got := l.exec(t, "web2", "cat /tmp/noisy-count 2>/dev/null; rm -f /tmp/noisy-count"); got != "" && got != "x\n" {
+			t.Fatalf("the first command ran more than once: %q", got)
+		}
+	})
 }
 
 // testOpenSessionFrozen freezes the sshd process serving a connection:
@@ -253,9 +323,17 @@ func testCloseWhileRunning(t *testing.T, l *testLab) {
 	if _, err := p.Host(context.Background(), l.target("web1", "deploy")); err == nil {
 		t.Fatal("Host after Close: got nil error; want one")
 	}
-	// The idle shell was ended politely: its private directory is gone.
-	if left := l.exec(t, "web2", countDirs); strings.TrimSpace(left) != "0" {
-		t.Fatalf("got %s private dirs of deploy left in web2:/tmp; want 0", strings.TrimSpace(left))
+	// The idle shell was ended politely: its private directory goes away.
+	// Close does not wait for the host, so the EXIT trap may still be
+	// running.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		left := strings.TrimSpace(l.exec(t, "web2", countDirs))
+		if left == "0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("got %s private dirs of deploy left in web2:/tmp 5s after Close; want 0", left)
+		}
 	}
 }
 
@@ -679,6 +757,61 @@ func testBatch(t *testing.T, l *testLab) {
 			t.Fatalf("the RTT added %v to a batch of 20; want about one RTT (%v), certainly under 3", far2-near, rtt)
 		}
 	})
+}
+
+// testStartRoundTrips counts, through a proxy adding 100ms each way, the
+// round trips of a new shell's first command and of Pool.Close: the
+// first Run costs three (open the session; exec, answered by sshd's
+// window; the init script with the command, answered by the init frame
+// and the result), Close none (end of input, then the connection is
+// closed without waiting for the shell's exit status). The best of three
+// tries is kept, so load on the machine does not decide.
+func testStartRoundTrips(t *testing.T, l *testLab) {
+	const oneWay = 100 * time.Millisecond
+	rtt := 2 * oneWay
+	web1 := l.Host("web1")
+	addr := startDelayProxy(t, net.JoinHostPort(web1.Addr, strconv.Itoa(web1.Port)), oneWay)
+	host, port, _ := net.SplitHostPort(addr)
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	os.WriteFile(kh, []byte("["+host+"]:"+port+" "+web1.HostKey+"\n"), 0o600)
+	tests := []struct {
+		name string
+		user string
+		sudo bool
+	}{
+		{"login user", "deploy", false},
+		{"sudo without a password", "ops", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			first, closing := time.Duration(1<<62), time.Duration(1<<62)
+			for try := 0; try < 3; try++ {
+				p := l.pool(t, PoolConfig{KnownHostsFiles: []string{kh}})
+				tg := l.target("web1", tc.user)
+				tg.Address = host
+				tg.Port, _ = strconv.Atoi(port)
+				tg.Sudo = tc.sudo
+				h := l.host(t, p, tg)
+				start := time.Now()
+				if got := string(sshRun(t, h, "echo ok").Stdout); got != "ok\n" {
+					t.Fatalf("got %q; want %q", got, "ok\n")
+				}
+				first = min(first, time.Since(start))
+				start = time.Now()
+				if err := p.Close(); err != nil {
+					t.Fatalf("Close: %v", err)
+				}
+				closing = min(closing, time.Since(start))
+			}
+			t.Logf("RTT %v: first Run %v (%.1f RTT), Pool.Close %v", rtt, first, float64(first)/float64(rtt), closing)
+			if first < 3*rtt || first > 3*rtt+rtt/2 {
+				t.Errorf("the first Run on a new connection took %v; want 3 round trips (%v) plus the host's work", first, 3*rtt)
+			}
+			if closing > rtt/2 {
+				t.Errorf("Pool.Close took %v; want it not to wait for the host (RTT %v)", closing, rtt)
+			}
+		})
+	}
 }
 
 // startDelayProxy forwards TCP connections to target, delaying data in
