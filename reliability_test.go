@@ -740,7 +740,7 @@ groups = "fleet"
 	port := l.Port
 	for _, w := range []struct{ host, want, recap string }{
 		{"authfail", fmt.Sprintf("authfail: UNREACHABLE: host authfail (%s:%d): auth: as user deploy: ssh: handshake failed: ssh: unable to authenticate", l.Host("authfail").Addr, port), "unreachable=1"},
-		{"sudofail", "sudofail: facts: FAILED: gather facts: wrong sudo password for deploy on sudofail", "failed=1"},
+		{"sudofail", "sudofail: file[/srv/first]: FAILED: check: wrong sudo password for deploy on sudofail", "failed=1"},
 		{"keychanged", fmt.Sprintf("keychanged: UNREACHABLE: host keychanged (%s:%d): HOST KEY CHANGED: known_hosts says", kc.Addr, port), "unreachable=1"},
 	} {
 		if !strings.Contains(out, w.want) {

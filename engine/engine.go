@@ -112,6 +112,9 @@ type runner struct {
 	notes   []string
 	started time.Time
 	sums    sumCache
+	// needFacts tells, per role, whether it may read facts (needsFacts):
+	// they are gathered on a host before the first role that does.
+	needFacts map[*policy.Role]bool
 }
 
 // Run executes the plans: roles in order, each role's hosts concurrently
@@ -129,7 +132,9 @@ func Run(ctx context.Context, o Options) *Summary {
 		r.o.Eval = NewEvaluator(o.Policy.Dir)
 	}
 	total, tasks := 0, 0
+	r.needFacts = map[*policy.Role]bool{}
 	for _, p := range o.Plans {
+		r.needFacts[p.Role] = needsFacts(o.Policy, p.Role, o.Registry, o.Policy.Dir)
 		tasks += len(p.Hosts)
 		for _, h := range p.Hosts {
 			if _, ok := r.hosts[h.Name]; !ok {
@@ -331,7 +336,7 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, hs *hostState) 
 	if hs.facts == nil && r.o.SkipFacts {
 		hs.facts = Facts{}
 	}
-	if hs.facts == nil {
+	if hs.facts == nil && r.needFacts[role] {
 		fctx, cancel := r.cmdCtx(ctx, hs)
 		f, err := GatherFacts(fctx, h)
 		cancel()

@@ -26,6 +26,7 @@ type countingHost struct {
 	mu      sync.Mutex
 	trips   int
 	scripts int // scripts sent, over all round trips
+	facts   int // facts gathered (the facts script run)
 	uploads int
 }
 
@@ -33,6 +34,9 @@ func (c *countingHost) Run(ctx context.Context, s string, in io.Reader) (connect
 	c.mu.Lock()
 	c.trips++
 	c.scripts++
+	if strings.Contains(s, "printf 'cpus=%s\\n'") {
+		c.facts++
+	}
 	c.mu.Unlock()
 	return c.h.Run(ctx, s, in)
 }
@@ -264,9 +268,9 @@ func TestCheckApplyCheck(t *testing.T) {
 	if sum.Total.Changed != 0 || sum.Failed() {
 		t.Fatalf("check after apply: got %+v; want nothing pending; events %+v", sum.Total, rec.events)
 	}
-	// Every Run gathers facts once, then one batch probes all resources.
-	if host.trips != 2 || host.uploads != 0 {
-		t.Errorf("no-op check: got %d round trips and %d uploads; want 2 (facts + one probe batch) and 0", host.trips, host.uploads)
+	// The policy reads no facts: one batch probes all resources.
+	if host.trips != 1 || host.uploads != 0 {
+		t.Errorf("no-op check: got %d round trips and %d uploads; want 1 (one probe batch, no facts) and 0", host.trips, host.uploads)
 	}
 }
 
@@ -299,8 +303,47 @@ name = "r"
 	if sum.Total.Changed != 1 || sum.Failed() {
 		t.Fatalf("check: got %+v; want 1 pending (line c); events %+v", sum.Total, rec.events)
 	}
-	if got := host().scripts; got != 2 {
-		t.Errorf("check: %d scripts sent; want 2 (facts, and the three identical probes once)", got)
+	if got := host().scripts; got != 1 {
+		t.Errorf("check: %d scripts sent; want 1 (the three identical probes once, no facts)", got)
+	}
+}
+
+// TestFactsGatheredOnlyWhenUsed: facts cost a round trip per host, so
+// they are gathered only before a role that may read them, once per host.
+func TestFactsGatheredOnlyWhenUsed(t *testing.T) {
+	role := func(name, body string) string {
+		return "[[roles]]\nname = \"" + name + "\"\n" + body
+	}
+	echo := "  [[roles.resources]]\n  type = \"echo\"\n  msg = \"hi\"\n"
+	for _, tc := range []struct {
+		name   string
+		policy string
+		want   int // facts gathered (scripts beyond the probes)
+	}{
+		{"no role reads facts", role("a", echo) + role("b", "  [[roles.resources]]\n  type = \"template\"\n  src = \"plain.tmpl\"\n  path = \"{{ .root }}/p\"\n"), 0},
+		{"a when reads facts", role("a", "when = \"facts.os != ''\"\n"+echo), 1},
+		{"a template file reads facts", role("a", "  [[roles.resources]]\n  type = \"template\"\n  src = \"facts.tmpl\"\n  path = \"{{ .root }}/f\"\n"), 1},
+		{"a templated template name", role("a", "  [[roles.resources]]\n  type = \"file\"\n  template = \"{{ .n }}.tmpl\"\n  path = \"{{ .root }}/f\"\n  vars = { n = \"plain\" }\n"), 1},
+		{"a service (its provider reads facts)", role("a", echo) + role("b", "  [[roles.resources]]\n  type = \"service\"\n  service = \"nosuch\"\n  when = \"false\"\n"), 1},
+		{"two roles reading facts: once", role("a", "when = \"facts.os != ''\"\n"+echo) + role("b", "when = \"facts.os != ''\"\n"+echo), 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			if err := os.WriteFile(filepath.Join(h.pdir, "plain.tmpl"), []byte("plain {{ .host.name }}\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(h.pdir, "facts.tmpl"), []byte("on {{ .facts.hostname }}\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			sum, rec := h.run(tc.policy, true, nil)
+			if sum.Failed() {
+				t.Fatalf("check failed: %+v", rec.events)
+			}
+			host := h.conn.hosts["h1"]
+			if got := host.facts; got != tc.want {
+				t.Errorf("facts gathered %d times; want %d", got, tc.want)
+			}
+		})
 	}
 }
 

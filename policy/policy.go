@@ -98,7 +98,10 @@ type ResourceType struct {
 	Identity string
 	// Handler reports whether the type may be a handler.
 	Handler bool
-	Doc     string
+	// Facts reports whether the type's provider reads the host's facts
+	// (a role using it makes the engine gather them).
+	Facts bool
+	Doc   string
 }
 
 // Registry maps type names to their declarations.
