@@ -15,6 +15,11 @@
 # Root only. Knob: BENCH_PROFILE_RUNS=3 (untraced no-op runs timed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The output also goes to bench/results/ (PROFILE_OUT to choose the file).
+OUT=${PROFILE_OUT:-bench/results/profile-$(date -u +%Y%m%dT%H%M%SZ).txt}
+mkdir -p "$(dirname "$OUT")"
+exec > >(tee "$OUT") 2>&1
+echo "bench/profile.sh, $(date -u '+%F %T') UTC, git $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet 2>/dev/null || echo ' (+ uncommitted changes)'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 REPO=$PWD
 export PATH="/usr/local/go/bin:$PATH"
 export LC_ALL=C.UTF-8
@@ -119,7 +124,8 @@ reset
 trace opsmop-first-apply ops
 
 # The probe scripts alone, timed inside host 1 with plain sh (no SSH, no
-# opsmop framing): today's W1 probes, the proposed ones (bench/probes/),
+# opsmop framing): W1's probes before 0bd4bdb, the equivalent of today's
+# (hand-written, bench/probes/),
 # and the floor's checks.
 ssh1() {
   local h a p
@@ -128,12 +134,12 @@ ssh1() {
     -o StrictHostKeyChecking=yes -p "$p" "root@$a" "$@"
 }
 ops >/dev/null # back to the applied state
-ssh1 'cat >/root/current-w1.sh' <bench/probes/current-w1.sh
+ssh1 'cat >/root/old-w1.sh' <bench/probes/old-w1.sh
 ssh1 'cat >/root/proposed-w1.sh' <bench/probes/proposed-w1.sh
 ssh1 'cat >/root/floor-w1.sh' <"$WORK/$(head -1 <<<"$hosts" | cut -d' ' -f1).sh"
 echo
 echo "== W1's 20 probes alone, run with sh inside $(head -1 <<<"$hosts" | cut -d' ' -f1) (milliseconds, 3 runs each)"
-ssh1 'for s in current-w1 proposed-w1 floor-w1; do printf "   %-12s" "$s"; for i in 1 2 3; do
+ssh1 'for s in old-w1 proposed-w1 floor-w1; do printf "   %-12s" "$s"; for i in 1 2 3; do
   t0=$(date +%s%N); sh /root/$s.sh >/dev/null 2>&1; t1=$(date +%s%N); printf " %6d" $(((t1 - t0) / 1000000)); done; echo; done'
 
 # The round trips of one no-op run on one host, burst by burst, through

@@ -1,5 +1,5 @@
-# The same facts as current-w1.sh with the probe changes proposed in
-# docs/benchmarks.md ("Profile"): the size comes from the one stat call
+# The same facts as old-w1.sh with the probe changes proposed in
+# docs/benchmarks.md ("Profile") and since made in providers/ (0bd4bdb): the size comes from the one stat call
 # (%s) instead of wc -c; the sha256 is cut with ${s%% *} instead of cut;
 # the contents (and the NUL check) are only fetched when the sha256
 # differs from the wanted one, which on a no-op run it never does, so that

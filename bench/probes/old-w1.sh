@@ -1,8 +1,8 @@
-# W1's 20 probes as opsmop sends them today (the probe text of
-# providers/util.go statScript/hashScript/blobScript, file.go and line.go at
-# the time of the benchmark), each in a subshell as the persistent shell
+# W1's 20 probes as opsmop sent them before the probe changes of commit
+# 0bd4bdb (the probe text of providers/util.go statScript/hashScript/
+# blobScript, file.go and line.go at 5f9a01c), each in a subshell as the persistent shell
 # runs it, without the framing. docs/benchmarks.md ("Profile") times this
-# file inside a lab host with `sh current-w1.sh >/dev/null` against
+# file inside a lab host with `sh old-w1.sh >/dev/null` against
 # proposed-w1.sh.
 (
 p=/srv/bench1
