@@ -152,7 +152,7 @@ mkdir -p "$WORK/phome/.ssh"
 echo "[127.88.0.1]:2222 $key" >"$WORK/phome/.ssh/known_hosts"
 printf '[groups.bench.hosts]\n"%s" = "opsmop_host=127.88.0.1 opsmop_port=2222"\n[groups.all.vars]\nopsmop_ssh_username = "root"\nopsmop_ssh_private_key = "%s"\n' \
   "$h1" "$LAB/id_ed25519" >"$WORK/pinv.toml"
-"$WORK/latencyproxy" -bursts -delay 0 -log "$WORK/bursts.log" -route "$h1,127.88.0.1:2222,$a1:$p1" >"$WORK/proxy.out" 2>&1 &
+"$WORK/latencyproxy" -ssh -bursts -delay 0 -log "$WORK/bursts.log" -route "$h1,127.88.0.1:2222,$a1:$p1" >"$WORK/proxy.out" 2>&1 &
 PROXY=$!
 BG_PIDS+=("$PROXY")
 for ((i = 0; i < 100; i++)); do grep -q ready "$WORK/proxy.out" && break; sleep 0.05; done

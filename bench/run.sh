@@ -414,7 +414,7 @@ start_proxy() {
     echo "[127.$subnet.0.$i]:2222 $key" >>"$WORK/$name.known_hosts"
   done <"$hf"
   : >"$WORK/$name.log"
-  "$WORK/bin/latencyproxy" -delay "$DELAY" -log "$WORK/$name.log" "${args[@]}" >"$WORK/$name.out" 2>&1 &
+  "$WORK/bin/latencyproxy" -ssh -delay "$DELAY" -log "$WORK/$name.log" "${args[@]}" >"$WORK/$name.out" 2>&1 &
   pid=$!
   PROXY_PIDS+=("$pid")
   for ((i = 0; i < 100; i++)); do

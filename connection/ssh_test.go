@@ -1178,6 +1178,8 @@ func testUpload(t *testing.T, l *testLab) {
 		{"owner and group", root, "/srv/up/c", "x", UploadOptions{Mode: 0o600, Owner: "app", Group: "ops"}, "600 app ops 1"},
 		{"group only", root, "/srv/up/d", "x", UploadOptions{Group: "app"}, "644 root app 1"},
 		{"setuid bits", root, "/srv/up/e", "x", UploadOptions{Mode: 0o4755}, "4755 root root 1"},
+		{"numeric ids (set over SFTP)", root, "/srv/up/f", "x", UploadOptions{Owner: "65534", Group: "65534"}, "644 nobody nogroup 1"},
+		{"numeric ids and setuid bits", root, "/srv/up/g", "x", UploadOptions{Mode: 0o4755, Owner: "65534", Group: "65534"}, "4755 nobody nogroup 1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -231,7 +231,16 @@ func (h *SSHHost) Upload(ctx context.Context, dst string, r io.Reader, size int6
 		}
 		return fail(step, err)
 	}
-	if opts.Owner != "" || opts.Group != "" {
+	uid, uerr := strconv.ParseUint(opts.Owner, 10, 32)
+	gid, gerr := strconv.ParseUint(opts.Group, 10, 32)
+	switch {
+	case uerr == nil && gerr == nil:
+		// Numeric ids (what a replaced file's attributes are carried
+		// over as): SFTP sets them, no command on the host.
+		if err := cl.Chown(tmp, int(uid), int(gid)); err != nil {
+			return fail("set owner/group", err)
+		}
+	case opts.Owner != "" || opts.Group != "":
 		var cmd string
 		if opts.Owner != "" {
 			spec := opts.Owner

@@ -278,11 +278,13 @@ func checkFile(req *Request, s *FileSpec, probe connection.Result) (*Change, err
 			if s.Mode == "" {
 				pl.Mode = st.Mode
 			}
+			// Carried over as numeric ids: the upload sets those over
+			// SFTP, without a chown on the host.
 			if s.Owner == "" {
-				pl.Owner = st.owner()
+				pl.Owner = st.UID
 			}
 			if s.Group == "" {
-				pl.Group = st.group()
+				pl.Group = st.GID
 			}
 		}
 	case modeChanged || ownerChanged || groupChanged:

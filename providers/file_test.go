@@ -387,7 +387,9 @@ func TestFileUploadOptions(t *testing.T) {
 		t.Fatalf("got %d uploads and scripts %q; want one upload and no script", len(f.uploads), f.scripts)
 	}
 	u := f.uploads[0]
-	want := connection.UploadOptions{Mode: fileMode(0o2750), Owner: "root", Group: "staff"}
+	// The old attributes are carried over as numeric ids (set over SFTP,
+	// no chown on the host).
+	want := connection.UploadOptions{Mode: fileMode(0o2750), Owner: "0", Group: "50"}
 	if u.dst != "/etc/app.conf" || string(u.data) != "new\n" || u.opts.Mode != want.Mode || u.opts.Owner != want.Owner || u.opts.Group != want.Group {
 		t.Errorf("got upload %s %q %+v; want /etc/app.conf %q %+v", u.dst, u.data, u.opts, "new\n", want)
 	}

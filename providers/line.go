@@ -138,7 +138,7 @@ func checkLine(s *LineSpec, probe connection.Result) (*Change, error) {
 		Fields: []Field{field},
 		Diff:   unifiedDiff(s.Path, p.blob, after, false),
 		Plan: filePlan{Path: s.Path, Upload: true, Data: after, Size: int64(len(after)), Sum: sha256Hex(after),
-			Mode: st.Mode, Owner: st.owner(), Group: st.group()},
+			Mode: st.Mode, Owner: st.UID, Group: st.GID},
 	}, nil
 }
 

@@ -14,7 +14,11 @@
 // the proxy notes the direction of every read, in the order the reads
 // happen, and counts the changes of direction from client→server to
 // server→client. (That is the number of direction changes divided by two,
-// rounded by the direction the connection starts with.) Each connection is
+// rounded by the direction the connection starts with.) With -ssh the
+// server's first burst never answers a round trip: SSH's version banners
+// are sent by both sides without waiting for each other (RFC 4253 4.2),
+// so whether the client's banner happens to arrive first must not change
+// the count. Each connection is
 // logged as one line when it ends, and those still open are logged when
 // the proxy gets SIGTERM or SIGINT, after which it exits 0:
 //
@@ -74,6 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	delay := fs.Duration("delay", 0, "added delay per direction (the round trip grows by twice this)")
 	logPath := fs.String("log", "", "file the per-connection lines are appended to (required)")
 	bursts := fs.Bool("bursts", false, "also log every burst (direction, bytes, time)")
+	sshMode := fs.Bool("ssh", false, "SSH: the server's first burst (its version banner) is not the answer of a round trip")
 	var routes routeFlags
 	fs.Var(&routes, "route", "NAME,LISTEN,TARGET (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -91,6 +96,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer logf.Close()
 	p := newProxy(*delay, logf)
 	p.bursts = *bursts
+	p.ssh = *sshMode
 	for _, r := range routes {
 		if err := p.listen(ctx, r); err != nil {
 			p.shutdown()
@@ -110,6 +116,7 @@ type proxy struct {
 	delay  time.Duration
 	log    io.Writer
 	bursts bool // record and log every burst
+	ssh    bool // counter.ssh for every connection
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -165,7 +172,7 @@ func (p *proxy) serve(ctx context.Context, r route, client net.Conn) {
 	}
 	p.nextID++
 	c := &conn{id: p.nextID, route: r.name, client: client.RemoteAddr().String(), start: time.Now()}
-	c.counts.start, c.counts.trace = c.start, p.bursts
+	c.counts.start, c.counts.trace, c.counts.ssh = c.start, p.bursts, p.ssh
 	p.open[c] = struct{}{}
 	p.mu.Unlock()
 
@@ -239,6 +246,7 @@ func (c *conn) line(state string) string {
 type counter struct {
 	start time.Time // set before use: burst times are relative to it
 	trace bool      // set before use: record bursts
+	ssh   bool      // set before use: the server's first burst answers nothing
 
 	mu sync.Mutex
 	s  counts
@@ -274,7 +282,7 @@ func (c *counter) observe(d direction, n int) {
 	defer c.mu.Unlock()
 	if c.s.started && d != c.s.last {
 		c.s.DirectionChanges++
-		if d == serverToClient {
+		if d == serverToClient && (!c.ssh || c.s.Reads[serverToClient] > 0) {
 			c.s.RoundTrips++
 		}
 	}

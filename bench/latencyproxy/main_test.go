@@ -18,21 +18,25 @@ func TestCounter(t *testing.T) {
 	const c, s = clientToServer, serverToClient
 	tests := []struct {
 		name        string
+		ssh         bool
 		reads       []direction
 		wantRT      int
 		wantChanges int
 	}{
-		{"nothing", nil, 0, 0},
-		{"client only", []direction{c, c, c}, 0, 0},
-		{"one exchange", []direction{c, s}, 1, 1},
-		{"split bursts count once", []direction{c, c, s, s, s}, 1, 1},
-		{"server speaks first (ssh banner)", []direction{s, c, s, c, s}, 2, 4},
-		{"three exchanges", []direction{c, s, c, s, c, s}, 3, 5},
-		{"trailing client burst", []direction{c, s, c}, 1, 2},
+		{"nothing", false, nil, 0, 0},
+		{"client only", false, []direction{c, c, c}, 0, 0},
+		{"one exchange", false, []direction{c, s}, 1, 1},
+		{"split bursts count once", false, []direction{c, c, s, s, s}, 1, 1},
+		{"server speaks first (ssh banner)", false, []direction{s, c, s, c, s}, 2, 4},
+		{"three exchanges", false, []direction{c, s, c, s, c, s}, 3, 5},
+		{"trailing client burst", false, []direction{c, s, c}, 1, 2},
+		// -ssh: the banners' order does not change the count.
+		{"ssh, server banner first", true, []direction{s, c, s, c, s}, 2, 4},
+		{"ssh, client banner first", true, []direction{c, s, c, s, c, s}, 2, 5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var k counter
+			k := counter{ssh: tt.ssh}
 			for _, d := range tt.reads {
 				k.observe(d, 10)
 			}
