@@ -39,13 +39,7 @@ func resourceNeedsFacts(res *policy.Resource, reg policy.Registry, dir string) b
 			return true
 		}
 	}
-	tmplKey := ""
-	switch res.Type {
-	case "template":
-		tmplKey = "src"
-	case "file":
-		tmplKey = "template"
-	}
+	tmplKey := templateFileKey(res.Type)
 	if tmplKey == "" {
 		return false
 	}

@@ -93,14 +93,7 @@ func validateResource(res *policy.Resource, path string, reg policy.Registry, ev
 	}
 	// Template files: parse them now so syntax errors show before any host
 	// is contacted.
-	var tmplKey string
-	switch res.Type {
-	case "template":
-		tmplKey = "src"
-	case "file":
-		tmplKey = "template"
-	}
-	if tmplKey != "" {
+	if tmplKey := templateFileKey(res.Type); tmplKey != "" {
 		if n := res.Raw.Get(tmplKey); n != nil && n.Kind == policy.String {
 			if s := n.Value.(string); !strings.Contains(s, "{{") {
 				if err := ev.CheckFile(s); err != nil {
@@ -120,6 +113,18 @@ func validateResource(res *policy.Resource, path string, reg policy.Registry, ev
 			}
 		}
 	}
+}
+
+// templateFileKey is the key naming a local template file for resources
+// of type typ ("" when the type renders none).
+func templateFileKey(typ string) string {
+	switch typ {
+	case "template":
+		return "src"
+	case "file":
+		return "template"
+	}
+	return ""
 }
 
 // stringsOf returns every string scalar in n.

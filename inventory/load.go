@@ -17,6 +17,8 @@ import (
 	toml "github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/opsmop/opsmop/internal/limitread"
 )
 
 // Load reads the inventory at path:
@@ -70,22 +72,15 @@ const MaxFileSize = 32 << 20
 
 // readLimited reads an inventory file of at most MaxFileSize bytes.
 func readLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("inventory: %w", err)
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.Size() > MaxFileSize {
-		return nil, fmt.Errorf("inventory %s: %s is larger than the limit of %d MiB; split it, or generate hosts with an inventory script", path, sizeString(fi.Size()), MaxFileSize>>20)
-	}
-	// The file may grow between Stat and the read: read one byte past the
-	// limit to notice.
-	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("inventory: %w", err)
-	}
-	if len(b) > MaxFileSize {
+	b, err := limitread.File(path, MaxFileSize)
+	var tl *limitread.TooLargeError
+	switch {
+	case errors.As(err, &tl) && tl.Size >= 0:
+		return nil, fmt.Errorf("inventory %s: %s is larger than the limit of %d MiB; split it, or generate hosts with an inventory script", path, sizeString(tl.Size), MaxFileSize>>20)
+	case errors.As(err, &tl):
 		return nil, fmt.Errorf("inventory %s: larger than the limit of %d MiB; split it, or generate hosts with an inventory script", path, MaxFileSize>>20)
+	case err != nil:
+		return nil, fmt.Errorf("inventory: %w", err)
 	}
 	return b, nil
 }

@@ -3,9 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -13,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/opsmop/opsmop/internal/limitread"
 )
 
 // policyKeys are the top-level keys of a policy file.
@@ -82,19 +82,11 @@ const MaxFileSize = 16 << 20
 // readLimited reads the file at path, refusing one larger than
 // MaxFileSize.
 func readLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > MaxFileSize {
+	b, err := limitread.File(path, MaxFileSize)
+	if errors.As(err, new(*limitread.TooLargeError)) {
 		return nil, fmt.Errorf("%s is larger than the limit of %d MiB for a policy file; move data into inventory variables or split it into included files", path, MaxFileSize>>20)
 	}
-	return b, nil
+	return b, err
 }
 
 // loadBytes is Load with the policy's bytes given and includes read by
