@@ -94,29 +94,16 @@ func (fileProvider) Probe(req *Request) (string, error) {
 	return script, nil
 }
 
-// probeSum is the sha256 of the wanted contents when the probe can know
-// it cheaply ("" when it cannot, e.g. a template that fails to render:
-// Check reports that), and whether a diff against the current contents
-// is possible at all (not for a src file larger than maxDiffSize).
+// probeSum is the sha256 of the wanted contents ("" when they cannot be
+// loaded, e.g. a template that fails to render: Check reports that), and
+// whether a diff against the current contents is possible at all (not
+// for a src file larger than maxDiffSize).
 func probeSum(req *Request, s *FileSpec) (sum string, diffable bool) {
-	if s.Src != "" {
-		if req.Open == nil {
-			return "", true
-		}
-		rc, size, err := req.Open(s.Src)
-		if err != nil {
-			return "", true
-		}
-		rc.Close()
-		if size > maxDiffSize {
-			return "", false
-		}
-	}
 	var pl filePlan
-	if err := loadSource(req, s, &pl); err != nil || pl.Data == nil {
+	if err := loadSource(req, s, &pl); err != nil {
 		return "", true
 	}
-	return pl.Sum, true
+	return pl.Sum, pl.Data != nil
 }
 
 func (s *FileSpec) validate() error {
@@ -335,9 +322,33 @@ func fileDiff(p, typ string, probe *probeOutput, data []byte, msg string) (strin
 	return "", msg
 }
 
+// loadedSource is what readSource found: the fields of a filePlan it
+// sets, or the error.
+type loadedSource struct {
+	data []byte
+	src  string
+	size int64
+	sum  string
+	err  error
+}
+
 // loadSource fills pl.Data (or pl.Src for a large src file), pl.Size and
-// pl.Sum from content, template or src.
+// pl.Sum from content, template or src, reading them once per request.
 func loadSource(req *Request, s *FileSpec, pl *filePlan) error {
+	if req.source == nil {
+		var got filePlan
+		err := readSource(req, s, &got)
+		req.source = &loadedSource{data: got.Data, src: got.Src, size: got.Size, sum: got.Sum, err: err}
+	}
+	l := req.source
+	if l.err != nil {
+		return l.err
+	}
+	pl.Data, pl.Src, pl.Size, pl.Sum = l.data, l.src, l.size, l.sum
+	return nil
+}
+
+func readSource(req *Request, s *FileSpec, pl *filePlan) error {
 	switch {
 	case s.Content != nil:
 		pl.Data = []byte(*s.Content)

@@ -90,6 +90,10 @@ type Request struct {
 	// for check and re-check alike, unless the file's size, mtime or inode
 	// changes.
 	Sum func(path string) (sum string, size int64, err error)
+
+	// source holds the file provider's wanted contents once loaded:
+	// Probe, Check and the re-check of one instance all need them.
+	source *loadedSource
 	// Progress, if set, receives the progress of a file upload; providers
 	// pass it on as connection.UploadOptions.Progress.
 	Progress func(written, total int64)
