@@ -164,6 +164,17 @@ func opsmop(t *testing.T, env Env, args ...string) (int, string, string) {
 	return code, stdout.String(), stderr.String()
 }
 
+// sshConnectionsByHost is sshConnections for every host of l, by name.
+func sshConnectionsByHost(t *testing.T, l *lab.Lab) map[string]int {
+	t.Helper()
+	n := map[string]int{}
+	for _, h := range l.Hosts {
+		n[h.Name] = sshConnections(t, h)
+	}
+	return n
+}
+
+// sshConnections counts the connections h's sshd has logged so far.
 func sshConnections(t *testing.T, h *lab.Host) int {
 	t.Helper()
 	b, err := os.ReadFile(h.Log)

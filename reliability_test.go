@@ -295,10 +295,7 @@ groups = "fleet"
   path = "/srv/next-role"
   content = "ran\n"
 `})
-	before := map[string]int{}
-	for _, h := range l.Hosts {
-		before[h.Name] = sshConnections(t, h)
-	}
+	before := sshConnectionsByHost(t, l)
 	start := time.Now()
 	code, out, errOut := opsmop(t, env, "apply", filepath.Join(dir, "site.toml"), "-i", inv)
 	took := time.Since(start)
@@ -727,10 +724,7 @@ groups = "fleet"
   path = "/srv/second"
   content = "2\n"
 `})
-	before := map[string]int{}
-	for _, h := range l.Hosts {
-		before[h.Name] = sshConnections(t, h)
-	}
+	before := sshConnectionsByHost(t, l)
 	start := time.Now()
 	code, out, errOut := opsmop(t, env, "apply", filepath.Join(dir, "site.toml"), "-i", inv)
 	t.Logf("apply took %v", time.Since(start).Round(time.Millisecond))
