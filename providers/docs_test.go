@@ -284,6 +284,7 @@ state = "reloaded"`,
 		notes: `- The probe reads ` + "`getent passwd NAME`, `id -gn NAME`, `id -Gn NAME`" + ` and, when ` + "`password`" + ` is given, the hash in ` + "`/etc/shadow`" + ` (readable by root only: without it the password is not managed and check says so).
 - Apply runs ` + "`useradd`" + ` / ` + "`usermod`" + ` / ` + "`userdel`" + ` (the home directory is kept); the password hash is given to ` + "`chpasswd -e`" + ` on stdin, so it never appears in a process list, and changes show as ` + "`password: <redacted> -> <changed>`" + `.
 - ` + "`password`" + ` takes a crypt(3) hash, e.g. from ` + "`mkpasswd -m sha-512`" + ` or ` + "`openssl passwd -6`" + `; keep it out of the policy with a variable.
+- ` + "`home`, `shell`" + ` and ` + "`comment`" + ` are fields of ` + "`/etc/passwd`" + `, which cannot hold a colon or a control character (tab, newline, NUL...): such a value is refused before the host is touched, naming the byte (` + "`comment contains \"\\t\" at byte 1: /etc/passwd fields cannot hold a colon or control characters (tab, newline, NUL...)`" + `).
 - ` + "`groups`" + ` without ` + "`append`" + ` sets exactly these supplementary groups; with ` + "`append`" + ` only missing ones are added. ` + "`uid`, `system`" + ` and ` + "`create_home`" + ` matter at creation (` + "`uid`" + ` is also changed on an existing user).`,
 		toml: `[[roles.resources]]
 type = "user"
