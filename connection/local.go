@@ -126,6 +126,16 @@ func (l *Local) RunBatch(ctx context.Context, scripts []string) ([]Result, error
 	return out, nil
 }
 
+// RunProbes is RunBatch for probes: locally each runs in its own sh, so
+// Inline changes nothing.
+func (l *Local) RunProbes(ctx context.Context, probes []Probe) ([]Result, error) {
+	scripts := make([]string, len(probes))
+	for i, p := range probes {
+		scripts[i] = p.Script
+	}
+	return l.RunBatch(ctx, scripts)
+}
+
 // Upload atomically replaces dst with the size bytes read from r (size < 0:
 // read r to EOF). It writes a temp file created 0600 in dst's directory,
 // sets opts.Mode (0644 when 0), opts.Owner and opts.Group (names or

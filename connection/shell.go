@@ -34,6 +34,11 @@ package connection
 // P's variables, then sources the script file with `.` (Q is D quoted for
 // eval, so the path needs no variable once they are gone).
 //
+// Probes marked Inline (opsmop's own, which keep the contract described
+// at Probe) skip S: P sources the file itself with stdin from /dev/null,
+// takes the status, unsets the variables the probe declared, and frames
+// the end as above: no fork at all for a probe that runs only builtins.
+//
 // Starting P costs no round trip of its own beyond what sshd imposes. The
 // session channel is opened (one round trip: the channel's id), "exec sh"
 // (or sudo ... sh) is sent without want-reply, and the init script (K,
@@ -176,6 +181,8 @@ type command struct {
 	script   string
 	stdin    []byte
 	hasStdin bool
+	inline   bool     // run in the shell itself (Probe.Inline), never with stdin
+	vars     []string // unset after an inline run
 }
 
 var errNoShell = errors.New("no usable sh on the host")
@@ -221,6 +228,37 @@ func (h *SSHHost) RunBatch(ctx context.Context, scripts []string) ([]Result, err
 		return nil, nil
 	}
 	return h.run(ctx, cmds)
+}
+
+// RunProbes is RunBatch for read-only probes, some of which may keep the
+// inline contract (see Probe): those run in the persistent shell itself,
+// the others in a subshell each, as RunBatch runs them. On a host without
+// a usable sh every probe gets its own exec channel.
+func (h *SSHHost) RunProbes(ctx context.Context, probes []Probe) ([]Result, error) {
+	if len(probes) == 0 {
+		return nil, nil
+	}
+	cmds := make([]command, len(probes))
+	for i, p := range probes {
+		cmds[i] = command{script: p.Script, inline: p.Inline && inlineVars(p.Vars), vars: p.Vars}
+	}
+	return h.run(ctx, cmds)
+}
+
+// inlineVars reports whether every name is one an inline script may set:
+// a shell variable name that is not one of the shell's own (__opsmop_).
+func inlineVars(names []string) bool {
+	for _, n := range names {
+		if n == "" || strings.HasPrefix(n, "__opsmop_") {
+			return false
+		}
+		for i, c := range n {
+			if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (h *SSHHost) slot() *shellSlot {
@@ -744,11 +782,25 @@ __opsmop_j=$!; wait "$__opsmop_j" 2>/dev/null; __opsmop_r=$?%s
 printf '%%sR%%s\n' "$__opsmop_K" "$__opsmop_r"; printf '%%sE' "$__opsmop_K" >&2
 `
 
+// runInline runs the script $D/s in the shell itself (Probe.Inline): no
+// subshell, no fork; stdin is /dev/null. %s unsets the script's variables.
+const runInline = `{ . "$__opsmop_D/s"; } </dev/null; __opsmop_r=$?%s
+printf '%%sR%%s\n' "$__opsmop_K" "$__opsmop_r"; printf '%%sE' "$__opsmop_K" >&2
+`
+
 // writeCommand appends the protocol text of one command.
 func writeCommand(b *strings.Builder, c command) {
 	b.WriteString("{ ")
 	writePrintf(b, []byte(c.script))
 	b.WriteString("} >\"$__opsmop_D/s\"\n")
+	if c.inline && !c.hasStdin {
+		unset := ""
+		if len(c.vars) > 0 {
+			unset = "; unset " + strings.Join(c.vars, " ")
+		}
+		fmt.Fprintf(b, runInline, unset)
+		return
+	}
 	in, empty := "/dev/null", ""
 	if c.hasStdin {
 		b.WriteString("{ ")

@@ -136,6 +136,7 @@ func TestSSH(t *testing.T) {
 	t.Run("Output", func(t *testing.T) { testOutput(t, l) })
 	t.Run("Stdin", func(t *testing.T) { testStdin(t, l) })
 	t.Run("Batch", func(t *testing.T) { testBatch(t, l) })
+	t.Run("InlineProbes", func(t *testing.T) { testInlineProbes(t, l) })
 	t.Run("Timeout", func(t *testing.T) { testTimeout(t, l) })
 	t.Run("Sudo", func(t *testing.T) { testSudo(t, l) })
 	t.Run("SudoPasswordHidden", func(t *testing.T) { testSudoPasswordHidden(t, l) })
@@ -651,6 +652,66 @@ func testStdin(t *testing.T, l *testLab) {
 				t.Fatalf("got %s status %d; want %s 0", sshTrunc(r.Stdout), r.ExitCode, sshTrunc([]byte(tc.want)))
 			}
 		})
+	}
+}
+
+func testInlineProbes(t *testing.T, l *testLab) {
+	p := l.pool(t, PoolConfig{})
+	tg := l.target("web1", "ops")
+	tg.CommandTimeout = 2 * time.Second
+	h := l.host(t, p, tg)
+	ctx := context.Background()
+	// `read` is a builtin: /proc/self/stat is the pid of the shell that
+	// runs the script, $$ is always the persistent shell's.
+	const whoRuns = `read -r me _ </proc/self/stat; [ "$me" = "$$" ] && echo shell || echo subshell`
+	cases := []struct {
+		name  string
+		probe Probe
+		want  string
+		rc    int
+	}{
+		{"inline runs in the shell", Probe{Script: whoRuns, Inline: true, Vars: []string{"me"}}, "shell\n", 0},
+		{"not inline runs in a subshell", Probe{Script: whoRuns}, "subshell\n", 0},
+		{"inline with a bad variable name runs in a subshell", Probe{Script: whoRuns, Inline: true, Vars: []string{"me", "__opsmop_K"}}, "subshell\n", 0},
+		{"exit status kept", Probe{Script: "echo x; false", Inline: true}, "x\n", 1},
+		{"stdin is /dev/null", Probe{Script: "cat; echo end", Inline: true}, "end\n", 0},
+		{"variables unset afterwards", Probe{Script: "echo ${v1-unset}; v1=1", Inline: true, Vars: []string{"v1"}}, "unset\n", 0},
+	}
+	var probes []Probe
+	for _, c := range cases {
+		probes = append(probes, c.probe)
+	}
+	// Twice in one batch: the second round sees what the first left.
+	rs, err := h.RunProbes(ctx, append(probes, probes...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rs {
+		c := cases[i%len(cases)]
+		if string(r.Stdout) != c.want || r.ExitCode != c.rc {
+			t.Errorf("%s (run %d): got %q status %d; want %q status %d", c.name, i/len(cases)+1, r.Stdout, r.ExitCode, c.want, c.rc)
+		}
+	}
+	// Later commands do not see an inline probe's variables.
+	if _, err := h.RunProbes(ctx, []Probe{{Script: "v2=leak; v3=leak", Inline: true, Vars: []string{"v2", "v3"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(sshRun(t, h, `echo "${v2-unset} ${v3-unset}"`).Stdout); got != "unset unset\n" {
+		t.Fatalf("after an inline probe: got %q; want %q", got, "unset unset\n")
+	}
+	// A hung inline probe is killed at the timeout like any command (its
+	// child, the sleep, is the shell's), and the shell goes on.
+	start := time.Now()
+	_, err = h.RunProbes(ctx, []Probe{{Script: "sleep 60", Inline: true}})
+	var te *TimeoutError
+	if !errors.As(err, &te) {
+		t.Fatalf("got %v; want *TimeoutError", err)
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Fatalf("timeout took %v; want about 2s plus a kill", d)
+	}
+	if got := string(sshRun(t, h, "echo ok").Stdout); got != "ok\n" {
+		t.Fatalf("after a timed-out inline probe: got %q; want %q", got, "ok\n")
 	}
 }
 

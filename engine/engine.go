@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -71,7 +72,15 @@ type Options struct {
 // batchRunner is implemented by hosts that can pipeline several read-only
 // scripts in one round trip.
 type batchRunner interface {
-	RunBatch(ctx context.Context, scripts []string) ([]connection.Result, error)
+	RunProbes(ctx context.Context, probes []connection.Probe) ([]connection.Result, error)
+}
+
+// inlineProber is implemented by providers whose probe scripts keep the
+// inline contract of connection.Probe (they may run in the persistent
+// shell itself, without a subshell); ProbeVars lists the variables they
+// set.
+type inlineProber interface {
+	ProbeVars() []string
 }
 
 // unreachableErr is implemented by transport errors that mean the host is
@@ -724,8 +733,26 @@ func (hr *hostRun) probeBatch(ctx context.Context, recheck *instance, pending []
 	defer cancel()
 	var uresults []connection.Result
 	var err error
-	if b, ok := hr.host.(batchRunner); ok && len(unique) > 1 {
-		uresults, err = b.RunBatch(cctx, unique)
+	if b, ok := hr.host.(batchRunner); ok {
+		probes := make([]connection.Probe, len(unique))
+		for i, s := range unique {
+			probes[i] = connection.Probe{Script: s, Inline: true}
+		}
+		// A script runs inline only when every resource that sent it
+		// may run inline (identical scripts normally come from one type).
+		for i, t := range targets {
+			p := &probes[index[i]]
+			if ip, ok := t.prov.(inlineProber); ok && p.Inline {
+				for _, v := range ip.ProbeVars() {
+					if !slices.Contains(p.Vars, v) {
+						p.Vars = append(p.Vars, v)
+					}
+				}
+			} else {
+				p.Inline = false
+			}
+		}
+		uresults, err = b.RunProbes(cctx, probes)
 	} else {
 		for _, s := range unique {
 			var res connection.Result

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,14 +20,15 @@ import (
 	"github.com/opsmop/opsmop/providers"
 )
 
-// countingHost wraps a host and counts round trips (Run and RunBatch
+// countingHost wraps a host and counts round trips (Run and RunProbes
 // calls) and uploads.
 type countingHost struct {
 	h       *connection.Local
 	mu      sync.Mutex
 	trips   int
-	scripts int // scripts sent, over all round trips
-	facts   int // facts gathered (the facts script run)
+	scripts int                // scripts sent, over all round trips
+	facts   int                // facts gathered (the facts script run)
+	probes  []connection.Probe // every probe sent with RunProbes
 	uploads int
 }
 
@@ -41,12 +43,13 @@ func (c *countingHost) Run(ctx context.Context, s string, in io.Reader) (connect
 	return c.h.Run(ctx, s, in)
 }
 
-func (c *countingHost) RunBatch(ctx context.Context, s []string) ([]connection.Result, error) {
+func (c *countingHost) RunProbes(ctx context.Context, p []connection.Probe) ([]connection.Result, error) {
 	c.mu.Lock()
 	c.trips++
-	c.scripts += len(s)
+	c.scripts += len(p)
+	c.probes = append(c.probes, p...)
 	c.mu.Unlock()
-	return c.h.RunBatch(ctx, s)
+	return c.h.RunProbes(ctx, p)
 }
 
 func (c *countingHost) Upload(ctx context.Context, dst string, r io.Reader, size int64, o connection.UploadOptions) error {
@@ -305,6 +308,44 @@ name = "r"
 	}
 	if got := host().scripts; got != 1 {
 		t.Errorf("check: %d scripts sent; want 1 (the three identical probes once, no facts)", got)
+	}
+}
+
+// TestInlineProbes: the probes of providers that keep the inline contract
+// (ProbeVars) are sent to run in the persistent shell itself, with their
+// variables; a shell resource's guard is user code and is not.
+func TestInlineProbes(t *testing.T) {
+	h := newHarness(t)
+	src := `
+[[roles]]
+name = "r"
+  [[roles.resources]]
+  type = "file"
+  path = "{{ .root }}/f"
+  content = "x"
+  [[roles.resources]]
+  type = "shell"
+  cmd = "echo run"
+  unless = "GUARD=1; true"
+`
+	if sum, rec := h.run(src, true, nil); sum.Failed() {
+		t.Fatalf("check failed: events %+v", rec.events)
+	}
+	var got []string
+	for _, p := range h.conn.hosts["h1"].probes {
+		kind := "subshell"
+		if p.Inline {
+			kind = "inline " + strings.Join(p.Vars, ",")
+		}
+		what := "file"
+		if strings.Contains(p.Script, "GUARD=1") {
+			what = "shell"
+		}
+		got = append(got, what+": "+kind)
+	}
+	want := []string{"file: inline p,t,st,size,s", "shell: subshell"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q; want %q", got, want)
 	}
 }
 

@@ -79,6 +79,10 @@ func (directoryProvider) Probe(req *Request) (string, error) {
 	return script, nil
 }
 
+// ProbeVars says that the probe may run inline (connection.Probe) and
+// names the variables it sets.
+func (directoryProvider) ProbeVars() []string { return pathProbeVars() }
+
 // Check compares the wanted directory with the probed one.
 func (directoryProvider) Check(ctx context.Context, req *Request, probe connection.Result) (*Change, error) {
 	s, err := spec[DirectorySpec](req, "directory")

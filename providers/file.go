@@ -135,6 +135,10 @@ func (s *FileSpec) validate() error {
 	return nil
 }
 
+// ProbeVars says that the probe may run inline (connection.Probe) and
+// names the variables it sets.
+func (fileProvider) ProbeVars() []string { return pathProbeVars() }
+
 // Check compares the wanted file with the probed one.
 func (fileProvider) Check(ctx context.Context, req *Request, probe connection.Result) (*Change, error) {
 	s, err := spec[FileSpec](req, "file")
@@ -533,6 +537,10 @@ func (templateProvider) Probe(req *Request) (string, error) {
 	}
 	return fileProvider{}.Probe(r)
 }
+
+// ProbeVars says that the probe may run inline (connection.Probe) and
+// names the variables it sets.
+func (templateProvider) ProbeVars() []string { return pathProbeVars() }
 
 // Check is file's check with the template as source.
 func (templateProvider) Check(ctx context.Context, req *Request, probe connection.Result) (*Change, error) {

@@ -75,6 +75,10 @@ func (lineProvider) Probe(req *Request) (string, error) {
 	return statScript(s.Path) + "if [ \"$t\" = file ]; then\n[ -r \"$p\" ] || echo readable=0\n" + blobScript(-1, false) + "fi\n", nil
 }
 
+// ProbeVars says that the probe may run inline (connection.Probe) and
+// names the variables it sets.
+func (lineProvider) ProbeVars() []string { return pathProbeVars() }
+
 // Check computes the new contents locally and compares.
 func (lineProvider) Check(ctx context.Context, req *Request, probe connection.Result) (*Change, error) {
 	s, err := spec[LineSpec](req, "line")

@@ -61,6 +61,10 @@ func (linkProvider) Probe(req *Request) (string, error) {
 	return statScript(s.Path) + "if [ \"$t\" = link ]; then printf 'target=%s\\n' \"$(readlink -- \"$p\")\"; fi\n", nil
 }
 
+// ProbeVars says that the probe may run inline (connection.Probe) and
+// names the variables it sets.
+func (linkProvider) ProbeVars() []string { return pathProbeVars() }
+
 // Check compares the link with the probed path.
 func (linkProvider) Check(ctx context.Context, req *Request, probe connection.Result) (*Change, error) {
 	s, err := spec[LinkSpec](req, "link")

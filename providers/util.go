@@ -80,6 +80,12 @@ func probeResult(res connection.Result) (*probeOutput, error) {
 	return parseProbe(res.Stdout)
 }
 
+// pathProbeVars are the variables statScript, hashScript and blobScript
+// set: the probes built from them alone (file, template, directory, line,
+// link) keep the inline contract of connection.Probe, which
+// TestInlineProbes checks in a real sh.
+func pathProbeVars() []string { return []string{"p", "t", "st", "size", "s"} }
+
 // statScript is the shell fragment that sets $p to path and prints
 // `type=absent|file|directory|link|other` and, when it exists,
 // `stat=MODE UID GID USER GROUP SIZE` (of the link itself for a symlink),

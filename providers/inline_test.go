@@ -1,0 +1,145 @@
+package providers
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestInlineProbes checks the inline contract (connection.Probe) of every
+// provider that claims it with ProbeVars, in a real sh: for each of its
+// specs and each state of the path, the probe sourced by the shell itself
+// (as the persistent shell runs it) leaves the shell alive, with the same
+// variables once ProbeVars are unset, the same options, umask, directory
+// and traps, and prints what the same probe prints in its own sh.
+func TestInlineProbes(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "src.txt"), []byte("from src\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "t.tmpl"), []byte("rendered {{ .x }}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	content := "wanted\n"
+	specs := map[string][]func(p string) any{
+		"file": {
+			func(p string) any { return &FileSpec{Path: p, Content: &content} },
+			func(p string) any { return &FileSpec{Path: p, Content: &content, Sensitive: true} },
+			func(p string) any { return &FileSpec{Path: p, Src: "src.txt", Mode: "0600"} },
+			func(p string) any { return &FileSpec{Path: p, Mode: "0600", Owner: "0"} },
+			func(p string) any { return &FileSpec{Path: p, State: "absent"} },
+		},
+		"template":  {func(p string) any { return &TemplateSpec{Path: p, Src: "t.tmpl"} }},
+		"directory": {func(p string) any { return &DirectorySpec{Path: p} }, func(p string) any { return &DirectorySpec{Path: p, Mode: "0700", Owner: "0", Recurse: true} }},
+		"link":      {func(p string) any { return &LinkSpec{Path: p, Target: "/tmp"} }},
+		"line":      {func(p string) any { return &LineSpec{Path: p, Line: "wanted"} }, func(p string) any { return &LineSpec{Path: p, Regexp: "^w", State: "absent"} }},
+	}
+	// States of the path; the name holds a quote, a space and a newline.
+	states := map[string]func(t *testing.T, p string){
+		"absent": func(t *testing.T, p string) {},
+		"text":   func(t *testing.T, p string) { writeTestFile(t, p, "old\nwanted\n") },
+		"same":   func(t *testing.T, p string) { writeTestFile(t, p, content) },
+		"binary": func(t *testing.T, p string) { writeTestFile(t, p, "a\x00b") },
+		"directory": func(t *testing.T, p string) {
+			if err := os.MkdirAll(filepath.Join(p, "sub"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			writeTestFile(t, filepath.Join(p, "sub", "f"), "x")
+		},
+		"symlink": func(t *testing.T, p string) {
+			if err := os.Symlink("/nonexistent", p); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"fifo": func(t *testing.T, p string) {
+			if err := syscall.Mkfifo(p, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		},
+	}
+	var inline int
+	for _, td := range types() {
+		ip, ok := td.provider.(interface{ ProbeVars() []string })
+		if !ok {
+			continue
+		}
+		inline++
+		mk := specs[td.decl.Name]
+		if len(mk) == 0 {
+			t.Errorf("%s claims inline probes (ProbeVars) but has no specs in this test: add them", td.decl.Name)
+			continue
+		}
+		vars := ip.ProbeVars()
+		for i, newSpec := range mk {
+			for state, setup := range states {
+				t.Run(td.decl.Name+"/"+state+"/"+string(rune('a'+i)), func(t *testing.T) {
+					dir := t.TempDir()
+					p := filepath.Join(dir, "it's a\nname")
+					setup(t, p)
+					req := newReq(newSpec(p), src, map[string]any{"x": 1}, nil)
+					script, err := td.provider.Probe(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					probe := filepath.Join(dir, "probe")
+					writeTestFile(t, probe, script)
+					alone, err := exec.Command(sh, probe).Output()
+					if err != nil {
+						t.Fatalf("probe alone: %v", err)
+					}
+					env := `{ umask; pwd; echo "$-"; trap; }`
+					harness := `probe=$1 out=$2
+set >"$out.vars0"; ` + env + ` >"$out.env0"
+{ . "$probe"; } </dev/null >"$out"
+echo "status $?" >"$out.status"
+unset ` + strings.Join(vars, " ") + `
+set >"$out.vars1"; ` + env + ` >"$out.env1"
+echo alive`
+					out := filepath.Join(dir, "out")
+					got, err := exec.Command(sh, "-c", harness, "sh", probe, out).CombinedOutput()
+					if err != nil || string(got) != "alive\n" {
+						t.Fatalf("the shell that sourced the probe did not survive it: %v, output %q\nprobe:\n%s", err, got, script)
+					}
+					for _, f := range []string{"vars", "env"} {
+						before, after := readTestFile(t, out+"."+f+"0"), readTestFile(t, out+"."+f+"1")
+						if before != after {
+							t.Errorf("%s changed by the probe (ProbeVars %v):\ngot\n%s\nwant\n%s", f, vars, after, before)
+						}
+					}
+					if s := readTestFile(t, out+".status"); s != "status 0\n" {
+						t.Errorf("got %q; want status 0", s)
+					}
+					if inl := readTestFile(t, out); inl != string(alone) {
+						t.Errorf("inline output %q; want what the probe prints alone, %q", inl, alone)
+					}
+				})
+			}
+		}
+	}
+	if want := []string{"directory", "file", "line", "link", "template"}; inline != len(want) {
+		t.Errorf("got %d providers with inline probes; want %d (%v)", inline, len(want), want)
+	}
+}
+
+func writeTestFile(t *testing.T, p, s string) {
+	t.Helper()
+	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readTestFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
