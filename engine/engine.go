@@ -83,6 +83,13 @@ type inlineProber interface {
 	ProbeVars() []string
 }
 
+// pathProber is implemented by providers whose probes read the
+// providers.ProbePrelude results: ProbePath names the path a request's
+// probe looks at.
+type pathProber interface {
+	ProbePath(req *providers.Request) (providers.ProbedPath, bool)
+}
+
 // unreachableErr is implemented by transport errors that mean the host is
 // gone (as opposed to a command failing on it).
 type unreachableErr interface{ Unreachable() bool }
@@ -752,7 +759,10 @@ func (hr *hostRun) probeBatch(ctx context.Context, recheck *instance, pending []
 				p.Inline = false
 			}
 		}
-		uresults, err = b.RunProbes(cctx, probes)
+		uresults, err = b.RunProbes(cctx, withPrelude(targets, index, probes))
+		if err == nil && len(uresults) > len(probes) {
+			uresults = uresults[1 : len(uresults)-1]
+		}
 	} else {
 		for _, s := range unique {
 			var res connection.Result
@@ -787,6 +797,33 @@ func (hr *hostRun) probeBatch(ctx context.Context, recheck *instance, pending []
 		t.probed = true
 	}
 	return true
+}
+
+// withPrelude returns probes with a providers.ProbePrelude before them and
+// the probe that unsets its variables after them, when two or more of the
+// inline probes look at paths (one stat and one sha256sum for them all
+// instead of one each); otherwise probes unchanged.
+func withPrelude(targets []*instance, index []int, probes []connection.Probe) []connection.Probe {
+	var paths []providers.ProbedPath
+	distinct := map[string]bool{}
+	for i, t := range targets {
+		pp, ok := t.prov.(pathProber)
+		if !ok || !probes[index[i]].Inline {
+			continue
+		}
+		if p, ok := pp.ProbePath(t.req); ok {
+			paths = append(paths, p)
+			distinct[p.Path] = true
+		}
+	}
+	if len(distinct) < 2 {
+		return probes
+	}
+	pre, vars := providers.ProbePrelude(paths)
+	out := make([]connection.Probe, 0, len(probes)+2)
+	out = append(out, connection.Probe{Script: pre, Inline: true})
+	out = append(out, probes...)
+	return append(out, connection.Probe{Script: ":", Inline: true, Vars: vars})
 }
 
 // finishRecheck checks a just-applied resource again from its fresh probe:

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -313,7 +314,9 @@ name = "r"
 
 // TestInlineProbes: the probes of providers that keep the inline contract
 // (ProbeVars) are sent to run in the persistent shell itself, with their
-// variables; a shell resource's guard is user code and is not.
+// variables; a shell resource's guard is user code and is not. With two
+// paths or more in the batch, a prelude stats (and hashes) them all first
+// and a last probe unsets what it set.
 func TestInlineProbes(t *testing.T) {
 	h := newHarness(t)
 	src := `
@@ -323,6 +326,9 @@ name = "r"
   type = "file"
   path = "{{ .root }}/f"
   content = "x"
+  [[roles.resources]]
+  type = "directory"
+  path = "{{ .root }}/d"
   [[roles.resources]]
   type = "shell"
   cmd = "echo run"
@@ -335,15 +341,26 @@ name = "r"
 	for _, p := range h.conn.hosts["h1"].probes {
 		kind := "subshell"
 		if p.Inline {
-			kind = "inline " + strings.Join(p.Vars, ",")
+			kind = "inline"
 		}
-		what := "file"
-		if strings.Contains(p.Script, "GUARD=1") {
+		what := "directory"
+		switch {
+		case strings.Contains(p.Script, "GUARD=1"):
 			what = "shell"
+		case strings.Contains(p.Script, "opsmop_pre()"):
+			what = "prelude"
+		case p.Script == ":":
+			what = "unset " + strconv.Itoa(len(p.Vars)) + " prelude variables"
+		case strings.Contains(p.Script, "sha256"):
+			what = "file"
+		}
+		if len(p.Vars) > 0 && p.Script != ":" {
+			kind += " " + strings.Join(p.Vars, ",")
 		}
 		got = append(got, what+": "+kind)
 	}
-	want := []string{"file: inline p,t,st,size,s", "shell: subshell"}
+	// the prelude's variables: 5 of its own, 2 per path, 2 per hashed file
+	want := []string{"prelude: inline", "file: inline p,t,st,size,s", "directory: inline p,t,st,size,s", "shell: subshell", "unset 11 prelude variables: inline"}
 	if !slices.Equal(got, want) {
 		t.Errorf("got %q; want %q", got, want)
 	}

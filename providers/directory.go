@@ -83,6 +83,15 @@ func (directoryProvider) Probe(req *Request) (string, error) {
 // names the variables it sets.
 func (directoryProvider) ProbeVars() []string { return pathProbeVars() }
 
+// ProbePath names the path the probe looks at, for ProbePrelude.
+func (directoryProvider) ProbePath(req *Request) (ProbedPath, bool) {
+	s, err := spec[DirectorySpec](req, "directory")
+	if err != nil {
+		return ProbedPath{}, false
+	}
+	return ProbedPath{Path: s.Path}, true
+}
+
 // Check compares the wanted directory with the probed one.
 func (directoryProvider) Check(ctx context.Context, req *Request, probe connection.Result) (*Change, error) {
 	s, err := spec[DirectorySpec](req, "directory")

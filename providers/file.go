@@ -77,7 +77,7 @@ func (fileProvider) Probe(req *Request) (string, error) {
 		// Only attributes are managed: the contents are not compared.
 		return script, nil
 	}
-	script += "if [ \"$t\" = file ]; then\n" + hashScript
+	script += "if [ \"$t\" = file ]; then\n" + hashScript(s.Path)
 	if !s.Sensitive {
 		// The current contents are fetched for the diff, so only when
 		// they differ from the wanted ones (when the wanted sum is known
@@ -138,6 +138,15 @@ func (s *FileSpec) validate() error {
 // ProbeVars says that the probe may run inline (connection.Probe) and
 // names the variables it sets.
 func (fileProvider) ProbeVars() []string { return pathProbeVars() }
+
+// ProbePath names the path the probe looks at, for ProbePrelude.
+func (fileProvider) ProbePath(req *Request) (ProbedPath, bool) {
+	s, err := spec[FileSpec](req, "file")
+	if err != nil {
+		return ProbedPath{}, false
+	}
+	return ProbedPath{Path: s.Path, Hash: s.State != "absent" && (s.Content != nil || s.Src != "" || s.Template != "")}, true
+}
 
 // Check compares the wanted file with the probed one.
 func (fileProvider) Check(ctx context.Context, req *Request, probe connection.Result) (*Change, error) {
@@ -541,6 +550,15 @@ func (templateProvider) Probe(req *Request) (string, error) {
 // ProbeVars says that the probe may run inline (connection.Probe) and
 // names the variables it sets.
 func (templateProvider) ProbeVars() []string { return pathProbeVars() }
+
+// ProbePath names the path the probe looks at, for ProbePrelude.
+func (templateProvider) ProbePath(req *Request) (ProbedPath, bool) {
+	r, err := templateAsFile(req)
+	if err != nil {
+		return ProbedPath{}, false
+	}
+	return fileProvider{}.ProbePath(r)
+}
 
 // Check is file's check with the template as source.
 func (templateProvider) Check(ctx context.Context, req *Request, probe connection.Result) (*Change, error) {

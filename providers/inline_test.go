@@ -1,6 +1,7 @@
 package providers
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,30 +95,71 @@ func TestInlineProbes(t *testing.T) {
 					if err != nil {
 						t.Fatalf("probe alone: %v", err)
 					}
-					env := `{ umask; pwd; echo "$-"; trap; }`
-					harness := `probe=$1 out=$2
+					// With a prelude over this path and two others, as the
+					// engine sends it. "used" has stat and sha256sum fail
+					// when given one path, which only the probe's own
+					// fallback does: the prelude must have answered. "short"
+					// has them drop a line when given several paths: the
+					// prelude must see the mismatch and leave the probe to
+					// run its own.
+					pp, ok := td.provider.(interface {
+						ProbePath(*Request) (ProbedPath, bool)
+					}).ProbePath(req)
+					if !ok {
+						t.Fatal("ProbePath: not ok")
+					}
+					other := filepath.Join(dir, "other")
+					writeTestFile(t, other, "other\n")
+					pre, preVars := ProbePrelude([]ProbedPath{pp, {Path: other, Hash: true}, {Path: filepath.Join(dir, "missing"), Hash: true}})
+					for _, variant := range []string{"alone", "prelude", "used", "short"} {
+						t.Run(variant, func(t *testing.T) {
+							preFile := filepath.Join(dir, "pre-"+variant)
+							unset := vars
+							switch variant {
+							case "alone":
+								writeTestFile(t, preFile, ":\n")
+							default:
+								writeTestFile(t, preFile, pre)
+								unset = append(append([]string(nil), vars...), preVars...)
+							}
+							env := `{ umask; pwd; echo "$-"; trap; }`
+							harness := `probe=$1 out=$2 pre=$3
 set >"$out.vars0"; ` + env + ` >"$out.env0"
+{ . "$pre"; } </dev/null >"$out.pre"
 { . "$probe"; } </dev/null >"$out"
 echo "status $?" >"$out.status"
-unset ` + strings.Join(vars, " ") + `
+unset ` + strings.Join(unset, " ") + `
 set >"$out.vars1"; ` + env + ` >"$out.env1"
 echo alive`
-					out := filepath.Join(dir, "out")
-					got, err := exec.Command(sh, "-c", harness, "sh", probe, out).CombinedOutput()
-					if err != nil || string(got) != "alive\n" {
-						t.Fatalf("the shell that sourced the probe did not survive it: %v, output %q\nprobe:\n%s", err, got, script)
-					}
-					for _, f := range []string{"vars", "env"} {
-						before, after := readTestFile(t, out+"."+f+"0"), readTestFile(t, out+"."+f+"1")
-						if before != after {
-							t.Errorf("%s changed by the probe (ProbeVars %v):\ngot\n%s\nwant\n%s", f, vars, after, before)
-						}
-					}
-					if s := readTestFile(t, out+".status"); s != "status 0\n" {
-						t.Errorf("got %q; want status 0", s)
-					}
-					if inl := readTestFile(t, out); inl != string(alone) {
-						t.Errorf("inline output %q; want what the probe prints alone, %q", inl, alone)
+							out := filepath.Join(dir, "out-"+variant)
+							cmd := exec.Command(sh, "-c", harness, "sh", probe, out, preFile)
+							if variant == "used" || variant == "short" {
+								cmd.Env = append(os.Environ(), "PATH="+fakeTools(t, variant)+":"+os.Getenv("PATH"))
+							}
+							got, err := cmd.CombinedOutput()
+							if err != nil || string(got) != "alive\n" {
+								t.Fatalf("the shell that sourced the probe did not survive it: %v, output %q\nprobe:\n%s", err, got, script)
+							}
+							for _, f := range []string{"vars", "env"} {
+								before, after := readTestFile(t, out+"."+f+"0"), readTestFile(t, out+"."+f+"1")
+								if variant == "used" || variant == "short" {
+									// PATH differs from the parent's, the same before and after
+									before, after = dropLines(before, "PATH="), dropLines(after, "PATH=")
+								}
+								if before != after {
+									t.Errorf("%s changed by the probe (unset afterwards: %v):\ngot\n%s\nwant\n%s", f, unset, after, before)
+								}
+							}
+							if s := readTestFile(t, out+".status"); s != "status 0\n" {
+								t.Errorf("got %q; want status 0", s)
+							}
+							if s := readTestFile(t, out+".pre"); s != "" {
+								t.Errorf("the prelude printed %q; want nothing", s)
+							}
+							if inl := readTestFile(t, out); inl != string(alone) {
+								t.Errorf("inline output %q; want what the probe prints alone, %q", inl, alone)
+							}
+						})
 					}
 				})
 			}
@@ -126,6 +168,42 @@ echo alive`
 	if want := []string{"directory", "file", "line", "link", "template"}; inline != len(want) {
 		t.Errorf("got %d providers with inline probes; want %d (%v)", inline, len(want), want)
 	}
+}
+
+// fakeTools returns a directory with stat and sha256sum wrappers: "used"
+// ones fail when given a single path; "short" ones, given several paths,
+// print one line fewer than the real tools.
+func fakeTools(t *testing.T, kind string) string {
+	t.Helper()
+	d := t.TempDir()
+	for _, tool := range []string{"stat", "sha256sum"} {
+		real, err := exec.LookPath(tool)
+		if err != nil {
+			t.Skipf("no %s", tool)
+		}
+		several := real + ` "$@" | sed 1d`
+		one := "exec " + real + ` "$@"`
+		if kind == "used" {
+			several, one = "exec "+real+` "$@"`, "exit 1"
+		}
+		// Paths are the absolute arguments (stdin is not one: the
+		// probe's own sha256sum reads the file from it).
+		script := "#!/bin/sh\nn=0; for a; do case $a in /*) n=$((n+1));; esac; done\nif [ $n -gt 1 ]; then " + several + "; else " + one + "; fi\n"
+		if err := os.WriteFile(filepath.Join(d, tool), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d
+}
+
+func dropLines(s, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if !strings.HasPrefix(l, prefix) && !strings.HasPrefix(l, "'"+prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func writeTestFile(t *testing.T, p, s string) {
@@ -142,4 +220,24 @@ func readTestFile(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestProbePreludeHashesSmallFilesOnly: the prelude hashes all its files
+// within one command's timeout, so it leaves files over preludeMaxHash to
+// their own probes.
+func TestProbePreludeHashesSmallFilesOnly(t *testing.T) {
+	dir := t.TempDir()
+	small, large := filepath.Join(dir, "small"), filepath.Join(dir, "large")
+	writeTestFile(t, small, "x")
+	writeTestFile(t, large, strings.Repeat("y", preludeMaxHash+1))
+	pre, _ := ProbePrelude([]ProbedPath{{Path: small, Hash: true}, {Path: large, Hash: true}})
+	script := pre + `printf '%s|%s|%s|%s\n' "${opsmop_h_` + preludeKey(small) + `-unset}" "${opsmop_h_` + preludeKey(large) + `-unset}" "${opsmop_s_` + preludeKey(small) + `##* }" "${opsmop_s_` + preludeKey(large) + `##* }"`
+	got, err := exec.Command("sh", "-c", script).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("%s|unset|1|%d\n", sha256Hex([]byte("x")), preludeMaxHash+1)
+	if string(got) != want {
+		t.Errorf("got %q; want %q", got, want)
+	}
 }

@@ -79,6 +79,15 @@ func (lineProvider) Probe(req *Request) (string, error) {
 // names the variables it sets.
 func (lineProvider) ProbeVars() []string { return pathProbeVars() }
 
+// ProbePath names the path the probe looks at, for ProbePrelude.
+func (lineProvider) ProbePath(req *Request) (ProbedPath, bool) {
+	s, err := spec[LineSpec](req, "line")
+	if err != nil {
+		return ProbedPath{}, false
+	}
+	return ProbedPath{Path: s.Path}, true
+}
+
 // Check computes the new contents locally and compares.
 func (lineProvider) Check(ctx context.Context, req *Request, probe connection.Result) (*Change, error) {
 	s, err := spec[LineSpec](req, "line")

@@ -65,6 +65,15 @@ func (linkProvider) Probe(req *Request) (string, error) {
 // names the variables it sets.
 func (linkProvider) ProbeVars() []string { return pathProbeVars() }
 
+// ProbePath names the path the probe looks at, for ProbePrelude.
+func (linkProvider) ProbePath(req *Request) (ProbedPath, bool) {
+	s, err := spec[LinkSpec](req, "link")
+	if err != nil {
+		return ProbedPath{}, false
+	}
+	return ProbedPath{Path: s.Path}, true
+}
+
 // Check compares the link with the probed path.
 func (linkProvider) Check(ctx context.Context, req *Request, probe connection.Result) (*Change, error) {
 	s, err := spec[LinkSpec](req, "link")

@@ -90,26 +90,35 @@ func pathProbeVars() []string { return []string{"p", "t", "st", "size", "s"} }
 // `type=absent|file|directory|link|other` and, when it exists,
 // `stat=MODE UID GID USER GROUP SIZE` (of the link itself for a symlink),
 // leaving the size in $size. stat runs once (one process): a no-op probe
-// costs what creating its processes costs on the host.
+// costs what creating its processes costs on the host. When a
+// ProbePrelude earlier in the batch has already stat'ed the path, its
+// line is used and no process is started.
 func statScript(p string) string {
+	k := preludeKey(p)
 	return "p=" + shell.Quote(p) + `
 if [ -L "$p" ]; then t=link; elif [ -d "$p" ]; then t=directory; elif [ -f "$p" ]; then t=file; elif [ -e "$p" ]; then t=other; else t=absent; fi
 printf 'type=%s\n' "$t"
-if [ "$t" != absent ]; then if st=$(stat -c '%a %u %g %U %G %s' -- "$p" 2>/dev/null); then printf 'stat=%s\n' "$st"; size=${st##* }; else echo stat=error; fi; fi
+if [ "$t" != absent ]; then if [ -n "${opsmop_s_` + k + `-}" ]; then st=$opsmop_s_` + k + `; else st=$(stat -c '%a %u %g %U %G %s' -- "$p" 2>/dev/null) || st=; fi
+if [ -n "$st" ]; then printf 'stat=%s\n' "$st"; size=${st##* }; else echo stat=error; fi; fi
 `
 }
 
 // hashScript is the shell fragment that prints `sha256=HEX` of the regular
-// file $p (empty when no hash tool exists or it is unreadable) and
-// `readable=0` when it cannot be read.
-const hashScript = `if [ -r "$p" ]; then
-if command -v sha256sum >/dev/null 2>&1; then s=$(sha256sum < "$p"); s=${s%% *}
+// file $p, path (empty when no hash tool exists or it is unreadable), and
+// `readable=0` when it cannot be read; like statScript, it uses the sum a
+// ProbePrelude computed when there is one.
+func hashScript(p string) string {
+	k := preludeKey(p)
+	return `if [ -r "$p" ]; then
+if [ -n "${opsmop_h_` + k + `-}" ]; then s=$opsmop_h_` + k + `
+elif command -v sha256sum >/dev/null 2>&1; then s=$(sha256sum < "$p"); s=${s%% *}
 elif command -v openssl >/dev/null 2>&1; then s=$(openssl dgst -sha256 < "$p"); s=${s##*= }
 elif command -v shasum >/dev/null 2>&1; then s=$(shasum -a 256 < "$p"); s=${s%% *}
 else s=; fi
 printf 'sha256=%s\n' "$s"
 else echo readable=0; fi
 `
+}
 
 // blobScript prints the contents of $p as the probe's blob when it is
 // readable and at most max bytes, or any size when max < 0; with text set

@@ -1,0 +1,112 @@
+package providers
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+	"strings"
+
+	"github.com/opsmop/opsmop/internal/shell"
+)
+
+// A batch of path probes (file, template, directory, link, line) would
+// start one `stat` per path and one `sha256sum` per managed file: most of
+// what a no-op run costs on a host, where creating a process takes
+// milliseconds. A ProbePrelude sent first in the batch stats every path
+// with one `stat` and hashes every file with one `sha256sum`, and leaves
+// each answer in a variable named after the path (opsmop_s_KEY,
+// opsmop_h_KEY) that statScript and hashScript read instead of starting
+// their own process. The probes print exactly what they print alone.
+//
+// Which line of stat's output belongs to which path: the prelude first
+// tests each path with builtins and passes only those that exist, in
+// order, so stat prints one line per argument. If the count of lines is
+// not the count of arguments (a path vanished in between, or stat failed
+// on one), no variable is set and every probe runs its own stat; the same
+// holds for sha256sum (whose lines start with a backslash for names it
+// escapes). Files are hashed only when stat's line is there and gives at
+// most preludeMaxHash bytes. So the shortcut can make a probe slower,
+// never different.
+
+// preludeMaxHash is the largest file the prelude hashes: it hashes all its
+// files within one command_timeout, so large ones are left to their own
+// probes (each with its own timeout).
+const preludeMaxHash = 1 << 20
+
+// ProbedPath is one path a batch's probes will look at: Hash when the
+// probe also wants its sha256 (a file whose contents are managed).
+type ProbedPath struct {
+	Path string
+	Hash bool
+}
+
+// preludeKey is the variable-name suffix for path p's prelude results.
+func preludeKey(p string) string {
+	h := sha256.Sum256([]byte(p))
+	return hex.EncodeToString(h[:10])
+}
+
+// ProbePrelude returns the prelude script for paths (see above), to run
+// inline in the persistent shell before the batch's probes, and the
+// variables it leaves set, which must be unset once the batch's probes
+// have run (connection.Probe.Vars of a last, empty probe). The script
+// prints nothing and exits 0.
+func ProbePrelude(paths []ProbedPath) (script string, vars []string) {
+	var b strings.Builder
+	seen := map[string]bool{}
+	var list []ProbedPath
+	for _, p := range paths {
+		if seen[p.Path] {
+			for i := range list {
+				if list[i].Path == p.Path {
+					list[i].Hash = list[i].Hash || p.Hash
+				}
+			}
+			continue
+		}
+		seen[p.Path] = true
+		list = append(list, p)
+	}
+	vars = []string{"opsmop_o", "opsmop_c", "opsmop_r", "opsmop_n", "opsmop_l"}
+	b.WriteString("opsmop_pre() {\nopsmop_n='\n'\nset --\n")
+	for _, p := range list {
+		q, k := shell.Quote(p.Path), preludeKey(p.Path)
+		vars = append(vars, "opsmop_e_"+k, "opsmop_s_"+k)
+		b.WriteString("if [ -e " + q + " ] || [ -L " + q + " ]; then set -- \"$@\" " + q + "; opsmop_e_" + k + "=1; fi\n")
+	}
+	// one line per argument, or nothing is used
+	const take = `opsmop_c=0; opsmop_r=$opsmop_o
+while [ -n "$opsmop_r" ]; do opsmop_c=$((opsmop_c + 1)); opsmop_r=${opsmop_r#*"$opsmop_n"}; done
+if [ "$opsmop_c" -eq $# ]; then
+`
+	b.WriteString("opsmop_o=\n[ $# -eq 0 ] || opsmop_o=$(stat -c '%a %u %g %U %G %s' -- \"$@\" 2>/dev/null) || opsmop_o=\n")
+	b.WriteString("[ -z \"$opsmop_o\" ] || opsmop_o=$opsmop_o$opsmop_n\n")
+	b.WriteString(take)
+	for _, p := range list {
+		k := preludeKey(p.Path)
+		b.WriteString("if [ -n \"${opsmop_e_" + k + "-}\" ]; then opsmop_s_" + k + "=${opsmop_o%%\"$opsmop_n\"*}; opsmop_o=${opsmop_o#*\"$opsmop_n\"}; fi\n")
+	}
+	b.WriteString("fi\nset --\n")
+	var hashed []ProbedPath
+	for _, p := range list {
+		if !p.Hash {
+			continue
+		}
+		hashed = append(hashed, p)
+		q, k := shell.Quote(p.Path), preludeKey(p.Path)
+		vars = append(vars, "opsmop_f_"+k, "opsmop_h_"+k)
+		b.WriteString("if [ -n \"${opsmop_s_" + k + "-}\" ] && [ \"${opsmop_s_" + k + "##* }\" -le " + strconv.Itoa(preludeMaxHash) + " ] && [ ! -L " + q + " ] && [ -f " + q + " ] && [ -r " + q + " ]; then set -- \"$@\" " + q + "; opsmop_f_" + k + "=1; fi\n")
+	}
+	if len(hashed) > 0 {
+		b.WriteString("opsmop_o=\nif [ $# -gt 0 ] && command -v sha256sum >/dev/null 2>&1; then opsmop_o=$(sha256sum -- \"$@\" 2>/dev/null) || opsmop_o=; fi\n")
+		b.WriteString("[ -z \"$opsmop_o\" ] || opsmop_o=$opsmop_o$opsmop_n\n")
+		b.WriteString(take)
+		for _, p := range hashed {
+			k := preludeKey(p.Path)
+			b.WriteString("if [ -n \"${opsmop_f_" + k + "-}\" ]; then opsmop_l=${opsmop_o%%\"$opsmop_n\"*}; opsmop_o=${opsmop_o#*\"$opsmop_n\"}; opsmop_l=${opsmop_l#\\\\}; opsmop_h_" + k + "=${opsmop_l%% *}; fi\n")
+		}
+		b.WriteString("fi\n")
+	}
+	b.WriteString("}\nopsmop_pre; unset -f opsmop_pre\n")
+	return b.String(), vars
+}
