@@ -14,10 +14,17 @@
 // the proxy notes the direction of every read, in the order the reads
 // happen, and counts the changes of direction from client→server to
 // server→client. (That is the number of direction changes divided by two,
-// rounded by the direction the connection starts with.) With -ssh the
-// server's first burst never answers a round trip: SSH's version banners
-// are sent by both sides without waiting for each other (RFC 4253 4.2),
-// so whether the client's banner happens to arrive first must not change
+// rounded by the direction the connection starts with.) Server data read
+// after the client closed its side answers nothing: the client did not
+// wait for it (opsmop sends its channel close and ends without waiting
+// for sshd's reply). With -ssh the server's version banner and its first
+// packet (KEXINIT) never answer a round trip: RFC 4253 lets both sides
+// send them without waiting for each other (4.2, 7.1), so whether they
+// arrive in one burst, or before or after the client's, must not change
+// the count; the proxy reads the banner line and the packet's length
+// field (both sent in clear) to know where they end. Before this, a
+// KEXINIT that came apart from the banner, and sshd's reply to the final
+// close, each added one to some runs under load.
 // the count. Each connection is
 // logged as one line when it ends, and those still open are logged when
 // the proxy gets SIGTERM or SIGINT, after which it exits 0:
@@ -30,7 +37,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -78,7 +87,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	delay := fs.Duration("delay", 0, "added delay per direction (the round trip grows by twice this)")
 	logPath := fs.String("log", "", "file the per-connection lines are appended to (required)")
 	bursts := fs.Bool("bursts", false, "also log every burst (direction, bytes, time)")
-	sshMode := fs.Bool("ssh", false, "SSH: the server's first burst (its version banner) is not the answer of a round trip")
+	sshMode := fs.Bool("ssh", false, "SSH: the server's version banner and first packet (KEXINIT), which it sends without waiting, are not the answer of a round trip")
 	var routes routeFlags
 	fs.Var(&routes, "route", "NAME,LISTEN,TARGET (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -172,7 +181,7 @@ func (p *proxy) serve(ctx context.Context, r route, client net.Conn) {
 	}
 	p.nextID++
 	c := &conn{id: p.nextID, route: r.name, client: client.RemoteAddr().String(), start: time.Now()}
-	c.counts.start, c.counts.trace, c.counts.ssh = c.start, p.bursts, p.ssh
+	c.counts.start, c.counts.trace, c.counts.ssh, c.counts.unsolicited = c.start, p.bursts, p.ssh, -1
 	p.open[c] = struct{}{}
 	p.mu.Unlock()
 
@@ -246,10 +255,18 @@ func (c *conn) line(state string) string {
 type counter struct {
 	start time.Time // set before use: burst times are relative to it
 	trace bool      // set before use: record bursts
-	ssh   bool      // set before use: the server's first burst answers nothing
+	ssh   bool      // set before use: the server's banner and KEXINIT answer nothing
 
 	mu sync.Mutex
 	s  counts
+	// pending: a server burst follows a client burst and has not yet
+	// brought an answering byte.
+	pending bool
+	// head holds the server's first bytes until the end of its banner and
+	// KEXINIT is known (-ssh); unsolicited is that end, -1 until known.
+	head        []byte
+	unsolicited int64
+	clientEOF   bool
 }
 
 // burst is a run of reads in one direction.
@@ -273,8 +290,30 @@ type counts struct {
 	bursts           []burst // only when tracing
 }
 
-// observe records a read of n > 0 bytes in direction d.
-func (c *counter) observe(d direction, n int) {
+// unsolicitedEnd returns how many of the server's first bytes are its
+// banner and first packet, or -1 while b is too short to tell.
+func unsolicitedEnd(b []byte) int64 {
+	off := 0
+	for {
+		i := bytes.IndexByte(b[off:], '\n')
+		if i < 0 {
+			return -1
+		}
+		line := b[off : off+i+1]
+		off += i + 1
+		if bytes.HasPrefix(line, []byte("SSH-")) {
+			break
+		}
+	}
+	if len(b) < off+4 {
+		return -1
+	}
+	return int64(off) + 4 + int64(binary.BigEndian.Uint32(b[off:off+4]))
+}
+
+// observe records a read of data in direction d.
+func (c *counter) observe(d direction, data []byte) {
+	n := len(data)
 	if n <= 0 {
 		return
 	}
@@ -282,9 +321,28 @@ func (c *counter) observe(d direction, n int) {
 	defer c.mu.Unlock()
 	if c.s.started && d != c.s.last {
 		c.s.DirectionChanges++
-		if d == serverToClient && (!c.ssh || c.s.Reads[serverToClient] > 0) {
-			c.s.RoundTrips++
+		c.pending = d == serverToClient && !c.clientEOF
+	}
+	if !c.s.started && d == serverToClient {
+		c.pending = false // nothing was asked
+	}
+	if d == serverToClient && c.pending {
+		answers := true
+		if c.ssh {
+			if c.unsolicited < 0 && len(c.head) < 1<<16 {
+				c.head = append(c.head, data...)
+				c.unsolicited = unsolicitedEnd(c.head)
+			}
+			// answering only with a byte past the banner and KEXINIT
+			answers = c.unsolicited >= 0 && c.s.Bytes[serverToClient]+int64(n) > c.unsolicited
 		}
+		if answers {
+			c.s.RoundTrips++
+			c.pending = false
+		}
+	} else if d == serverToClient && c.ssh && c.unsolicited < 0 && len(c.head) < 1<<16 {
+		c.head = append(c.head, data...)
+		c.unsolicited = unsolicitedEnd(c.head)
 	}
 	if c.trace {
 		if !c.s.started || d != c.s.last {
@@ -295,6 +353,17 @@ func (c *counter) observe(d direction, n int) {
 	c.s.started, c.s.last = true, d
 	c.s.Bytes[d] += int64(n)
 	c.s.Reads[d]++
+}
+
+// clientClosed records that the client ended its side: server data read
+// afterwards answers nothing.
+func (c *counter) clientClosed() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.clientEOF = true
+	if c.s.last == clientToServer {
+		c.pending = false
+	}
 }
 
 func (c *counter) snapshot() counts {
@@ -340,7 +409,7 @@ func pump(src, dst net.Conn, delay time.Duration, c *conn, d direction) {
 		buf := make([]byte, 32<<10)
 		n, err := src.Read(buf)
 		if n > 0 {
-			c.counts.observe(d, n)
+			c.counts.observe(d, buf[:n])
 			q <- chunk{data: buf[:n], due: time.Now().Add(delay)}
 		}
 		if err != nil {
@@ -351,6 +420,9 @@ func pump(src, dst net.Conn, delay time.Duration, c *conn, d direction) {
 			}
 			break
 		}
+	}
+	if d == clientToServer {
+		c.counts.clientClosed()
 	}
 	close(q)
 	<-writerDone

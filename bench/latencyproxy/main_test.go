@@ -18,29 +18,25 @@ func TestCounter(t *testing.T) {
 	const c, s = clientToServer, serverToClient
 	tests := []struct {
 		name        string
-		ssh         bool
 		reads       []direction
 		wantRT      int
 		wantChanges int
 	}{
-		{"nothing", false, nil, 0, 0},
-		{"client only", false, []direction{c, c, c}, 0, 0},
-		{"one exchange", false, []direction{c, s}, 1, 1},
-		{"split bursts count once", false, []direction{c, c, s, s, s}, 1, 1},
-		{"server speaks first (ssh banner)", false, []direction{s, c, s, c, s}, 2, 4},
-		{"three exchanges", false, []direction{c, s, c, s, c, s}, 3, 5},
-		{"trailing client burst", false, []direction{c, s, c}, 1, 2},
-		// -ssh: the banners' order does not change the count.
-		{"ssh, server banner first", true, []direction{s, c, s, c, s}, 2, 4},
-		{"ssh, client banner first", true, []direction{c, s, c, s, c, s}, 2, 5},
+		{"nothing", nil, 0, 0},
+		{"client only", []direction{c, c, c}, 0, 0},
+		{"one exchange", []direction{c, s}, 1, 1},
+		{"split bursts count once", []direction{c, c, s, s, s}, 1, 1},
+		{"server speaks first (ssh banner)", []direction{s, c, s, c, s}, 2, 4},
+		{"three exchanges", []direction{c, s, c, s, c, s}, 3, 5},
+		{"trailing client burst", []direction{c, s, c}, 1, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			k := counter{ssh: tt.ssh}
+			k := counter{unsolicited: -1}
 			for _, d := range tt.reads {
-				k.observe(d, 10)
+				k.observe(d, make([]byte, 10))
 			}
-			k.observe(c, 0) // empty reads are not bursts
+			k.observe(c, nil) // empty reads are not bursts
 			got := k.snapshot()
 			if got.RoundTrips != tt.wantRT || got.DirectionChanges != tt.wantChanges {
 				t.Errorf("got round trips %d, changes %d; want %d, %d", got.RoundTrips, got.DirectionChanges, tt.wantRT, tt.wantChanges)
@@ -52,12 +48,56 @@ func TestCounter(t *testing.T) {
 	}
 }
 
+// TestCounterSSH: with -ssh the server's banner and KEXINIT answer
+// nothing, however they are split and wherever they fall among the
+// client's bytes; and server data after the client closed answers
+// nothing in any mode.
+func TestCounterSSH(t *testing.T) {
+	banner := []byte("SSH-2.0-OpenSSH_9.2\r\n")
+	kexinit := append([]byte{0, 0, 0, 12}, make([]byte, 12)...)
+	type read struct {
+		d    direction
+		data []byte
+	}
+	c := func(n int) read { return read{clientToServer, make([]byte, n)} }
+	sv := func(b ...[]byte) read { return read{serverToClient, bytes.Join(b, nil)} }
+	reply := []byte("reply")
+	tests := []struct {
+		name   string
+		ssh    bool
+		reads  []read
+		closed int // the client closes after this many reads (0: never)
+		want   int
+	}{
+		{"banner and KEXINIT in one burst, first", true, []read{sv(banner, kexinit), c(5), c(9), sv(reply), c(4), sv(reply)}, 0, 2},
+		{"client banner first, KEXINIT apart", true, []read{c(5), sv(banner), c(9), sv(kexinit), c(7), sv(reply), c(4), sv(reply)}, 0, 2},
+		{"KEXINIT split over reads", true, []read{c(5), sv(banner, kexinit[:3]), c(9), sv(kexinit[3:]), c(7), sv(reply), c(4), sv(reply)}, 0, 2},
+		{"lines before the banner", true, []read{c(5), sv([]byte("hello\n"), banner, kexinit), c(9), sv(reply)}, 0, 1},
+		{"answer after close", false, []read{c(5), sv(reply), c(3), sv(reply)}, 3, 1},
+		{"answer after close, ssh", true, []read{c(5), sv(banner, kexinit), c(7), sv(reply), c(3), sv(reply)}, 5, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k := counter{ssh: tt.ssh, unsolicited: -1}
+			for i, r := range tt.reads {
+				if tt.closed > 0 && i == tt.closed {
+					k.clientClosed()
+				}
+				k.observe(r.d, r.data)
+			}
+			if got := k.snapshot().RoundTrips; got != tt.want {
+				t.Errorf("got %d round trips; want %d", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestCounterBursts(t *testing.T) {
-	k := counter{start: time.Now(), trace: true}
-	k.observe(clientToServer, 5)
-	k.observe(clientToServer, 7)
-	k.observe(serverToClient, 3)
-	k.observe(clientToServer, 1)
+	k := counter{start: time.Now(), trace: true, unsolicited: -1}
+	k.observe(clientToServer, make([]byte, 5))
+	k.observe(clientToServer, make([]byte, 7))
+	k.observe(serverToClient, make([]byte, 3))
+	k.observe(clientToServer, make([]byte, 1))
 	got := k.snapshot().bursts
 	want := []struct {
 		dir   direction
@@ -71,9 +111,9 @@ func TestCounterBursts(t *testing.T) {
 			t.Errorf("burst %d: got dir %d, %d bytes; want dir %d, %d bytes", i, got[i].dir, got[i].bytes, want[i].dir, want[i].bytes)
 		}
 	}
-	c := conn{id: 1, route: "r", client: "x", start: k.start, counts: counter{start: k.start, trace: true}}
-	c.counts.observe(clientToServer, 4)
-	c.counts.observe(serverToClient, 9)
+	c := conn{id: 1, route: "r", client: "x", start: k.start, counts: counter{start: k.start, trace: true, unsolicited: -1}}
+	c.counts.observe(clientToServer, make([]byte, 4))
+	c.counts.observe(serverToClient, make([]byte, 9))
 	if line := c.line("closed"); !strings.Contains(line, " bursts=c4@") || !strings.Contains(line, ",s9@") {
 		t.Errorf("got line %q; want bursts=c4@...,s9@...", line)
 	}
