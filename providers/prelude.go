@@ -53,18 +53,14 @@ func preludeKey(p string) string {
 // prints nothing and exits 0.
 func ProbePrelude(paths []ProbedPath) (script string, vars []string) {
 	var b strings.Builder
-	seen := map[string]bool{}
+	at := map[string]int{}
 	var list []ProbedPath
 	for _, p := range paths {
-		if seen[p.Path] {
-			for i := range list {
-				if list[i].Path == p.Path {
-					list[i].Hash = list[i].Hash || p.Hash
-				}
-			}
+		if i, ok := at[p.Path]; ok {
+			list[i].Hash = list[i].Hash || p.Hash
 			continue
 		}
-		seen[p.Path] = true
+		at[p.Path] = len(list)
 		list = append(list, p)
 	}
 	vars = []string{"opsmop_o", "opsmop_c", "opsmop_r", "opsmop_n", "opsmop_l"}
