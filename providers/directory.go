@@ -85,11 +85,7 @@ func (directoryProvider) ProbeVars() []string { return pathProbeVars() }
 
 // ProbePath names the path the probe looks at, for ProbePrelude.
 func (directoryProvider) ProbePath(req *Request) (ProbedPath, bool) {
-	s, err := spec[DirectorySpec](req, "directory")
-	if err != nil {
-		return ProbedPath{}, false
-	}
-	return ProbedPath{Path: s.Path}, true
+	return specPath(req, "directory", func(s *DirectorySpec) string { return s.Path })
 }
 
 // Check compares the wanted directory with the probed one.

@@ -81,11 +81,7 @@ func (lineProvider) ProbeVars() []string { return pathProbeVars() }
 
 // ProbePath names the path the probe looks at, for ProbePrelude.
 func (lineProvider) ProbePath(req *Request) (ProbedPath, bool) {
-	s, err := spec[LineSpec](req, "line")
-	if err != nil {
-		return ProbedPath{}, false
-	}
-	return ProbedPath{Path: s.Path}, true
+	return specPath(req, "line", func(s *LineSpec) string { return s.Path })
 }
 
 // Check computes the new contents locally and compares.

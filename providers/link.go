@@ -67,11 +67,7 @@ func (linkProvider) ProbeVars() []string { return pathProbeVars() }
 
 // ProbePath names the path the probe looks at, for ProbePrelude.
 func (linkProvider) ProbePath(req *Request) (ProbedPath, bool) {
-	s, err := spec[LinkSpec](req, "link")
-	if err != nil {
-		return ProbedPath{}, false
-	}
-	return ProbedPath{Path: s.Path}, true
+	return specPath(req, "link", func(s *LinkSpec) string { return s.Path })
 }
 
 // Check compares the link with the probed path.

@@ -40,6 +40,16 @@ type ProbedPath struct {
 	Hash bool
 }
 
+// specPath is ProbePath for a type whose probe only stats the path its
+// spec names.
+func specPath[T any](req *Request, typ string, path func(*T) string) (ProbedPath, bool) {
+	s, err := spec[T](req, typ)
+	if err != nil {
+		return ProbedPath{}, false
+	}
+	return ProbedPath{Path: path(s)}, true
+}
+
 // preludeKey is the variable-name suffix for path p's prelude results.
 func preludeKey(p string) string {
 	h := sha256.Sum256([]byte(p))
@@ -65,44 +75,47 @@ func ProbePrelude(paths []ProbedPath) (script string, vars []string) {
 	}
 	vars = []string{"opsmop_o", "opsmop_c", "opsmop_r", "opsmop_n", "opsmop_l"}
 	b.WriteString("opsmop_pre() {\nopsmop_n='\n'\nset --\n")
+	var entries [][2]string
 	for _, p := range list {
 		q, k := shell.Quote(p.Path), preludeKey(p.Path)
 		vars = append(vars, "opsmop_e_"+k, "opsmop_s_"+k)
 		b.WriteString("if [ -e " + q + " ] || [ -L " + q + " ]; then set -- \"$@\" " + q + "; opsmop_e_" + k + "=1; fi\n")
+		entries = append(entries, [2]string{"opsmop_e_" + k, "opsmop_s_" + k + "=$opsmop_l"})
 	}
-	// one line per argument, or nothing is used
-	const take = `opsmop_c=0; opsmop_r=$opsmop_o
-while [ -n "$opsmop_r" ]; do opsmop_c=$((opsmop_c + 1)); opsmop_r=${opsmop_r#*"$opsmop_n"}; done
-if [ "$opsmop_c" -eq $# ]; then
-`
-	b.WriteString("opsmop_o=\n[ $# -eq 0 ] || opsmop_o=$(stat -c '%a %u %g %U %G %s' -- \"$@\" 2>/dev/null) || opsmop_o=\n")
-	b.WriteString("[ -z \"$opsmop_o\" ] || opsmop_o=$opsmop_o$opsmop_n\n")
-	b.WriteString(take)
-	for _, p := range list {
-		k := preludeKey(p.Path)
-		b.WriteString("if [ -n \"${opsmop_e_" + k + "-}\" ]; then opsmop_s_" + k + "=${opsmop_o%%\"$opsmop_n\"*}; opsmop_o=${opsmop_o#*\"$opsmop_n\"}; fi\n")
-	}
-	b.WriteString("fi\nset --\n")
-	var hashed []ProbedPath
+	writeLineEach(&b, `[ $# -eq 0 ] || opsmop_o=$(stat -c '%a %u %g %U %G %s' -- "$@" 2>/dev/null) || opsmop_o=`, entries)
+	b.WriteString("set --\n")
+	entries = nil
 	for _, p := range list {
 		if !p.Hash {
 			continue
 		}
-		hashed = append(hashed, p)
 		q, k := shell.Quote(p.Path), preludeKey(p.Path)
 		vars = append(vars, "opsmop_f_"+k, "opsmop_h_"+k)
 		b.WriteString("if [ -n \"${opsmop_s_" + k + "-}\" ] && [ \"${opsmop_s_" + k + "##* }\" -le " + strconv.Itoa(preludeMaxHash) + " ] && [ ! -L " + q + " ] && [ -f " + q + " ] && [ -r " + q + " ]; then set -- \"$@\" " + q + "; opsmop_f_" + k + "=1; fi\n")
+		// sha256sum starts the line with a backslash when it escapes the name
+		entries = append(entries, [2]string{"opsmop_f_" + k, "opsmop_l=${opsmop_l#\\\\}; opsmop_h_" + k + "=${opsmop_l%% *}"})
 	}
-	if len(hashed) > 0 {
-		b.WriteString("opsmop_o=\nif [ $# -gt 0 ] && command -v sha256sum >/dev/null 2>&1; then opsmop_o=$(sha256sum -- \"$@\" 2>/dev/null) || opsmop_o=; fi\n")
-		b.WriteString("[ -z \"$opsmop_o\" ] || opsmop_o=$opsmop_o$opsmop_n\n")
-		b.WriteString(take)
-		for _, p := range hashed {
-			k := preludeKey(p.Path)
-			b.WriteString("if [ -n \"${opsmop_f_" + k + "-}\" ]; then opsmop_l=${opsmop_o%%\"$opsmop_n\"*}; opsmop_o=${opsmop_o#*\"$opsmop_n\"}; opsmop_l=${opsmop_l#\\\\}; opsmop_h_" + k + "=${opsmop_l%% *}; fi\n")
-		}
-		b.WriteString("fi\n")
+	if len(entries) > 0 {
+		writeLineEach(&b, `if [ $# -gt 0 ] && command -v sha256sum >/dev/null 2>&1; then opsmop_o=$(sha256sum -- "$@" 2>/dev/null) || opsmop_o=; fi`, entries)
 	}
 	b.WriteString("}\nopsmop_pre; unset -f opsmop_pre\n")
 	return b.String(), vars
+}
+
+// writeLineEach appends prelude code that runs run (which sets opsmop_o to
+// a tool's output for the arguments "$@") and, only when that output has
+// exactly one line per argument, walks the entries in order: for each
+// whose flag variable (entry[0]) is set, that is whose path was passed,
+// it takes the next line into opsmop_l and runs entry[1].
+func writeLineEach(b *strings.Builder, run string, entries [][2]string) {
+	b.WriteString("opsmop_o=\n" + run + "\n")
+	b.WriteString(`[ -z "$opsmop_o" ] || opsmop_o=$opsmop_o$opsmop_n
+opsmop_c=0; opsmop_r=$opsmop_o
+while [ -n "$opsmop_r" ]; do opsmop_c=$((opsmop_c + 1)); opsmop_r=${opsmop_r#*"$opsmop_n"}; done
+if [ "$opsmop_c" -eq $# ]; then
+`)
+	for _, e := range entries {
+		b.WriteString("if [ -n \"${" + e[0] + "-}\" ]; then opsmop_l=${opsmop_o%%\"$opsmop_n\"*}; opsmop_o=${opsmop_o#*\"$opsmop_n\"}; " + e[1] + "; fi\n")
+	}
+	b.WriteString("fi\n")
 }
