@@ -17,8 +17,16 @@ import (
 // variables once ProbeVars are unset, the same options, umask, directory
 // and traps, and prints what the same probe prints in its own sh.
 func TestInlineProbes(t *testing.T) {
-	sh, err := exec.LookPath("sh")
-	if err != nil {
+	// The persistent shell is the host's sh: dash here, bash (in POSIX
+	// mode) on other systems; each present one is tried.
+	var shells [][]string
+	if sh, err := exec.LookPath("sh"); err == nil {
+		shells = append(shells, []string{sh})
+	}
+	if bash, err := exec.LookPath("bash"); err == nil {
+		shells = append(shells, []string{bash, "--posix"})
+	}
+	if len(shells) == 0 {
 		t.Skip("no sh")
 	}
 	src := t.TempDir()
@@ -80,50 +88,52 @@ func TestInlineProbes(t *testing.T) {
 		vars := ip.ProbeVars()
 		for i, newSpec := range mk {
 			for state, setup := range states {
-				t.Run(td.decl.Name+"/"+state+"/"+string(rune('a'+i)), func(t *testing.T) {
-					dir := t.TempDir()
-					p := filepath.Join(dir, "it's a\nname")
-					setup(t, p)
-					req := newReq(newSpec(p), src, map[string]any{"x": 1}, nil)
-					script, err := td.provider.Probe(req)
-					if err != nil {
-						t.Fatal(err)
-					}
-					probe := filepath.Join(dir, "probe")
-					writeTestFile(t, probe, script)
-					alone, err := exec.Command(sh, probe).Output()
-					if err != nil {
-						t.Fatalf("probe alone: %v", err)
-					}
-					// With a prelude over this path and two others, as the
-					// engine sends it. "used" has stat and sha256sum fail
-					// when given one path, which only the probe's own
-					// fallback does: the prelude must have answered. "short"
-					// has them drop a line when given several paths: the
-					// prelude must see the mismatch and leave the probe to
-					// run its own.
-					pp, ok := td.provider.(interface {
-						ProbePath(*Request) (ProbedPath, bool)
-					}).ProbePath(req)
-					if !ok {
-						t.Fatal("ProbePath: not ok")
-					}
-					other := filepath.Join(dir, "other")
-					writeTestFile(t, other, "other\n")
-					pre, preVars := ProbePrelude([]ProbedPath{pp, {Path: other, Hash: true}, {Path: filepath.Join(dir, "missing"), Hash: true}})
-					for _, variant := range []string{"alone", "prelude", "used", "short"} {
-						t.Run(variant, func(t *testing.T) {
-							preFile := filepath.Join(dir, "pre-"+variant)
-							unset := vars
-							switch variant {
-							case "alone":
-								writeTestFile(t, preFile, ":\n")
-							default:
-								writeTestFile(t, preFile, pre)
-								unset = append(append([]string(nil), vars...), preVars...)
-							}
-							env := `{ umask; pwd; echo "$-"; trap; }`
-							harness := `probe=$1 out=$2 pre=$3
+				for _, shv := range shells {
+					sh := func(args ...string) *exec.Cmd { return exec.Command(shv[0], append(shv[1:], args...)...) }
+					t.Run(td.decl.Name+"/"+state+"/"+string(rune('a'+i))+"/"+filepath.Base(shv[0]), func(t *testing.T) {
+						dir := t.TempDir()
+						p := filepath.Join(dir, "it's a\nname")
+						setup(t, p)
+						req := newReq(newSpec(p), src, map[string]any{"x": 1}, nil)
+						script, err := td.provider.Probe(req)
+						if err != nil {
+							t.Fatal(err)
+						}
+						probe := filepath.Join(dir, "probe")
+						writeTestFile(t, probe, script)
+						alone, err := sh(probe).Output()
+						if err != nil {
+							t.Fatalf("probe alone: %v", err)
+						}
+						// With a prelude over this path and two others, as the
+						// engine sends it. "used" has stat and sha256sum fail
+						// when given one path, which only the probe's own
+						// fallback does: the prelude must have answered. "short"
+						// has them drop a line when given several paths: the
+						// prelude must see the mismatch and leave the probe to
+						// run its own.
+						pp, ok := td.provider.(interface {
+							ProbePath(*Request) (ProbedPath, bool)
+						}).ProbePath(req)
+						if !ok {
+							t.Fatal("ProbePath: not ok")
+						}
+						other := filepath.Join(dir, "other")
+						writeTestFile(t, other, "other\n")
+						pre, preVars := ProbePrelude([]ProbedPath{pp, {Path: other, Hash: true}, {Path: filepath.Join(dir, "missing"), Hash: true}})
+						for _, variant := range []string{"alone", "prelude", "used", "short"} {
+							t.Run(variant, func(t *testing.T) {
+								preFile := filepath.Join(dir, "pre-"+variant)
+								unset := vars
+								switch variant {
+								case "alone":
+									writeTestFile(t, preFile, ":\n")
+								default:
+									writeTestFile(t, preFile, pre)
+									unset = append(append([]string(nil), vars...), preVars...)
+								}
+								env := `{ umask; pwd; echo "$-"; trap; }`
+								harness := `probe=$1 out=$2 pre=$3
 set >"$out.vars0"; ` + env + ` >"$out.env0"
 { . "$pre"; } </dev/null >"$out.pre"
 { . "$probe"; } </dev/null >"$out"
@@ -131,37 +141,42 @@ echo "status $?" >"$out.status"
 unset ` + strings.Join(unset, " ") + `
 set >"$out.vars1"; ` + env + ` >"$out.env1"
 echo alive`
-							out := filepath.Join(dir, "out-"+variant)
-							cmd := exec.Command(sh, "-c", harness, "sh", probe, out, preFile)
-							if variant == "used" || variant == "short" {
-								cmd.Env = append(os.Environ(), "PATH="+fakeTools(t, variant)+":"+os.Getenv("PATH"))
-							}
-							got, err := cmd.CombinedOutput()
-							if err != nil || string(got) != "alive\n" {
-								t.Fatalf("the shell that sourced the probe did not survive it: %v, output %q\nprobe:\n%s", err, got, script)
-							}
-							for _, f := range []string{"vars", "env"} {
-								before, after := readTestFile(t, out+"."+f+"0"), readTestFile(t, out+"."+f+"1")
+								out := filepath.Join(dir, "out-"+variant)
+								cmd := sh("-c", harness, "sh", probe, out, preFile)
 								if variant == "used" || variant == "short" {
-									// PATH differs from the parent's, the same before and after
-									before, after = dropLines(before, "PATH="), dropLines(after, "PATH=")
+									cmd.Env = append(os.Environ(), "PATH="+fakeTools(t, variant)+":"+os.Getenv("PATH"))
 								}
-								if before != after {
-									t.Errorf("%s changed by the probe (unset afterwards: %v):\ngot\n%s\nwant\n%s", f, unset, after, before)
+								got, err := cmd.CombinedOutput()
+								if err != nil || string(got) != "alive\n" {
+									t.Fatalf("the shell that sourced the probe did not survive it: %v, output %q\nprobe:\n%s", err, got, script)
 								}
-							}
-							if s := readTestFile(t, out+".status"); s != "status 0\n" {
-								t.Errorf("got %q; want status 0", s)
-							}
-							if s := readTestFile(t, out+".pre"); s != "" {
-								t.Errorf("the prelude printed %q; want nothing", s)
-							}
-							if inl := readTestFile(t, out); inl != string(alone) {
-								t.Errorf("inline output %q; want what the probe prints alone, %q", inl, alone)
-							}
-						})
-					}
-				})
+								for _, f := range []string{"vars", "env"} {
+									before, after := readTestFile(t, out+"."+f+"0"), readTestFile(t, out+"."+f+"1")
+									if variant == "used" || variant == "short" {
+										// PATH differs from the parent's, the same before and after
+										before, after = dropLines(before, "PATH="), dropLines(after, "PATH=")
+									}
+									// bash's own bookkeeping, which every command changes
+									for _, v := range []string{"BASH_ARGC=", "BASH_ARGV=", "BASH_LINENO=", "BASH_SOURCE=", "LINENO=", "PIPESTATUS=", "_="} {
+										before, after = dropLines(before, v), dropLines(after, v)
+									}
+									if before != after {
+										t.Errorf("%s changed by the probe (unset afterwards: %v):\ngot\n%s\nwant\n%s", f, unset, after, before)
+									}
+								}
+								if s := readTestFile(t, out+".status"); s != "status 0\n" {
+									t.Errorf("got %q; want status 0", s)
+								}
+								if s := readTestFile(t, out+".pre"); s != "" {
+									t.Errorf("the prelude printed %q; want nothing", s)
+								}
+								if inl := readTestFile(t, out); inl != string(alone) {
+									t.Errorf("inline output %q; want what the probe prints alone, %q", inl, alone)
+								}
+							})
+						}
+					})
+				}
 			}
 		}
 	}
