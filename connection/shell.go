@@ -220,14 +220,11 @@ func (h *SSHHost) Run(ctx context.Context, script string, stdin io.Reader) (Resu
 // that completed are returned with it and the rest do not run (the shell
 // is replaced).
 func (h *SSHHost) RunBatch(ctx context.Context, scripts []string) ([]Result, error) {
-	cmds := make([]command, len(scripts))
+	probes := make([]Probe, len(scripts))
 	for i, s := range scripts {
-		cmds[i] = command{script: s}
+		probes[i] = Probe{Script: s}
 	}
-	if len(cmds) == 0 {
-		return nil, nil
-	}
-	return h.run(ctx, cmds)
+	return h.RunProbes(ctx, probes)
 }
 
 // RunProbes is RunBatch for read-only probes, some of which may keep the

@@ -759,8 +759,9 @@ func (hr *hostRun) probeBatch(ctx context.Context, recheck *instance, pending []
 				p.Inline = false
 			}
 		}
-		uresults, err = b.RunProbes(cctx, withPrelude(targets, index, probes))
-		if err == nil && len(uresults) > len(probes) {
+		sent, prelude := withPrelude(targets, index, probes)
+		uresults, err = b.RunProbes(cctx, sent)
+		if err == nil && prelude {
 			uresults = uresults[1 : len(uresults)-1]
 		}
 	} else {
@@ -800,10 +801,10 @@ func (hr *hostRun) probeBatch(ctx context.Context, recheck *instance, pending []
 }
 
 // withPrelude returns probes with a providers.ProbePrelude before them and
-// the probe that unsets its variables after them, when two or more of the
-// inline probes look at paths (one stat and one sha256sum for them all
-// instead of one each); otherwise probes unchanged.
-func withPrelude(targets []*instance, index []int, probes []connection.Probe) []connection.Probe {
+// the probe that unsets its variables after them, and true, when two or
+// more of the inline probes look at paths (one stat and one sha256sum for
+// them all instead of one each); otherwise probes unchanged, and false.
+func withPrelude(targets []*instance, index []int, probes []connection.Probe) ([]connection.Probe, bool) {
 	var paths []providers.ProbedPath
 	distinct := map[string]bool{}
 	for i, t := range targets {
@@ -817,13 +818,13 @@ func withPrelude(targets []*instance, index []int, probes []connection.Probe) []
 		}
 	}
 	if len(distinct) < 2 {
-		return probes
+		return probes, false
 	}
 	pre, vars := providers.ProbePrelude(paths)
 	out := make([]connection.Probe, 0, len(probes)+2)
 	out = append(out, connection.Probe{Script: pre, Inline: true})
 	out = append(out, probes...)
-	return append(out, connection.Probe{Script: ":", Inline: true, Vars: vars})
+	return append(out, connection.Probe{Script: ":", Inline: true, Vars: vars}), true
 }
 
 // finishRecheck checks a just-applied resource again from its fresh probe:
