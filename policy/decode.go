@@ -425,7 +425,13 @@ func typeHint(n *Node, t reflect.Type, hide bool) string {
 		if hide {
 			return " (quote it)"
 		}
-		return " (quote it: \"" + n.scalarText() + "\")"
+		text := n.scalarText()
+		if n.Kind == Int && (strings.HasPrefix(text, "0o") || strings.HasPrefix(text, "0O")) {
+			// An octal number given to a string key is a file mode:
+			// quoted, it is written with a plain leading zero.
+			text = "0" + text[2:]
+		}
+		return " (quote it: \"" + text + "\")"
 	case k == reflect.Bool && n.Kind == String:
 		return " (write true or false without quotes)"
 	case (k >= reflect.Int && k <= reflect.Int64 || k == reflect.Float32 || k == reflect.Float64) && n.Kind == String:

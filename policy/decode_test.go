@@ -189,15 +189,29 @@ func TestDecodeErrors(t *testing.T) {
 	}
 }
 
-func TestDecodeYAMLOctalHint(t *testing.T) {
-	n, err := ParseYAML("site.yaml", []byte("s: 0755\n"))
-	if err != nil {
-		t.Fatal(err)
+func TestDecodeOctalHint(t *testing.T) {
+	// An octal number given to a string key is a file mode: the hint
+	// quotes it as one ("0755", which the mode keys parse), not as
+	// "0o755".
+	tests := []struct {
+		name, file, src, want string
+	}{
+		{"TOML 0o", "site.toml", "s = 0o755\n", `site.toml:1: s: want a string, got an integer 0o755 (quote it: "0755")`},
+		{"YAML 0o", "site.yaml", "s: 0o755\n", `site.yaml:1: s: want a string, got an integer 0o755 (quote it: "0755")`},
+		{"TOML hex stays", "site.toml", "s = 0x1F\n", `site.toml:1: s: want a string, got an integer 0x1F (quote it: "0x1F")`},
+		{"decimal", "site.yaml", "s: 755\n", `site.yaml:1: s: want a string, got an integer 755 (quote it: "755")`},
 	}
-	var got allTypes
-	want := `site.yaml:1: s: want a string, got an integer 0755 (quote it: "0755")`
-	if got := Decode(n, "", &got).Error(); got != want {
-		t.Errorf("got %q; want %q", got, want)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, err := Parse(tt.file, []byte(tt.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got allTypes
+			if got := Decode(n, "", &got).Error(); got != tt.want {
+				t.Errorf("got %q; want %q", got, tt.want)
+			}
+		})
 	}
 }
 

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -83,4 +84,45 @@ func (l ErrorList) Sort() {
 // add appends a problem.
 func (l *ErrorList) add(pos Pos, path, format string, args ...any) {
 	*l = append(*l, &Error{Pos: pos, Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// leadingZeroRE matches a number written with a leading zero: 0750, -0750,
+// 00.5, 0_7. TOML and JSON refuse such numbers, and YAML 1.1 and 1.2
+// disagree about them (octal 488 or decimal 750?).
+var leadingZeroRE = regexp.MustCompile(`^[-+]?0[0-9_]`)
+
+// numberRE matches a decimal integer or float as TOML and YAML spell them
+// (digits, underscores, a fraction, an exponent).
+var numberRE = regexp.MustCompile(`^[-+]?[0-9_]+(\.[0-9_]+)?([eE][-+]?[0-9_]+)?$`)
+
+// leadingZeroAdvice says what to write instead of text, a value with a
+// leading zero, as the value of key (written key + sep + value; key "" for
+// a list item): `quote it: mode = "0750" (for a number, write 750, or
+// 0o750 in octal)`. Quoting comes first because such values are file
+// modes nearly always; the alternatives are offered when text is a number.
+func leadingZeroAdvice(key, sep, text string) string {
+	q := strconv.Quote(text)
+	if key != "" {
+		q = key + sep + q
+	}
+	advice := "quote it: " + q
+	if !numberRE.MatchString(text) {
+		return advice
+	}
+	sign, digits := "", text
+	if text[0] == '+' || text[0] == '-' {
+		sign, digits = text[:1], text[1:]
+	}
+	if sign == "+" {
+		sign = ""
+	}
+	dec := strings.TrimLeft(digits, "0_")
+	if dec == "" || dec[0] == '.' || dec[0] == 'e' || dec[0] == 'E' {
+		dec = "0" + dec
+	}
+	alt := sign + dec
+	if dec != "0" && strings.Trim(digits, "01234567_") == "" {
+		alt += ", or " + sign + "0o" + dec + " in octal"
+	}
+	return advice + " (for a number, write " + alt + ")"
 }

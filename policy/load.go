@@ -162,6 +162,10 @@ func (l *loader) role(n *Node, path, file string) *Role {
 		Tags:              rk.Tags,
 		MaxFailPercentage: rk.MaxFailPercentage,
 		Pos:               n.Pos,
+		keyPos:            make(map[string]Pos, len(merged.Entries)),
+	}
+	for _, e := range merged.Entries {
+		r.keyPos[e.Key] = e.KeyPos
 	}
 	if r.Name == "" {
 		switch {

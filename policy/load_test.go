@@ -16,6 +16,7 @@ func stripPolicy(p *Policy) {
 	p.File = ""
 	for _, r := range p.Roles {
 		r.Pos = Pos{}
+		r.keyPos = nil
 		for _, list := range [][]*Resource{r.Pre, r.Resources, r.Handlers, r.Post} {
 			for _, res := range list {
 				res.Pos = Pos{}
@@ -301,6 +302,100 @@ cmd = "y"
 		if !reflect.DeepEqual(c.got, c.want) {
 			t.Errorf("%s: got %#v; want %#v", c.name, c.got, c.want)
 		}
+	}
+}
+
+func TestKeyPos(t *testing.T) {
+	// Role and resource keys each carry their own line, so that an error
+	// about one (a bad when, say) points at it rather than at [[roles]].
+	files := map[string]string{
+		"site.toml": `[[roles]]
+name = "web"
+hosts = "web*"
+groups = "app"
+when = "facts.os == 'linux'"
+serial = [1, "50%"]
+tags = ["a"]
+  [roles.vars]
+  x = 1
+  [[roles.resources]]
+  type = "shell"
+  cmd = "true"
+  when = "x == 1"
+[[roles]]
+include = "roles/db.toml"
+hosts = "db*"
+`,
+		"site.yaml": `roles:
+  - name: web
+    hosts: web*
+    groups: app
+    when: facts.os == 'linux'
+    serial: [1, 50%]
+    tags: [a]
+    vars:
+      x: 1
+    resources:
+      - type: shell
+        cmd: "true"
+        when: x == 1
+  - include: roles/db.toml
+    hosts: db*
+`,
+		"roles/db.toml": `name = "db"
+when = "facts.os == 'bsd'"
+hosts = "from-file*"
+`,
+	}
+	dir := t.TempDir()
+	writeFiles(t, dir, files)
+	dbFile := filepath.Join(dir, "roles", "db.toml")
+	for _, f := range []struct {
+		name          string
+		besideInclude int // the line of hosts beside include
+	}{{"site.toml", 16}, {"site.yaml", 15}} {
+		t.Run(f.name, func(t *testing.T) {
+			file := filepath.Join(dir, f.name)
+			p, err := Load(file, testRegistry())
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			web, db := p.Roles[0], p.Roles[1]
+			res := web.Resources[0]
+			at := func(line int) Pos { return Pos{File: file, Line: line} }
+			tests := []struct {
+				name      string
+				got, want Pos
+			}{
+				{"role hosts", web.KeyPos("hosts"), at(3)},
+				{"role groups", web.KeyPos("groups"), at(4)},
+				{"role when", web.KeyPos("when"), at(5)},
+				{"role serial", web.KeyPos("serial"), at(6)},
+				{"role tags", web.KeyPos("tags"), at(7)},
+				{"role vars", web.KeyPos("vars"), at(8)},
+				{"role key not set: the role's line", web.KeyPos("sudo"), web.Pos},
+				{"included role's when: its file", db.KeyPos("when"), Pos{File: dbFile, Line: 2}},
+				{"key set beside include", db.KeyPos("hosts"), at(f.besideInclude)},
+				{"resource when", res.KeyPos("when"), at(13)},
+				{"resource type's own key", res.KeyPos("cmd"), at(12)},
+				{"resource key not set: the resource's line", res.KeyPos("loop"), res.Pos},
+			}
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					if tt.got != tt.want {
+						t.Errorf("got %v; want %v", tt.got, tt.want)
+					}
+				})
+			}
+		})
+	}
+	// Made by hand, without Load: the role's and resource's own position.
+	pos := Pos{File: "x.toml", Line: 7}
+	if got := (&Role{Pos: pos}).KeyPos("when"); got != pos {
+		t.Errorf("Role without key positions: got %v; want %v", got, pos)
+	}
+	if got := (&Resource{Pos: pos}).KeyPos("when"); got != pos {
+		t.Errorf("Resource without Raw: got %v; want %v", got, pos)
 	}
 }
 

@@ -68,7 +68,7 @@ type Node struct {
 	// or bool (Bool); nil for Null, Map and List.
 	Value any
 	// Text is how a scalar was spelled in the source when that may differ
-	// from Value (YAML 0755 is the integer 493); used in messages only.
+	// from Value (0o755 is the integer 493); used in messages only.
 	Text    string
 	Entries []Entry // Map only
 	Items   []*Node // List only

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -223,7 +224,6 @@ func TestTOMLErrors(t *testing.T) {
 		}},
 		{"syntax error", "a = 1\nb = \n", []string{`x.toml:2: invalid TOML: unexpected character U+000A at start of value`}},
 		{"unquoted string", "a = 1\nmode = 20s\n", []string{`x.toml:2: invalid TOML: strings must be quoted`}},
-		{"leading zero", "mode = 0755\n", []string{`x.toml:1: invalid TOML: integers cannot have leading zeroes`}},
 		{"integer overflow", "a = 99999999999999999999\n", []string{`x.toml:1: a: integer 99999999999999999999 is out of range (64-bit signed)`}},
 		{"too deep", "a = " + strings.Repeat("[", MaxDepth+5) + strings.Repeat("]", MaxDepth+5) + "\n", []string{`x.toml:1: a` + strings.Repeat("[0]", MaxDepth) + `: nested more than 200 levels deep`}},
 	}
@@ -248,7 +248,7 @@ func TestYAMLErrors(t *testing.T) {
 	}{
 		{"duplicate key", "a: 1\nb:\n  c: 1\n  c: 2\n", []string{`x.yaml:4: b.c: duplicate key "c" (first set at line 3)`}},
 		{"two documents", "a: 1\n---\nb: 2\n", []string{`x.yaml:2: a second YAML document starts here; a policy file holds exactly one (remove the ---)`}},
-		{"syntax error", "a: 1\nb: :\n  - x\n", []string{`x.yaml:2: invalid YAML: mapping values are not allowed in this context`}},
+		{"syntax error", "a: 1\nb: :\n  - x\n", []string{`x.yaml:2: invalid YAML: mapping values are not allowed in this context (check this line's indentation, or quote a value that contains ": ")`}},
 		{"custom tag", "a: !vault abc\n", []string{`x.yaml:1: a: unsupported YAML tag !vault; remove it`}},
 		{"map as key", "? {a: 1}\n: x\n", []string{`x.yaml:1: map keys must be plain strings, not a map`}},
 		{"unknown alias", "a: *nope\n", []string{`x.yaml:1: invalid YAML: unknown anchor 'nope' referenced`}},
@@ -264,6 +264,146 @@ func TestYAMLErrors(t *testing.T) {
 			got := errLines(err)
 			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
 				t.Errorf("got errors\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+func TestTOMLLeadingZero(t *testing.T) {
+	// TOML refuses numbers with a leading zero (mode = 0750); the error
+	// names the line and the key and says to quote the value.
+	tests := []struct {
+		name, src, want string
+	}{
+		{"key", "[[roles]]\nname = \"web\"\n  [[roles.resources]]\n  type = \"directory\"\n  mode = 0750\n",
+			`x.toml:5: mode = 0750: TOML numbers cannot have leading zeros; quote it: mode = "0750" (for a number, write 750, or 0o750 in octal)`},
+		{"any key", "a = 1\nport = 08080\n",
+			`x.toml:2: port = 08080: TOML numbers cannot have leading zeros; quote it: port = "08080" (for a number, write 8080)`},
+		{"no spaces, comment", "mode=0644 # rw-r--r--\n",
+			`x.toml:1: mode = 0644: TOML numbers cannot have leading zeros; quote it: mode = "0644" (for a number, write 644, or 0o644 in octal)`},
+		{"negative", "n = -0750\n",
+			`x.toml:1: n = -0750: TOML numbers cannot have leading zeros; quote it: n = "-0750" (for a number, write -750, or -0o750 in octal)`},
+		{"quoted key", "\"my mode\" = 0644\n",
+			`x.toml:1: "my mode" = 0644: TOML numbers cannot have leading zeros; quote it: "my mode" = "0644" (for a number, write 644, or 0o644 in octal)`},
+		{"dotted key in inline table", "x = { a = 1, b.mode = 0600 }\n",
+			`x.toml:1: b.mode = 0600: TOML numbers cannot have leading zeros; quote it: b.mode = "0600" (for a number, write 600, or 0o600 in octal)`},
+		{"list item", "modes = [\n  \"0644\",\n  0750,\n]\n",
+			`x.toml:3: 0750: TOML numbers cannot have leading zeros; quote it: "0750" (for a number, write 750, or 0o750 in octal)`},
+		{"not octal", "mode = 0789\n",
+			`x.toml:1: mode = 0789: TOML numbers cannot have leading zeros; quote it: mode = "0789" (for a number, write 789)`},
+		{"float", "f = 00.5\n",
+			`x.toml:1: f = 00.5: TOML numbers cannot have leading zeros; quote it: f = "00.5" (for a number, write 0.5)`},
+		{"zero", "z = 00\n",
+			`x.toml:1: z = 00: TOML numbers cannot have leading zeros; quote it: z = "00" (for a number, write 0)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseTOML("x.toml", []byte(tt.src))
+			if got := strings.Join(errLines(err), "\n"); got != tt.want {
+				t.Errorf("got %q; want %q", got, tt.want)
+			}
+		})
+	}
+	// What TOML allows stays allowed.
+	n, err := ParseTOML("x.toml", []byte("a = 0\nb = 0.5\nc = 0o750\nd = \"0750\"\ne = 0e2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := dump(n), `{a: int(0), b: float(0.5), c: int(488), d: "0750", e: float(0)}`; got != want {
+		t.Errorf("got %s; want %s", got, want)
+	}
+}
+
+func TestYAMLLeadingZero(t *testing.T) {
+	// yaml.v3 reads 0750 as the octal 488 (YAML 1.1), YAML 1.2 as the
+	// decimal 750, TOML and JSON refuse it: a policy refuses it too, so
+	// that a mode never silently becomes another (through a variable,
+	// say, rendered as "488").
+	tests := []struct {
+		name, src, want string
+	}{
+		{"mode", "roles:\n  - name: web\n    resources:\n      - type: directory\n        mode: 0750\n",
+			`x.yaml:5: roles[0].resources[0].mode: 0750: numbers cannot have leading zeros (YAML 1.1 reads it as octal 488, YAML 1.2 as decimal 750); quote it: mode: "0750" (for a number, write 750, or 0o750 in octal)`},
+		{"variable", "vars:\n  log_mode: 0640\n",
+			`x.yaml:2: vars.log_mode: 0640: numbers cannot have leading zeros (YAML 1.1 reads it as octal 416, YAML 1.2 as decimal 640); quote it: log_mode: "0640" (for a number, write 640, or 0o640 in octal)`},
+		{"list item", "modes: [\"0644\", 0600]\n",
+			`x.yaml:1: modes[1]: 0600: numbers cannot have leading zeros (YAML 1.1 reads it as octal 384, YAML 1.2 as decimal 600); quote it: "0600" (for a number, write 600, or 0o600 in octal)`},
+		{"negative", "n: -0750\n",
+			`x.yaml:1: n: -0750: numbers cannot have leading zeros (YAML 1.1 reads it as octal -488, YAML 1.2 as decimal -750); quote it: n: "-0750" (for a number, write -750, or -0o750 in octal)`},
+		{"same either way", "n: 007\n",
+			`x.yaml:1: n: 007: numbers cannot have leading zeros; quote it: n: "007" (for a number, write 7, or 0o7 in octal)`},
+		{"not octal", "n: 0789\n",
+			`x.yaml:1: n: 0789: numbers cannot have leading zeros; quote it: n: "0789" (for a number, write 789)`},
+		{"JSON", "{\"mode\": 0644}",
+			`x.yaml:1: mode: 0644: numbers cannot have leading zeros (YAML 1.1 reads it as octal 420, YAML 1.2 as decimal 644); quote it: mode: "0644" (for a number, write 644, or 0o644 in octal)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseYAML("x.yaml", []byte(tt.src))
+			if got := strings.Join(errLines(err), "\n"); got != tt.want {
+				t.Errorf("got %q; want %q", got, tt.want)
+			}
+		})
+	}
+	n, err := ParseYAML("x.yaml", []byte("a: 0\nb: 0.5\nc: 0o750\nd: \"0750\"\ne: '0750'\nf: 0x1F\ng: 750\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := dump(n), `{a: int(0), b: float(0.5), c: int(488), d: "0750", e: "0750", f: int(31), g: int(750)}`; got != want {
+		t.Errorf("got %s; want %s", got, want)
+	}
+}
+
+func TestYAMLSyntaxErrorLine(t *testing.T) {
+	// The line reported is the line of the offending text, not yaml.v3's
+	// (which names the enclosing block, counting from 0).
+	long := "roles:\n" + strings.Repeat("  - name: web\n    tags: [a, b]\n", 20) // lines 1-41
+	tests := []struct {
+		name, src string
+		line      int
+		msg       string
+	}{
+		{"sequence item dedented", "roles:\n  - name: web\n   resources: []\n", 3,
+			`invalid YAML: did not find expected '-' indicator (check this line's indentation: it must line up with the keys or - items it belongs with)`},
+		{"nested key dedented", "roles:\n  - name: web\n    resources:\n      - type: shell\n       cmd: \"true\"\n", 5,
+			`invalid YAML: did not find expected '-' indicator`},
+		{"map key dedented", "vars:\n  a: 1\n b: 2\n", 3,
+			`invalid YAML: did not find expected key (check this line's indentation`},
+		{"key after list dedented", "x: 1\nroles:\n  - name: a\n    resources:\n     - type: x\n    - type: y\n", 6,
+			`invalid YAML: did not find expected key`},
+		{"deep in a long file", long + "  - name: db\n   hosts: \"db*\"\n", 43,
+			`invalid YAML: did not find expected '-' indicator`},
+		{"key over-indented", "vars:\n  a: 1\n    b: 2\n", 3,
+			`invalid YAML: mapping values are not allowed in this context (check this line's indentation, or quote a value that contains ": ")`},
+		{"tab", "roles:\n  - name: web\n\tresources: []\n", 3,
+			`invalid YAML: found a tab character that violates indentation (indent with spaces, not tabs)`},
+		{"unclosed double quote", "roles:\n  - name: web\n    when: \"facts.os == 'x'\n    tags: [a]\n", 3,
+			`invalid YAML: found unexpected end of stream (a quoted string opened on this line is never closed)`},
+		{"unclosed single quote", "a: 1\nb: 'x\nc: 2\n", 2,
+			`invalid YAML: found unexpected end of stream`},
+		{"mapping values not allowed", "roles:\n  - name: web\n    label: web: main\n", 3,
+			`invalid YAML: mapping values are not allowed in this context`},
+		{"unclosed flow list", "vars:\n  a: 1\n  l: [1, 2\n  b: 3\n", 3,
+			`invalid YAML: did not find expected ',' or ']' (a [ or { opened here is not closed, or a comma is missing)`},
+		{"in the second document", "a: 1\n---\nb:\n  c: 1\n d: 2\n", 5,
+			`invalid YAML: did not find expected key`},
+		{"unknown alias", "a: 1\nb: 2\nc: *nope\n", 3,
+			`invalid YAML: unknown anchor 'nope' referenced`},
+		{"control character", "a: 1\nb: x\x01\n", 2,
+			`invalid YAML: control characters are not allowed`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseYAML("x.yaml", []byte(tt.src))
+			var el ErrorList
+			if !errors.As(err, &el) || len(el) != 1 {
+				t.Fatalf("got error %v; want one problem", err)
+			}
+			if got := el[0].Pos; got != (Pos{File: "x.yaml", Line: tt.line}) {
+				t.Errorf("got position %v; want x.yaml:%d (%v)", got, tt.line, err)
+			}
+			if !strings.HasPrefix(el[0].Msg, tt.msg) {
+				t.Errorf("got message %q; want it to start with %q", el[0].Msg, tt.msg)
 			}
 		})
 	}
@@ -294,12 +434,12 @@ c:
 }
 
 func TestYAMLScalarSpellings(t *testing.T) {
-	n, err := ParseYAML("x.yaml", []byte("octal: 0755\nquoted: \"0755\"\nno: no\nnull1: ~\nnull2:\n"))
+	n, err := ParseYAML("x.yaml", []byte("octal: 0o755\nquoted: \"0755\"\nno: no\nnull1: ~\nnull2:\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := at(t, n, "octal").describe(false); got != "an integer 0755" {
-		t.Errorf("octal: got %s; want an integer 0755", got)
+	if got := at(t, n, "octal").describe(false); got != "an integer 0o755" {
+		t.Errorf("octal: got %s; want an integer 0o755", got)
 	}
 	if got := dump(at(t, n, "quoted")); got != `"0755"` {
 		t.Errorf("quoted: got %s; want \"0755\"", got)

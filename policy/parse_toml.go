@@ -14,7 +14,8 @@ import (
 // Keys carry the line where they are written; a table made by a [header]
 // or [[header]] carries the header's line. Dates and times become strings.
 // Syntax errors, duplicate keys and tables defined twice are reported as an
-// ErrorList.
+// ErrorList; a number with a leading zero (mode = 0750) gets advice to
+// quote it.
 func ParseTOML(file string, data []byte) (*Node, error) {
 	data = data[:len(data):len(data)] // so that error highlights map to offsets
 	b := &tomlBuilder{
@@ -37,17 +38,57 @@ func ParseTOML(file string, data []byte) (*Node, error) {
 	}
 	if err := p.Error(); err != nil {
 		pos := Pos{File: file}
-		msg := err.Error()
+		msg := "invalid TOML: " + err.Error()
 		var perr *unstable.ParserError
 		if errors.As(err, &perr) {
-			pos.Line = b.lineOf(cap(data) - cap(perr.Highlight))
+			off := cap(data) - cap(perr.Highlight)
+			pos.Line = b.lineOf(off)
+			if m := b.leadingZero(off, perr.Message); m != "" {
+				msg = m
+			}
 		}
-		b.errs.add(pos, "", "invalid TOML: %s", msg)
+		b.errs.add(pos, "", "%s", msg)
 	}
 	if err := b.errs.Err(); err != nil {
 		return nil, err
 	}
 	return b.root, nil
+}
+
+// leadingZero explains a syntax error at byte off about a number written
+// with a leading zero (mode = 0750), or returns "" when the error is
+// another. go-toml says "integers cannot have leading zeroes" and
+// highlights the first two digits; the source text is checked too, so the
+// advice does not depend on the wording.
+func (b *tomlBuilder) leadingZero(off int, msg string) string {
+	if off < 0 || off >= len(b.data) {
+		return ""
+	}
+	start, end := off, off
+	if start > 0 && (b.data[start-1] == '+' || b.data[start-1] == '-') {
+		start--
+	}
+	for end < len(b.data) && !strings.ContainsRune(" \t\r\n,]}#", rune(b.data[end])) {
+		end++
+	}
+	text := string(b.data[start:end])
+	if !leadingZeroRE.MatchString(text) || (!numberRE.MatchString(text) && !strings.Contains(msg, "leading zero")) {
+		return ""
+	}
+	// The key, when the number is a key's value (not a list item).
+	key := ""
+	before := strings.TrimRight(string(b.data[b.lines[b.lineOf(start)-1]:start]), " \t")
+	if k, ok := strings.CutSuffix(before, "="); ok {
+		if i := strings.LastIndexAny(k, "{,"); i >= 0 {
+			k = k[i+1:]
+		}
+		key = strings.TrimSpace(k)
+	}
+	what := text
+	if key != "" {
+		what = key + " = " + text
+	}
+	return what + ": TOML numbers cannot have leading zeros; " + leadingZeroAdvice(key, " = ", text)
 }
 
 // tableState is how a TOML table or array came to exist, which decides

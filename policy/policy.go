@@ -56,7 +56,22 @@ type Role struct {
 	Resources         []*Resource
 	Handlers          []*Resource
 	Post              []*Resource
-	Pos               Pos
+	// Pos is where the role starts: its [[roles]] header or YAML map.
+	Pos Pos
+	// keyPos is where each key the role sets is written (see KeyPos).
+	keyPos map[string]Pos
+}
+
+// KeyPos returns where the role's key is written: key is a role key such
+// as "when", "hosts", "groups", "serial", "vars" or "tags", and the
+// position is the key's line, in the included role file when the key
+// comes from there. For a key the role does not set, or a Role not made by
+// Load, it returns r.Pos.
+func (r *Role) KeyPos(key string) Pos {
+	if p, ok := r.keyPos[key]; ok {
+		return p
+	}
+	return r.Pos
 }
 
 // Resource is one resource as written in the policy, before per-host
@@ -84,6 +99,18 @@ type Resource struct {
 	// messages.
 	Path string
 	Pos  Pos
+}
+
+// KeyPos returns where the resource's key is written: key is a common key
+// such as "when", "loop" or "until", or one of the type's own, and the
+// position is the key's line (from Raw). For a key the resource does not
+// set, or a Resource without Raw, it returns r.Pos. A copy made by Render
+// keeps the positions.
+func (r *Resource) KeyPos(key string) Pos {
+	if e := r.Raw.entry(key); e != nil {
+		return e.KeyPos
+	}
+	return r.Pos
 }
 
 // ResourceType declares a resource type: its spec struct carries the keys
