@@ -240,8 +240,43 @@ func TestLiteralValues(t *testing.T) {
 	}
 
 	// Names that would read as options, and NUL bytes, are refused with
-	// an error naming the value; nothing runs.
+	// an error naming the value; nothing runs. Written literally, validate
+	// refuses them before any host is contacted (checked below); written
+	// as templates, they reach the host-side checks.
 	writeTree(t, dir, map[string]string{"refused.toml": `
+[[roles]]
+name = "refused"
+groups = "fleet"
+ssh_as = { username = "ops" }
+sudo = true
+  [[roles.resources]]
+  type = "user"
+  name = '{{ "-rf" }}'
+  ignore_errors = true
+  [[roles.resources]]
+  type = "group"
+  name = '{{ "--help" }}'
+  ignore_errors = true
+  [[roles.resources]]
+  type = "package"
+  name = '{{ "-y" }}'
+  ignore_errors = true
+  [[roles.resources]]
+  type = "service"
+  service = '{{ "--status-all" }}'
+  state = "started"
+  ignore_errors = true
+  [[roles.resources]]
+  type = "file"
+  path = '/srv/lit/nul{{ "\x00" }}byte'
+  content = "x"
+  ignore_errors = true
+  [[roles.resources]]
+  type = "directory"
+  path = '{{ "--help" }}'
+  ignore_errors = true
+`})
+	writeTree(t, dir, map[string]string{"literal.toml": `
 [[roles]]
 name = "refused"
 groups = "fleet"
@@ -274,6 +309,12 @@ sudo = true
   path = "--help"
   ignore_errors = true
 `})
+	code, _, errOut = opsmop(t, env, "validate", filepath.Join(dir, "literal.toml"), "-i", inv)
+	for _, want := range []string{`"-rf" is not a valid name`, `"--help" is not a valid name`, `"-y" is not a package name`, `"--status-all" is not a service name`, `"--help" is not absolute`} {
+		if code != exitInvalid || !strings.Contains(errOut, want) {
+			t.Errorf("validate literal.toml: exit %d; want %d and %q in\n%s", code, exitInvalid, want, errOut)
+		}
+	}
 	code, out, errOut = opsmop(t, env, "apply", filepath.Join(dir, "refused.toml"), "-i", inv)
 	if code != exitOK || !strings.Contains(out, "ignored=6") {
 		t.Errorf("apply refused.toml: exit %d; want 0 with the 6 resources failed (ignored)\n%s%s", code, out, errOut)

@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/opsmop/opsmop/policy"
+	"github.com/opsmop/opsmop/providers"
 )
 
 // Validate checks what policy loading cannot: every expression compiles,
@@ -20,15 +22,15 @@ func Validate(p *policy.Policy, reg policy.Registry, ev *Evaluator, checkPattern
 		rp := fmt.Sprintf("roles[%d]", i)
 		if checkPattern != nil {
 			if err := checkPattern(r.Groups); err != nil {
-				add(r.Pos, rp+".groups", err)
+				add(r.KeyPos("groups"), rp+".groups", err)
 			}
 			if err := checkPattern(r.Hosts); err != nil {
-				add(r.Pos, rp+".hosts", err)
+				add(r.KeyPos("hosts"), rp+".hosts", err)
 			}
 		}
 		if r.When != "" {
 			if _, err := ev.CompileExpr(r.When); err != nil {
-				add(r.Pos, rp+".when", err)
+				add(r.KeyPos("when"), rp+".when", err)
 			}
 		}
 		lists := []struct {
@@ -91,26 +93,37 @@ func validateResource(res *policy.Resource, path string, reg policy.Registry, ev
 			}
 		}
 	}
-	// Template files: parse them now so syntax errors show before any host
-	// is contacted.
-	if tmplKey := templateFileKey(res.Type); tmplKey != "" {
-		if n := res.Raw.Get(tmplKey); n != nil && n.Kind == policy.String {
-			if s := n.Value.(string); !strings.Contains(s, "{{") {
-				if err := ev.CheckFile(s); err != nil {
-					add(n.Pos, path+"."+tmplKey, err)
-				}
+	// The spec's own rules (providers.Validator) and its local files
+	// (providers.LocalFiles), each problem shown at its key when the
+	// policy has it. A local file must be under the policy directory (or
+	// absolute), a readable regular file, and a template must parse.
+	atKey := func(key string, err error) {
+		if key == "" {
+			add(res.Pos, path, err)
+			return
+		}
+		add(res.KeyPos(key), path+"."+key, err)
+	}
+	if v, ok := res.Spec.(providers.Validator); ok {
+		var se *providers.SpecError
+		if err := v.Validate(); errors.As(err, &se) {
+			for _, p := range se.Problems {
+				atKey(p.Key, p)
 			}
+		} else if err != nil {
+			atKey("", err)
 		}
 	}
-	// Local files copied as they are: a relative path that leaves the
-	// policy directory is refused now (it would be at check time anyway).
-	if res.Type == "file" || res.Type == "package" {
-		if n := res.Raw.Get("src"); n != nil && n.Kind == policy.String {
-			if s := n.Value.(string); !strings.Contains(s, "{{") {
-				if _, err := LocalPath(ev.Dir, s); err != nil {
-					add(n.Pos, path+".src", err)
-				}
-			}
+	for _, lf := range providers.LocalFiles(res.Spec) {
+		full, err := LocalPath(ev.Dir, lf.Path)
+		if err == nil {
+			err = lf.Check(full)
+		}
+		if err == nil && lf.Template {
+			err = ev.CheckFile(lf.Path)
+		}
+		if err != nil {
+			atKey(lf.Key, err)
 		}
 	}
 }

@@ -33,20 +33,19 @@ type directoryPlan struct {
 	Recurse bool
 }
 
-func (s *DirectorySpec) validate() error {
-	if err := checkPath("path", s.Path); err != nil {
-		return err
+// Validate checks the rules of a directory that need no host (see
+// Validator): path is absolute and, with state = "absent", not /; state
+// is present or absent; mode is octal; owner and group are names or
+// numeric ids.
+func (s *DirectorySpec) Validate() error {
+	var p problems
+	p.path("path", s.Path)
+	p.enum("state", s.State, "present", "absent")
+	p.attrs(s.Mode, s.Owner, s.Group)
+	if s.State == "absent" && !templated(s.Path) && path.Clean(s.Path) == "/" {
+		p.add("path", "refusing to remove /")
 	}
-	if err := oneOf("state", s.State, "present", "absent"); err != nil {
-		return err
-	}
-	if _, err := parseMode(s.Mode); err != nil {
-		return err
-	}
-	if s.State == "absent" && path.Clean(s.Path) == "/" {
-		return fmt.Errorf("refusing to remove /")
-	}
-	return nil
+	return p.err()
 }
 
 // Probe reports the directory's type and attributes and, with recurse,
@@ -57,7 +56,7 @@ func (directoryProvider) Probe(req *Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := s.validate(); err != nil {
+	if err := s.Validate(); err != nil {
 		return "", fmt.Errorf("directory %s: %w", s.Path, err)
 	}
 	script := statScript(s.Path)
@@ -102,7 +101,7 @@ func (directoryProvider) Check(ctx context.Context, req *Request, probe connecti
 }
 
 func checkDirectory(s *DirectorySpec, probe connection.Result) (*Change, error) {
-	if err := s.validate(); err != nil {
+	if err := s.Validate(); err != nil {
 		return nil, err
 	}
 	p, err := probeResult(probe)

@@ -23,7 +23,7 @@ var typeDocs = map[string]struct{ notes, toml, yaml string }{
 - Replacing contents is atomic: the host writes a temp file in the same directory, sets mode/owner/group, then renames it. Without ` + "`mode`/`owner`/`group`" + ` the existing file's are kept.
 - Attribute-only changes use chmod/chown/chgrp; nothing is uploaded.
 - A symlink at ` + "`path`" + ` is replaced by a regular file (the change shows ` + "`type: link -> file`" + `); a directory, device, fifo or socket there is an error.
-- Binary files or files over 64 KiB get no diff; the change's message says so.`,
+- Binary files or files over 64 KiB get no diff; the change's message says so.` + "\n- `opsmop validate` (and `check` and `apply`, before any host is contacted) reports, at the key's line: more than one of `content`, `src` and `template`; any of them with `state = \"absent\"`; a `path` that is not absolute; a `mode` that is not octal (`\"999\"`); an `owner` or `group` that is not a name or numeric id; a `src` or `template` that does not exist (relative to the policy directory), is not a readable regular file, or (a template) does not parse. A value written as a template (`{{ ... }}`) is checked once rendered for each host.\n- A `template` is rendered once per host and run: the contents the check diffs are the ones apply uploads and the re-check after apply compares, so a template with a changing value (`{{ now.UnixNano }}`) converges (and changes again on the next run)." + ``,
 		toml: `[[roles.resources]]
 type = "file"
 path = "/etc/motd"
@@ -62,7 +62,7 @@ state = "absent"`,
 	},
 	"template": {
 		notes: `- ` + "`template`" + ` is shorthand for a ` + "`file`" + ` with ` + "`template = SRC`" + `: everything said there (remote sha256, diff, atomic upload, kept attributes) applies.
-- The template is rendered locally with the host's variables; a template error names the template file and line.`,
+- The template is rendered locally with the host's variables; a template error names the template file and line.` + "\n- `opsmop validate` (and `check` and `apply`, before any host is contacted) reports, at the key's line: an empty `src`; a `src` that does not exist (relative to the policy directory), is not a readable regular file or does not parse; a `path` that is not absolute; a `mode` that is not octal; an `owner` or `group` that is not a name or numeric id. A value written as a template (`{{ ... }}`) is checked once rendered for each host.\n- The template is rendered once per host and run: the contents the check diffs are the ones apply uploads and the re-check after apply compares, so a template with a changing value (`{{ now.UnixNano }}`) converges (and changes again on the next run)." + ``,
 		toml: `[[roles.resources]]
 type = "template"
 src = "templates/app.conf.tmpl"
@@ -82,7 +82,7 @@ notify = ["restart app"]`,
 	"directory": {
 		notes: `- Missing parents are created (` + "`mkdir -p`" + `).
 - With ` + "`recurse`" + `, the probe also asks ` + "`find`" + ` whether anything beneath has another owner, group or mode; if so chown -R / chgrp -R / chmod -R are applied. Note that ` + "`mode`" + ` then applies to files as well as directories.
-- ` + "`state = \"absent\"`" + ` removes the directory and everything in it (` + "`rm -rf`" + `); ` + "`/`" + ` is always refused. A file at the path is an error, never removed.`,
+- ` + "`state = \"absent\"`" + ` removes the directory and everything in it (` + "`rm -rf`" + `); ` + "`/`" + ` is always refused. A file at the path is an error, never removed.` + "\n- `opsmop validate` (and `check` and `apply`, before any host is contacted) reports, at the key's line: a `path` that is not absolute; `path = \"/\"` with `state = \"absent\"`; a `mode` that is not octal; an `owner` or `group` that is not a name or numeric id. A value written as a template (`{{ ... }}`) is checked once rendered for each host." + ``,
 		toml: `[[roles.resources]]
 type = "directory"
 path = "/srv/app/releases"
@@ -118,7 +118,7 @@ state = "absent"`,
 	"link": {
 		notes: `- A link pointing elsewhere is replaced (` + "`ln -sfn`" + `, so a link to a directory is replaced rather than a new link created inside that directory).
 - A regular file or directory at ` + "`path`" + ` is an error unless ` + "`force = true`" + `, which removes it first (recursively for a directory).
-- ` + "`target`" + ` is compared exactly as written with what ` + "`readlink`" + ` reports; it may be relative (to the link's directory) and need not exist.`,
+- ` + "`target`" + ` is compared exactly as written with what ` + "`readlink`" + ` reports; it may be relative (to the link's directory) and need not exist.` + "\n- `opsmop validate` (and `check` and `apply`, before any host is contacted) reports, at the key's line: a `path` that is not absolute or is `/`; no `target` with `state = \"present\"`; a `target` holding a newline or NUL byte. A value written as a template (`{{ ... }}`) is checked once rendered for each host." + ``,
 		toml: `[[roles.resources]]
 type = "link"
 path = "/srv/app/current"
@@ -140,7 +140,7 @@ state = "absent"`,
 - ` + "`state = \"present\"`" + `: with ` + "`regexp`" + `, the LAST matching line is replaced by ` + "`line`" + ` (like Ansible's lineinfile); when nothing matches and ` + "`line`" + ` is not already in the file, it is added after the last line matching ` + "`insert_after`" + ` (end of file by default). Without ` + "`regexp`" + `, ` + "`line`" + ` is added unless an identical line exists.
 - ` + "`state = \"absent\"`" + ` removes every line matching ` + "`regexp`" + ` (or, without it, every line equal to ` + "`line`" + `).
 - A missing file is an error unless ` + "`create = true`" + ` (then it is created, mode 0644, holding the line); a file with NUL bytes is refused.
-- When ` + "`regexp`" + ` matches no line but an identical ` + "`line`" + ` is already in the file, nothing changes: a ` + "`line`" + ` that its own ` + "`regexp`" + ` does not match is still idempotent. As with Ansible, write ` + "`regexp`" + ` so that it also matches ` + "`line`" + ` itself when several lines may match: otherwise each run replaces the next matching line.`,
+- When ` + "`regexp`" + ` matches no line but an identical ` + "`line`" + ` is already in the file, nothing changes: a ` + "`line`" + ` that its own ` + "`regexp`" + ` does not match is still idempotent. As with Ansible, write ` + "`regexp`" + ` so that it also matches ` + "`line`" + ` itself when several lines may match: otherwise each run replaces the next matching line.` + "\n- `opsmop validate` (and `check` and `apply`, before any host is contacted) reports, at the key's line: a `path` that is not absolute; a `line` holding a newline; a `regexp` or `insert_after` that does not compile; no `line` with `state = \"present\"`; neither `regexp` nor `line` with `state = \"absent\"`. A value written as a template (`{{ ... }}`) is checked once rendered for each host." + ``,
 		toml: `[[roles.resources]]
 type = "line"
 path = "/etc/ssh/sshd_config"
@@ -188,7 +188,7 @@ state = "absent"`,
 - The guards are evaluated by the probe, during check: ` + "`creates`/`removes`" + ` test a path; ` + "`unless`/`onlyif`" + ` are commands run in ` + "`chdir`" + ` with ` + "`env`" + `, their output discarded. **Guard commands must only read** (they run even in ` + "`opsmop check`" + `); never put a change in them. When ` + "`chdir`" + ` does not exist yet, guard commands are not run and the command is reported as to run.
 - The command runs with ` + "`sh`" + ` in ` + "`chdir`" + `, with ` + "`env`" + ` exported (values quoted, passed verbatim) and stdin from /dev/null. A non-zero exit status fails the resource, with the command, its exit status and the last lines of its stderr in the error, unless ` + "`failed_when`" + ` decides otherwise.
 - ` + "`changed_when`" + ` and ` + "`failed_when`" + ` are expressions (never templated) over ` + "`rc`" + ` (integer), ` + "`stdout`" + ` and ` + "`stderr`" + ` (strings, trailing newlines removed) plus the host's variables; they must give a boolean. ` + "`changed_when`" + ` false reports the resource as unchanged (and notifies nothing).
-- Without any guard a shell resource runs on every apply: add ` + "`creates`" + ` or ` + "`unless`" + ` to make it idempotent.`,
+- Without any guard a shell resource runs on every apply: add ` + "`creates`" + ` or ` + "`unless`" + ` to make it idempotent.` + "\n- `opsmop validate` (and `check` and `apply`, before any host is contacted) reports, at the key's line: an empty `cmd`; `env` names that are not variable names; `changed_when` and `failed_when` that do not compile. A value written as a template (`{{ ... }}`) is checked once rendered for each host." + ``,
 		toml: `[[roles.resources]]
 type = "shell"
 cmd = "tar xzf /tmp/app.tgz -C /opt/app && touch /opt/app/.installed"
@@ -226,7 +226,7 @@ changed_when = "false"`,
 - apt: the probe runs ` + "`dpkg-query -W -f '${Package} ${Status} ${Version}\\n'`" + ` (and ` + "`apt-cache policy`" + ` for ` + "`latest`" + `); apply runs ` + "`DEBIAN_FRONTEND=noninteractive apt-get install -y -q`" + ` (keeping existing config files), preceded by ` + "`apt-get update -q`" + ` with ` + "`update_cache`" + `. dnf/yum: ` + "`rpm -q`, `dnf check-update`, `dnf install/upgrade/remove -y`" + `. apk: ` + "`apk info -e`, `apk version -l '<'`, `apk add/add -u/del`" + `. pacman: ` + "`pacman -Q`, `pacman -Qu`, `pacman -S --needed/-R`" + `.
 - ` + "`version`" + ` is supported with apt (` + "`name=version`" + `), dnf and yum (` + "`name-version`" + `), not with apk or pacman.
 - ` + "`src`" + ` uploads a local package file into a private temp directory on the host, installs it (apt: ` + "`apt-get install ./file.deb`" + `, so dependencies come from the repositories; dnf/yum: ` + "`dnf install FILE`" + `; apk: ` + "`apk add --allow-untrusted`" + `; pacman: ` + "`pacman -U`" + `) and removes the directory. ` + "`name`" + ` must be the package's name. For a .deb whose control member is gzip-compressed or uncompressed (` + "`dpkg-deb -Zgzip`" + `), the version inside is read locally and compared with the installed one; for xz/zstd ones only presence is checked (the change says so) unless ` + "`version`" + ` is given.
-- ` + "`update_cache`" + ` refreshes the cache only when something is to be installed: a run that changes nothing never touches the network. ` + "`latest`" + ` therefore compares against the cache as it is.`,
+- ` + "`update_cache`" + ` refreshes the cache only when something is to be installed: a run that changes nothing never touches the network. ` + "`latest`" + ` therefore compares against the cache as it is.` + "\n- `opsmop validate` (and `check` and `apply`, before any host is contacted) reports, at the key's line: a name that is not a package name (empty, starting with `-`, or holding a space or `=`); `version` or `src` with several names or with `state = \"latest\"` or `\"absent\"`; `version` with `provider = \"apk\"` or `\"pacman\"` (when the provider comes from the host's facts, the check reports it); a `src` that does not exist (relative to the policy directory) or is not a readable regular file. A value written as a template (`{{ ... }}`) is checked once rendered for each host." + ``,
 		toml: `[[roles.resources]]
 type = "package"
 name = ["nginx", "curl", "git"]
@@ -263,7 +263,7 @@ state = "absent"`,
 		notes: `- systemd: ` + "`systemctl is-active`, `is-enabled`, `start`/`stop`/`restart`/`reload`, `enable`/`disable`" + `.
 - sysv: ` + "`service NAME status`" + ` (exit status 0 = running; ` + "`/etc/init.d/NAME`" + ` when there is no ` + "`service`" + ` command) and ` + "`service NAME start|stop|restart|reload`" + `; enabled means ` + "`/etc/rc[2-5].d/S??NAME`" + ` links exist (managed with ` + "`update-rc.d NAME defaults`/`enable`/`disable`" + `), or ` + "`chkconfig NAME`" + ` on hosts with chkconfig (` + "`chkconfig NAME on|off`" + `).
 - ` + "`restarted`" + ` and ` + "`reloaded`" + ` always report ` + "`run`" + `: they are meant for handlers.
-- A service that does not exist yet (installed by an earlier resource) is reported with a message at check time; apply fails if it still does not exist.`,
+- A service that does not exist yet (installed by an earlier resource) is reported with a message at check time; apply fails if it still does not exist.` + "\n- `opsmop validate` (and `check` and `apply`, before any host is contacted) reports, at the key's line: a `service` that is not a service name (empty, starting with `-`, or holding `/` or a space). A value written as a template (`{{ ... }}`) is checked once rendered for each host." + ``,
 		toml: `[[roles.resources]]
 type = "service"
 service = "nginx"
@@ -285,7 +285,7 @@ state = "reloaded"`,
 - Apply runs ` + "`useradd`" + ` / ` + "`usermod`" + ` / ` + "`userdel`" + ` (the home directory is kept); the password hash is given to ` + "`chpasswd -e`" + ` on stdin, so it never appears in a process list, and changes show as ` + "`password: <redacted> -> <changed>`" + `.
 - ` + "`password`" + ` takes a crypt(3) hash, e.g. from ` + "`mkpasswd -m sha-512`" + ` or ` + "`openssl passwd -6`" + `; keep it out of the policy with a variable.
 - ` + "`home`, `shell`" + ` and ` + "`comment`" + ` are fields of ` + "`/etc/passwd`" + `, which cannot hold a colon or a control character (tab, newline, NUL...): such a value is refused before the host is touched, naming the byte (` + "`comment contains \"\\t\" at byte 1: /etc/passwd fields cannot hold a colon or control characters (tab, newline, NUL...)`" + `).
-- ` + "`groups`" + ` without ` + "`append`" + ` sets exactly these supplementary groups; with ` + "`append`" + ` only missing ones are added. ` + "`uid`, `system`" + ` and ` + "`create_home`" + ` matter at creation (` + "`uid`" + ` is also changed on an existing user).`,
+- ` + "`groups`" + ` without ` + "`append`" + ` sets exactly these supplementary groups; with ` + "`append`" + ` only missing ones are added. ` + "`uid`, `system`" + ` and ` + "`create_home`" + ` matter at creation (` + "`uid`" + ` is also changed on an existing user).` + "\n- `opsmop validate` (and `check` and `apply`, before any host is contacted) reports, at the key's line: a `name`, `group` or `groups` entry that is not a valid name (empty, starting with `-`, or holding `:`, `,`, `/` or a space); a negative `uid`; the `/etc/passwd` fields above; a `password` holding a colon, newline or NUL byte (never showing it). A value written as a template (`{{ ... }}`) is checked once rendered for each host." + ``,
 		toml: `[[roles.resources]]
 type = "user"
 name = "deploy"
@@ -323,7 +323,7 @@ state = "absent"`,
   state: absent`,
 	},
 	"group": {
-		notes: "- Apply runs `groupadd` / `groupmod -g` / `groupdel`.",
+		notes: "- Apply runs `groupadd` / `groupmod -g` / `groupdel`.\n- `opsmop validate` (and `check` and `apply`, before any host is contacted) reports, at the key's line: a `name` that is not a valid name; a negative `gid`. A value written as a template (`{{ ... }}`) is checked once rendered for each host.",
 		toml: `[[roles.resources]]
 type = "group"
 name = "app"
@@ -349,7 +349,7 @@ msg = "deploying release {{ .release }}"`,
   msg: "deploying release {{ .release }}"`,
 	},
 	"assert": {
-		notes: "- Each expression is evaluated in order during check (nothing runs on the host); the first false one fails the host with `assertion failed: EXPR: MSG`. A non-boolean result is an error too.",
+		notes: "- Each expression is evaluated in order during check (nothing runs on the host); the first false one fails the host with `assertion failed: EXPR: MSG`. A non-boolean result is an error too.\n- `opsmop validate` (and `check` and `apply`, before any host is contacted) reports an empty `that`, an empty expression, and expressions that do not compile.",
 		toml: `[[roles.resources]]
 type = "assert"
 that = ["facts.os_family == 'debian'", "http_port > 1024"]

@@ -2,7 +2,6 @@ package providers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -15,12 +14,19 @@ type EchoSpec struct {
 	Msg string `opsmop:"msg" required:"true" doc:"the message (template-rendered with the host's variables)"`
 }
 
+// Validate checks the rules of an echo that need no host (see
+// Validator): there are none, any message (even an empty one) is shown.
+func (s *EchoSpec) Validate() error { return nil }
+
 type echoProvider struct{}
 
 // Probe is empty: echo reads nothing from the host.
 func (echoProvider) Probe(req *Request) (string, error) {
-	_, err := spec[EchoSpec](req, "echo")
-	return "", err
+	s, err := spec[EchoSpec](req, "echo")
+	if err != nil {
+		return "", err
+	}
+	return "", s.Validate()
 }
 
 // Check returns Action None with the message.
@@ -28,6 +34,9 @@ func (echoProvider) Check(ctx context.Context, req *Request, probe connection.Re
 	s, err := spec[EchoSpec](req, "echo")
 	if err != nil {
 		return nil, err
+	}
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("echo: %w", err)
 	}
 	return &Change{Action: None, Message: s.Msg}, nil
 }
@@ -44,12 +53,35 @@ type AssertSpec struct {
 	Msg  string   `opsmop:"msg" doc:"added to the error when an expression is false"`
 }
 
+// Validate checks the rules of an assert that need no host (see
+// Validator): that holds at least one expression and none is empty. The
+// expressions themselves are compiled by the engine's validation.
+func (s *AssertSpec) Validate() error {
+	var p problems
+	if len(s.That) == 0 {
+		p.add("that", "that is empty: give at least one expression")
+	}
+	for _, expr := range s.That {
+		if strings.TrimSpace(expr) == "" {
+			p.add("that", "that contains an empty expression")
+			break
+		}
+	}
+	return p.err()
+}
+
 type assertProvider struct{}
 
 // Probe is empty: assert reads nothing from the host.
 func (assertProvider) Probe(req *Request) (string, error) {
-	_, err := spec[AssertSpec](req, "assert")
-	return "", err
+	s, err := spec[AssertSpec](req, "assert")
+	if err != nil {
+		return "", err
+	}
+	if err := s.Validate(); err != nil {
+		return "", fmt.Errorf("assert: %w", err)
+	}
+	return "", nil
 }
 
 // AssertionError is a false assertion.
@@ -73,13 +105,10 @@ func (assertProvider) Check(ctx context.Context, req *Request, probe connection.
 	if err != nil {
 		return nil, err
 	}
-	if len(s.That) == 0 {
-		return nil, errors.New("assert: that is empty: give at least one expression")
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("assert: %w", err)
 	}
 	for _, expr := range s.That {
-		if strings.TrimSpace(expr) == "" {
-			return nil, errors.New("assert: that contains an empty expression")
-		}
 		ok, err := evalBool(req, "that", expr, nil)
 		if err != nil {
 			return nil, fmt.Errorf("assert: %w", err)

@@ -20,8 +20,8 @@ import (
 type FileSpec struct {
 	Path      string  `opsmop:"path" required:"true" doc:"absolute path of the file on the host"`
 	Content   *string `opsmop:"content" doc:"the file's contents, given inline (template-rendered like every string value)"`
-	Src       string  `opsmop:"src" doc:"a local file to copy, relative to the policy directory"`
-	Template  string  `opsmop:"template" doc:"a local template to render and copy, relative to the policy directory"`
+	Src       string  `opsmop:"src" local:"file" doc:"a local file to copy, relative to the policy directory"`
+	Template  string  `opsmop:"template" local:"template" doc:"a local template to render and copy, relative to the policy directory"`
 	Mode      string  `opsmop:"mode" doc:"octal permissions as a quoted string, e.g. \"0644\"; unset: 0644 for a new file, unchanged for an existing one"`
 	Owner     string  `opsmop:"owner" doc:"owner (user name or numeric uid); unset: unchanged (the connecting user for a new file)"`
 	Group     string  `opsmop:"group" doc:"group (name or numeric gid); unset: unchanged"`
@@ -66,16 +66,21 @@ func (fileProvider) Probe(req *Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := checkPath("path", s.Path); err != nil {
+	if err := s.Validate(); err != nil {
 		return "", fmt.Errorf("file: %w", err)
 	}
+	return probeFile(req, s), nil
+}
+
+// probeFile is the probe of a valid file spec.
+func probeFile(req *Request, s *FileSpec) string {
 	script := statScript(s.Path)
 	if s.State == "absent" {
-		return script, nil
+		return script
 	}
 	if s.Content == nil && s.Src == "" && s.Template == "" {
 		// Only attributes are managed: the contents are not compared.
-		return script, nil
+		return script
 	}
 	script += "if [ \"$t\" = file ]; then\n" + hashScript(s.Path)
 	if !s.Sensitive {
@@ -91,7 +96,7 @@ func (fileProvider) Probe(req *Request) (string, error) {
 		}
 	}
 	script += "fi\n"
-	return script, nil
+	return script
 }
 
 // probeSum is the sha256 of the wanted contents ("" when they cannot be
@@ -106,33 +111,32 @@ func probeSum(req *Request, s *FileSpec) (sum string, diffable bool) {
 	return pl.Sum, pl.Data != nil
 }
 
-func (s *FileSpec) validate() error {
-	if err := checkPath("path", s.Path); err != nil {
-		return err
-	}
-	if err := oneOf("state", s.State, "present", "absent"); err != nil {
-		return err
-	}
-	n := 0
+// Validate checks the rules of a file that need no host (see
+// Validator): path is absolute; state is present or absent; at most one
+// of content, src and template, and none with state = "absent"; mode is
+// octal; owner and group are names or numeric ids.
+func (s *FileSpec) Validate() error {
+	var p problems
+	p.path("path", s.Path)
+	p.enum("state", s.State, "present", "absent")
+	var given []string
 	if s.Content != nil {
-		n++
+		given = append(given, "content")
 	}
 	if s.Src != "" {
-		n++
+		given = append(given, "src")
 	}
 	if s.Template != "" {
-		n++
+		given = append(given, "template")
 	}
-	if n > 1 {
-		return fmt.Errorf("give only one of content, src and template")
+	if len(given) > 1 {
+		p.add(given[1], "give only one of content, src and template, not both %s and %s", given[0], given[1])
 	}
-	if s.State == "absent" && n > 0 {
-		return fmt.Errorf("state = \"absent\" takes no content, src or template")
+	if s.State == "absent" && len(given) > 0 {
+		p.add("state", "state = \"absent\" takes no content, src or template: remove %s, or set state = \"present\"", given[0])
 	}
-	if _, err := parseMode(s.Mode); err != nil {
-		return err
-	}
-	return nil
+	p.attrs(s.Mode, s.Owner, s.Group)
+	return p.err()
 }
 
 // ProbeVars says that the probe may run inline (connection.Probe) and
@@ -162,7 +166,7 @@ func (fileProvider) Check(ctx context.Context, req *Request, probe connection.Re
 }
 
 func checkFile(req *Request, s *FileSpec, probe connection.Result) (*Change, error) {
-	if err := s.validate(); err != nil {
+	if err := s.Validate(); err != nil {
 		return nil, err
 	}
 	p, err := probeResult(probe)
@@ -346,14 +350,19 @@ type loadedSource struct {
 }
 
 // loadSource fills pl.Data (or pl.Src for a large src file), pl.Size and
-// pl.Sum from content, template or src, reading them once per request.
+// pl.Sum from content, template or src. They are read once per instance
+// and kept in req.Memo, so that Probe, Check, Apply and the re-check all
+// see the same bytes (a template rendering the time renders it once).
 func loadSource(req *Request, s *FileSpec, pl *filePlan) error {
-	if req.source == nil {
+	if req.Memo == nil {
+		return fmt.Errorf("internal error: the request has no Memo (the engine allocates one per instance)")
+	}
+	if req.Memo.source == nil {
 		var got filePlan
 		err := readSource(req, s, &got)
-		req.source = &loadedSource{data: got.Data, src: got.Src, size: got.Size, sum: got.Sum, err: err}
+		req.Memo.source = &loadedSource{data: got.Data, src: got.Src, size: got.Size, sum: got.Sum, err: err}
 	}
-	l := req.source
+	l := req.Memo.source
 	if l.err != nil {
 		return l.err
 	}
@@ -513,7 +522,7 @@ func (v *verifyReader) Read(p []byte) (int, error) {
 // TemplateSpec is the `template` resource: shorthand for a `file` with
 // `template`.
 type TemplateSpec struct {
-	Src       string `opsmop:"src" required:"true" doc:"the local template, relative to the policy directory"`
+	Src       string `opsmop:"src" required:"true" local:"template" doc:"the local template, relative to the policy directory"`
 	Path      string `opsmop:"path" required:"true" doc:"absolute path of the file on the host"`
 	Mode      string `opsmop:"mode" doc:"octal permissions as a quoted string, e.g. \"0644\"; unset: 0644 for a new file, unchanged for an existing one"`
 	Owner     string `opsmop:"owner" doc:"owner (user name or numeric uid); unset: unchanged"`
@@ -522,29 +531,52 @@ type TemplateSpec struct {
 	Sensitive bool   `opsmop:"sensitive" doc:"never show the rendered contents: no diff"`
 }
 
-// templateProvider implements `template` by translating to `file`.
+// Validate checks the rules of a template that need no host (see
+// Validator): src is given; path is absolute; mode is octal; owner and
+// group are names or numeric ids.
+func (s *TemplateSpec) Validate() error {
+	var p problems
+	if s.Src == "" {
+		p.add("src", "src is empty: give the local template file, relative to the policy directory")
+	}
+	p.path("path", s.Path)
+	p.attrs(s.Mode, s.Owner, s.Group)
+	return p.err()
+}
+
+// fileSpec is the file spec that s is shorthand for.
+func (s *TemplateSpec) fileSpec() *FileSpec {
+	return &FileSpec{Path: s.Path, Template: s.Src, Mode: s.Mode, Owner: s.Owner, Group: s.Group, State: "present", Backup: s.Backup, Sensitive: s.Sensitive}
+}
+
+// templateProvider implements `template` with file's probe, check and
+// apply on the same Request (only the spec is translated), so that the
+// rendering kept in req.Memo serves them all.
 type templateProvider struct{}
 
-func templateAsFile(req *Request) (*Request, error) {
+// templateSpec returns the request's template spec, validated, as the
+// file spec it stands for.
+func templateSpec(req *Request) (*TemplateSpec, *FileSpec, error) {
 	s, err := spec[TemplateSpec](req, "template")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if s.Src == "" {
-		return nil, fmt.Errorf("template %s: src is required", s.Path)
+	if err := s.Validate(); err != nil {
+		return s, nil, err
 	}
-	r := *req
-	r.Spec = &FileSpec{Path: s.Path, Template: s.Src, Mode: s.Mode, Owner: s.Owner, Group: s.Group, State: "present", Backup: s.Backup, Sensitive: s.Sensitive}
-	return &r, nil
+	return s, s.fileSpec(), nil
 }
 
 // Probe is file's probe.
 func (templateProvider) Probe(req *Request) (string, error) {
-	r, err := templateAsFile(req)
+	s, fs, err := templateSpec(req)
 	if err != nil {
+		if s != nil {
+			return "", fmt.Errorf("template %s: %w", s.Path, err)
+		}
 		return "", err
 	}
-	return fileProvider{}.Probe(r)
+	return probeFile(req, fs), nil
 }
 
 // ProbeVars says that the probe may run inline (connection.Probe) and
@@ -553,21 +585,23 @@ func (templateProvider) ProbeVars() []string { return pathProbeVars() }
 
 // ProbePath names the path the probe looks at, for ProbePrelude.
 func (templateProvider) ProbePath(req *Request) (ProbedPath, bool) {
-	r, err := templateAsFile(req)
+	s, err := spec[TemplateSpec](req, "template")
 	if err != nil {
 		return ProbedPath{}, false
 	}
-	return fileProvider{}.ProbePath(r)
+	return ProbedPath{Path: s.Path, Hash: s.Src != ""}, true
 }
 
 // Check is file's check with the template as source.
 func (templateProvider) Check(ctx context.Context, req *Request, probe connection.Result) (*Change, error) {
-	r, err := templateAsFile(req)
+	s, fs, err := templateSpec(req)
 	if err != nil {
+		if s != nil {
+			return nil, fmt.Errorf("template %s: %w", s.Path, err)
+		}
 		return nil, err
 	}
-	s := r.Spec.(*FileSpec)
-	ch, err := checkFile(r, s, probe)
+	ch, err := checkFile(req, fs, probe)
 	if err != nil {
 		return nil, fmt.Errorf("template %s: %w", s.Path, err)
 	}

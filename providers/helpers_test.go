@@ -98,6 +98,7 @@ func newReq(spec any, srcDir string, vars map[string]any, evals map[string]func(
 	return &Request{
 		Spec:  spec,
 		Facts: map[string]any{},
+		Memo:  new(Memo),
 		Eval: func(expr string, extra map[string]any) (any, error) {
 			f, ok := evals[expr]
 			if !ok {

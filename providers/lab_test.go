@@ -9,10 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"text/template"
 	"time"
 
 	"github.com/opsmop/opsmop/connection"
@@ -198,6 +200,42 @@ func TestOnLabHost(t *testing.T) {
 		}
 		if _, err := exec.Command("getent", "passwd", "alice").Output(); err == nil {
 			t.Error("user alice exists on this machine: the lab host is not isolated")
+		}
+	})
+
+	// A template whose every rendering differs converges: the bytes
+	// diffed are the bytes uploaded are the bytes re-checked.
+	t.Run("template rendering the time", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "stamp.tmpl"), []byte("stamp {{ now.UnixNano }}\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		withNow := func(r *Request) *Request {
+			r.Render = func(p string) ([]byte, error) {
+				tm, err := template.New(p).Funcs(template.FuncMap{"now": time.Now}).ParseFiles(filepath.Join(dir, p))
+				if err != nil {
+					return nil, err
+				}
+				var b bytes.Buffer
+				err = tm.ExecuteTemplate(&b, path.Base(p), nil)
+				return b.Bytes(), err
+			}
+			return r
+		}
+		h.exec(t, "mkdir -p /srv/stamp")
+		snap := h.snap(t, "ls -la --time-style=full-iso /srv/stamp; cat /srv/stamp/* 2>/dev/null; true")
+		for _, c := range []struct {
+			typ, path string
+			spec      any
+		}{
+			{"template", "/srv/stamp/template", &TemplateSpec{Src: "stamp.tmpl", Path: "/srv/stamp/template"}},
+			{"file", "/srv/stamp/file", &FileSpec{Path: "/srv/stamp/file", Template: "stamp.tmpl", State: "present"}},
+		} {
+			ch := converge(t, h, mustProvider(c.typ), withNow(req(c.spec, dir)), snap, Create)
+			got := h.exec(t, "cat "+c.path)
+			if !strings.HasPrefix(got, "stamp ") || !strings.Contains(ch.Diff, "+"+got) {
+				t.Errorf("%s %s: got %q on the host; want the contents the check diffed:\n%s", c.typ, c.path, got, ch.Diff)
+			}
 		}
 	})
 

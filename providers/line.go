@@ -32,15 +32,41 @@ type compiledLine struct {
 	re, after *regexp.Regexp
 }
 
+// Validate checks the rules of a line that need no host (see Validator):
+// path is absolute; state is present or absent; line is one line;
+// regexp and insert_after compile; with state present line is given, with
+// state absent regexp or line is.
+func (s *LineSpec) Validate() error {
+	var p problems
+	p.path("path", s.Path)
+	p.enum("state", s.State, "present", "absent")
+	if !templated(s.Line) && strings.ContainsAny(s.Line, "\n\x00") {
+		p.add("line", "line contains a newline or NUL byte: give one line")
+	}
+	if s.Regexp != "" && !templated(s.Regexp) {
+		if _, err := regexp.Compile(s.Regexp); err != nil {
+			p.add("regexp", "regexp %q: %v", s.Regexp, err)
+		}
+	}
+	if s.InsertAfter != "" && s.InsertAfter != "EOF" && !templated(s.InsertAfter) {
+		if _, err := regexp.Compile(s.InsertAfter); err != nil {
+			p.add("insert_after", "insert_after %q: %v", s.InsertAfter, err)
+		}
+	}
+	switch {
+	case templated(s.State):
+	case s.State == "absent" && s.Regexp == "" && s.Line == "":
+		p.add("state", "state absent needs regexp or line to know what to remove: give one of them")
+	case s.State != "absent" && s.Line == "":
+		p.add("line", "line is required when state is present")
+	}
+	return p.err()
+}
+
+// compile validates s and compiles its expressions.
 func (s *LineSpec) compile() (*compiledLine, error) {
-	if err := checkPath("path", s.Path); err != nil {
+	if err := s.Validate(); err != nil {
 		return nil, err
-	}
-	if err := oneOf("state", s.State, "present", "absent"); err != nil {
-		return nil, err
-	}
-	if strings.ContainsAny(s.Line, "\n\x00") {
-		return nil, fmt.Errorf("line contains a newline or NUL byte: give one line")
 	}
 	c := &compiledLine{LineSpec: s}
 	var err error
@@ -54,12 +80,6 @@ func (s *LineSpec) compile() (*compiledLine, error) {
 			return nil, fmt.Errorf("insert_after %q: %w", s.InsertAfter, err)
 		}
 	}
-	if s.State == "absent" && s.Regexp == "" && s.Line == "" {
-		return nil, fmt.Errorf("state absent needs regexp or line to know what to remove")
-	}
-	if s.State != "absent" && s.Line == "" {
-		return nil, fmt.Errorf("line is required when state is present")
-	}
 	return c, nil
 }
 
@@ -69,7 +89,7 @@ func (lineProvider) Probe(req *Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := checkPath("path", s.Path); err != nil {
+	if err := s.Validate(); err != nil {
 		return "", fmt.Errorf("line: %w", err)
 	}
 	return statScript(s.Path) + "if [ \"$t\" = file ]; then\n[ -r \"$p\" ] || echo readable=0\n" + blobScript(-1, false) + "fi\n", nil

@@ -28,25 +28,25 @@ type linkPlan struct {
 	Replace bool
 }
 
-func (s *LinkSpec) validate() error {
-	if err := checkPath("path", s.Path); err != nil {
-		return err
+// Validate checks the rules of a link that need no host (see Validator):
+// path is absolute and not /; state is present or absent; with state
+// present, target is given and holds no NUL byte or newline.
+func (s *LinkSpec) Validate() error {
+	var p problems
+	p.path("path", s.Path)
+	p.enum("state", s.State, "present", "absent")
+	if !templated(s.Path) && s.Path != "" && path.Clean(s.Path) == "/" {
+		p.add("path", "path cannot be /")
 	}
-	if err := oneOf("state", s.State, "present", "absent"); err != nil {
-		return err
-	}
-	if path.Clean(s.Path) == "/" {
-		return fmt.Errorf("path cannot be /")
-	}
-	if s.State != "absent" {
-		if s.Target == "" {
-			return fmt.Errorf("target is required when state is present")
+	if s.State != "absent" && !templated(s.State) {
+		switch {
+		case s.Target == "":
+			p.add("target", "target is required when state is present: give what the link points to")
+		case !templated(s.Target) && strings.ContainsAny(s.Target, "\x00\n"):
+			p.add("target", "target %q contains a NUL byte or newline", s.Target)
 		}
-		if strings.ContainsAny(s.Target, "\x00\n") {
-			return fmt.Errorf("target %q contains a NUL byte or newline", s.Target)
-		}
 	}
-	return nil
+	return p.err()
 }
 
 // Probe reports what is at path and, for a symlink, `target=`.
@@ -55,7 +55,7 @@ func (linkProvider) Probe(req *Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := checkPath("path", s.Path); err != nil {
+	if err := s.Validate(); err != nil {
 		return "", fmt.Errorf("link: %w", err)
 	}
 	return statScript(s.Path) + "if [ \"$t\" = link ]; then printf 'target=%s\\n' \"$(readlink -- \"$p\")\"; fi\n", nil
@@ -94,7 +94,7 @@ func describeType(t string) string {
 }
 
 func checkLink(s *LinkSpec, probe connection.Result) (*Change, error) {
-	if err := s.validate(); err != nil {
+	if err := s.Validate(); err != nil {
 		return nil, err
 	}
 	p, err := probeResult(probe)

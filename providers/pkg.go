@@ -19,7 +19,7 @@ type PackageSpec struct {
 	State       string   `opsmop:"state" enum:"present|latest|absent" default:"present" doc:"present: installed (any version unless version is given); latest: installed and at the newest version the package cache knows; absent: not installed"`
 	UpdateCache bool     `opsmop:"update_cache" doc:"refresh the package cache (apt-get update, dnf makecache, apk update, pacman -Sy) before installing; it is refreshed only when something is to be installed, so latest compares against the cache as it is"`
 	Provider    string   `opsmop:"provider" enum:"apt|dnf|yum|apk|pacman" doc:"the package manager; default: the host's pkg_manager fact"`
-	Src         string   `opsmop:"src" doc:"a local package file (relative to the policy directory) to upload and install, e.g. a .deb (installed with apt-get install ./file.deb, so its dependencies come from the repositories)"`
+	Src         string   `opsmop:"src" local:"file" doc:"a local package file (relative to the policy directory) to upload and install, e.g. a .deb (installed with apt-get install ./file.deb, so its dependencies come from the repositories)"`
 }
 
 type packageProvider struct{}
@@ -235,7 +235,7 @@ func setOf(names []string) map[string]bool {
 // managerFor picks the package manager from the spec or the host's facts.
 func managerFor(req *Request, s *PackageSpec) (pkgManager, error) {
 	name := s.Provider
-	if name == "" {
+	if name == "" && req != nil {
 		if v, ok := req.Facts["pkg_manager"].(string); ok {
 			name = v
 		}
@@ -257,38 +257,66 @@ func managerFor(req *Request, s *PackageSpec) (pkgManager, error) {
 
 func (s *PackageSpec) label() string { return strings.Join(s.Name, ",") }
 
-func (s *PackageSpec) validate(m pkgManager) error {
+// Validate checks the rules of a package that need no host (see
+// Validator): names are package names; state and provider are known
+// values; version and src go with a single name and state = "present";
+// version is not given for a package manager that cannot pin one (when
+// provider names it; else Probe and Check check that for the host's).
+func (s *PackageSpec) Validate() error {
+	var p problems
 	if len(s.Name) == 0 {
-		return fmt.Errorf("name is required")
+		p.add("name", "name is required")
 	}
 	for _, n := range s.Name {
-		if n == "" || n[0] == '-' || strings.ContainsAny(n, " \t\n\x00=") {
-			return fmt.Errorf("name %q is not a package name", n)
+		if !templated(n) && (n == "" || n[0] == '-' || strings.ContainsAny(n, " \t\n\x00=")) {
+			p.add("name", "name %q is not a package name", n)
 		}
 	}
-	if err := oneOf("state", s.State, "present", "latest", "absent"); err != nil {
-		return err
-	}
+	p.enum("state", s.State, "present", "latest", "absent")
+	p.enum("provider", s.Provider, "apt", "dnf", "yum", "apk", "pacman")
 	if s.Version != "" {
-		if len(s.Name) != 1 {
-			return fmt.Errorf("version is only allowed with a single name")
+		if len(s.Name) > 1 {
+			p.add("version", "version is only allowed with a single name")
 		}
 		if s.State == "latest" || s.State == "absent" {
-			return fmt.Errorf("version makes no sense with state = %q", s.State)
+			p.add("version", "version makes no sense with state = %q", s.State)
 		}
-		if m.pin == nil {
-			return fmt.Errorf("version is not supported with %s: leave it out, or use src with a package file", m.name)
+		if s.Provider != "" && !templated(s.Provider) {
+			if m, err := managerFor(nil, s); err == nil {
+				p.addErr("version", s.versionFor(m))
+			}
 		}
 	}
 	if s.Src != "" {
-		if len(s.Name) != 1 {
-			return fmt.Errorf("with src give the one name of the package in that file")
+		if len(s.Name) > 1 {
+			p.add("src", "with src give the one name of the package in that file")
 		}
 		if s.State == "latest" || s.State == "absent" {
-			return fmt.Errorf("src installs a package file: it takes state = \"present\", not %q", s.State)
+			p.add("src", "src installs a package file: it takes state = \"present\", not %q", s.State)
 		}
 	}
+	return p.err()
+}
+
+// versionFor checks that m can install the version s asks for.
+func (s *PackageSpec) versionFor(m pkgManager) error {
+	if s.Version != "" && m.pin == nil {
+		return fmt.Errorf("version is not supported with %s: leave it out, or use src with a package file", m.name)
+	}
 	return nil
+}
+
+// manager validates s (Validate, then the rule that depends on the
+// host's package manager) and returns the manager to use.
+func (s *PackageSpec) manager(req *Request) (pkgManager, error) {
+	if err := s.Validate(); err != nil {
+		return pkgManager{}, err
+	}
+	m, err := managerFor(req, s)
+	if err != nil {
+		return pkgManager{}, err
+	}
+	return m, s.versionFor(m)
 }
 
 type packagePlan struct {
@@ -308,11 +336,8 @@ func (packageProvider) Probe(req *Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	m, err := managerFor(req, s)
+	m, err := s.manager(req)
 	if err != nil {
-		return "", fmt.Errorf("package %s: %w", s.label(), err)
-	}
-	if err := s.validate(m); err != nil {
 		return "", fmt.Errorf("package %s: %w", s.label(), err)
 	}
 	return m.probe(s.Name, s.State == "latest"), nil
@@ -337,11 +362,8 @@ func (packageProvider) Check(ctx context.Context, req *Request, probe connection
 }
 
 func checkPackage(req *Request, s *PackageSpec, probe connection.Result) (*Change, error) {
-	m, err := managerFor(req, s)
+	m, err := s.manager(req)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.validate(m); err != nil {
 		return nil, err
 	}
 	if probe.ExitCode != 0 {

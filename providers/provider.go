@@ -91,15 +91,31 @@ type Request struct {
 	// changes.
 	Sum func(path string) (sum string, size int64, err error)
 
-	// source holds the file provider's wanted contents once loaded:
-	// Probe, Check and the re-check of one instance all need them.
-	source *loadedSource
+	// Memo keeps what a provider computes once per instance: the wanted
+	// contents of a file (a template rendered for the host, a src file's
+	// sum), which Probe, Check, Apply and the re-check after apply must
+	// all see unchanged. The caller allocates one per instance
+	// (new(Memo)) and passes the same Memo to every call for that
+	// instance; a copy of the Request shares it. The file and template
+	// providers fail their check when it is nil.
+	Memo *Memo
 	// Progress, if set, receives the progress of a file upload; providers
 	// pass it on as connection.UploadOptions.Progress.
 	Progress func(written, total int64)
 }
 
-// Provider implements one resource type.
+// Memo is the per-instance state providers keep between the calls for one
+// resource instance on one host (see Request.Memo). Its zero value is
+// ready to use; it is not safe for concurrent use (the engine handles an
+// instance in one goroutine).
+type Memo struct {
+	// source holds the file provider's wanted contents once loaded.
+	source *loadedSource
+}
+
+// Provider implements one resource type. Probe and Check validate
+// req.Spec with its Validate method (see Validator) before anything else,
+// so a rule holds whether or not the policy was validated first.
 type Provider interface {
 	// Probe returns a read-only sh script whose result Check interprets.
 	// It must not change the target. The engine may batch the probes of

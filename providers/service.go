@@ -30,14 +30,17 @@ type servicePlan struct {
 	Missing bool
 }
 
-func (s *ServiceSpec) validate() error {
-	if s.Service == "" || s.Service[0] == '-' || strings.ContainsAny(s.Service, "/ \t\n\x00") {
-		return fmt.Errorf("service %q is not a service name", s.Service)
+// Validate checks the rules of a service that need no host (see
+// Validator): service is a service name; state and provider are known
+// values.
+func (s *ServiceSpec) Validate() error {
+	var p problems
+	if !templated(s.Service) && (s.Service == "" || s.Service[0] == '-' || strings.ContainsAny(s.Service, "/ \t\n\x00")) {
+		p.add("service", "service %q is not a service name", s.Service)
 	}
-	if err := oneOf("state", s.State, "started", "stopped", "restarted", "reloaded"); err != nil {
-		return err
-	}
-	return oneOf("provider", s.Provider, "systemd", "sysv")
+	p.enum("state", s.State, "started", "stopped", "restarted", "reloaded")
+	p.enum("provider", s.Provider, "systemd", "sysv")
+	return p.err()
 }
 
 func initSystem(req *Request, s *ServiceSpec) string {
@@ -65,7 +68,7 @@ func (serviceProvider) Probe(req *Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := s.validate(); err != nil {
+	if err := s.Validate(); err != nil {
 		return "", fmt.Errorf("service %s: %w", s.Service, err)
 	}
 	q := shell.Quote(s.Service)
@@ -98,7 +101,7 @@ func (serviceProvider) Check(ctx context.Context, req *Request, probe connection
 }
 
 func checkService(req *Request, s *ServiceSpec, probe connection.Result) (*Change, error) {
-	if err := s.validate(); err != nil {
+	if err := s.Validate(); err != nil {
 		return nil, err
 	}
 	p, err := probeResult(probe)

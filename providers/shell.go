@@ -35,16 +35,24 @@ type shellPlan struct {
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-func (s *ShellSpec) validate() error {
-	if strings.TrimSpace(s.Cmd) == "" {
-		return fmt.Errorf("cmd is empty")
+// Validate checks the rules of a shell resource that need no host (see
+// Validator): cmd is not empty; env names are variable names.
+func (s *ShellSpec) Validate() error {
+	var p problems
+	if !templated(s.Cmd) && strings.TrimSpace(s.Cmd) == "" {
+		p.add("cmd", "cmd is empty")
 	}
+	keys := make([]string, 0, len(s.Env))
 	for k := range s.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
 		if !envName.MatchString(k) {
-			return fmt.Errorf("env %q: not a valid variable name (letters, digits and _, not starting with a digit)", k)
+			p.add("env", "env %q: not a valid variable name (letters, digits and _, not starting with a digit)", k)
 		}
 	}
-	return nil
+	return p.err()
 }
 
 // prelude is the cd and exports shared by the guards and the command.
@@ -80,7 +88,7 @@ func (shellProvider) Probe(req *Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := s.validate(); err != nil {
+	if err := s.Validate(); err != nil {
 		return "", fmt.Errorf("shell %s: %w", s.Cmd, err)
 	}
 	var b strings.Builder
@@ -110,7 +118,7 @@ func (shellProvider) Check(ctx context.Context, req *Request, probe connection.R
 	if err != nil {
 		return nil, err
 	}
-	if err := s.validate(); err != nil {
+	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("shell %s: %w", s.Cmd, err)
 	}
 	p, err := probeResult(probe)

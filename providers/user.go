@@ -48,36 +48,40 @@ func validName(kind, n string) error {
 	return nil
 }
 
-func (s *UserSpec) validate() error {
-	if err := validName("user", s.Name); err != nil {
-		return err
-	}
-	if err := oneOf("state", s.State, "present", "absent"); err != nil {
-		return err
-	}
+// Validate checks the rules of a user that need no host (see Validator):
+// name, group and groups are valid names; state is present or absent;
+// uid is not negative; home, shell and comment fit in /etc/passwd;
+// password holds no colon, newline or NUL byte (and is never shown).
+func (s *UserSpec) Validate() error {
+	var p problems
+	p.name("name", "user", s.Name)
+	p.enum("state", s.State, "present", "absent")
 	if s.UID != nil && *s.UID < 0 {
-		return fmt.Errorf("uid %d is negative", *s.UID)
+		p.add("uid", "uid %d is negative", *s.UID)
 	}
 	if s.Group != "" {
-		if err := validName("group", s.Group); err != nil {
-			return err
-		}
+		p.name("group", "group", s.Group)
 	}
 	for _, g := range s.Groups {
-		if err := validName("group", g); err != nil {
-			return fmt.Errorf("groups: %w", err)
+		if !templated(g) {
+			if err := validName("group", g); err != nil {
+				p.add("groups", "groups: %v", err)
+			}
 		}
 	}
-	for k, v := range map[string]string{"home": s.Home, "shell": s.Shell, "comment": s.Comment} {
-		if i := strings.IndexFunc(v, func(r rune) bool { return r == ':' || r < 0x20 || r == 0x7f }); i >= 0 {
-			return fmt.Errorf("%s contains %q at byte %d: /etc/passwd fields cannot hold a colon or control characters (tab, newline, NUL...)", k, v[i:i+1], i)
+	for _, f := range []struct{ key, v string }{{"home", s.Home}, {"shell", s.Shell}, {"comment", s.Comment}} {
+		if templated(f.v) {
+			continue
+		}
+		if i := strings.IndexFunc(f.v, func(r rune) bool { return r == ':' || r < 0x20 || r == 0x7f }); i >= 0 {
+			p.add(f.key, "%s contains %q at byte %d: /etc/passwd fields cannot hold a colon or control characters (tab, newline, NUL...)", f.key, f.v[i:i+1], i)
 		}
 	}
-	if strings.ContainsAny(s.Password, ":\n\x00") {
+	if !templated(s.Password) && strings.ContainsAny(s.Password, ":\n\x00") {
 		// Never echo the value.
-		return fmt.Errorf("password contains a colon, newline or NUL byte: give a crypt(3) hash")
+		p.add("password", "password contains a colon, newline or NUL byte: give a crypt(3) hash")
 	}
-	return nil
+	return p.err()
 }
 
 // Probe prints `passwd=` (the getent passwd line, empty when the user
@@ -88,7 +92,7 @@ func (userProvider) Probe(req *Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := s.validate(); err != nil {
+	if err := s.Validate(); err != nil {
 		return "", fmt.Errorf("user %s: %w", s.Name, err)
 	}
 	script := "n=" + shell.Quote(s.Name) + `
@@ -118,7 +122,7 @@ func (userProvider) Check(ctx context.Context, req *Request, probe connection.Re
 }
 
 func checkUser(s *UserSpec, probe connection.Result) (*Change, error) {
-	if err := s.validate(); err != nil {
+	if err := s.Validate(); err != nil {
 		return nil, err
 	}
 	p, err := probeResult(probe)
@@ -318,6 +322,19 @@ type GroupSpec struct {
 	State  string `opsmop:"state" enum:"present|absent" default:"present" doc:"present: the group exists; absent: it does not"`
 }
 
+// Validate checks the rules of a group that need no host (see
+// Validator): name is a valid name; state is present or absent; gid is
+// not negative.
+func (s *GroupSpec) Validate() error {
+	var p problems
+	p.name("name", "group", s.Name)
+	p.enum("state", s.State, "present", "absent")
+	if s.GID != nil && *s.GID < 0 {
+		p.add("gid", "gid %d is negative", *s.GID)
+	}
+	return p.err()
+}
+
 type groupProvider struct{}
 
 type groupPlan struct {
@@ -332,7 +349,7 @@ func (groupProvider) Probe(req *Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := validName("group", s.Name); err != nil {
+	if err := s.Validate(); err != nil {
 		return "", fmt.Errorf("group: %w", err)
 	}
 	return "if e=$(getent group " + shell.Quote(s.Name) + "); then printf 'group=%s\\n' \"$e\"; else echo group=; fi\n", nil
@@ -352,14 +369,8 @@ func (groupProvider) Check(ctx context.Context, req *Request, probe connection.R
 }
 
 func checkGroup(s *GroupSpec, probe connection.Result) (*Change, error) {
-	if err := validName("group", s.Name); err != nil {
+	if err := s.Validate(); err != nil {
 		return nil, err
-	}
-	if err := oneOf("state", s.State, "present", "absent"); err != nil {
-		return nil, err
-	}
-	if s.GID != nil && *s.GID < 0 {
-		return nil, fmt.Errorf("gid %d is negative", *s.GID)
 	}
 	p, err := probeResult(probe)
 	if err != nil {
