@@ -84,6 +84,8 @@ func cmdAdhoc(c *cli.Context, env Env) error {
 	})
 	rep.recap(sum)
 	switch {
+	case rep.err != nil:
+		return &exitError{code: exitFailed, err: fmt.Errorf("%w: the command's output is incomplete, although it ran", rep.err)}
 	case sum.Interrupted:
 		return &exitError{code: exitInterrupted}
 	case sum.Failed():
@@ -98,6 +100,14 @@ type adhocReporter struct {
 	mu   sync.Mutex
 	w    io.Writer
 	json bool
+	err  error // the first write error
+}
+
+// write writes s, keeping the first error.
+func (a *adhocReporter) write(s string) {
+	if _, err := io.WriteString(a.w, s); err != nil && a.err == nil {
+		a.err = fmt.Errorf("write output: %w", err)
+	}
 }
 
 type adhocEvent struct {
@@ -117,7 +127,8 @@ func (a *adhocReporter) Event(e engine.Event) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.json {
-		_ = json.NewEncoder(a.w).Encode(adhocEvent{Host: e.Host, Status: string(e.Status), RC: e.RC, Stdout: e.Stdout, Stderr: e.Stderr, Error: e.Error})
+		b, _ := json.Marshal(adhocEvent{Host: e.Host, Status: string(e.Status), RC: e.RC, Stdout: e.Stdout, Stderr: e.Stderr, Error: e.Error})
+		a.write(string(b) + "\n")
 		return
 	}
 	var b strings.Builder
@@ -139,8 +150,12 @@ func (a *adhocReporter) Event(e engine.Event) {
 		fmt.Fprintf(&b, "%s | FAILED: rc=%d\n", e.Host, *e.RC)
 	case e.Status == engine.StatusFailed:
 		fmt.Fprintf(&b, "%s | FAILED: %s\n", e.Host, e.Error)
+	case e.Stdout == "" && e.Stderr == "" && e.RC != nil:
+		// A host that succeeded silently still gets its line: no line
+		// would look like a host that was never run.
+		fmt.Fprintf(&b, "%s | OK: rc=%d, no output\n", e.Host, *e.RC)
 	}
-	_, _ = io.WriteString(a.w, b.String())
+	a.write(b.String())
 }
 
 func (a *adhocReporter) recap(s *engine.Summary) {
@@ -158,5 +173,5 @@ func (a *adhocReporter) recap(s *engine.Summary) {
 			ok++
 		}
 	}
-	fmt.Fprintf(a.w, "\nRECAP run in %.2fs: hosts=%d ok=%d failed=%d unreachable=%d\n", s.Duration, len(s.Hosts), ok, failed, unreachable)
+	a.write(fmt.Sprintf("\nRECAP run in %.2fs: hosts=%d ok=%d failed=%d unreachable=%d\n", s.Duration, len(s.Hosts), ok, failed, unreachable))
 }

@@ -111,6 +111,9 @@ func newApp(env Env) *cli.App {
 		// Errors are printed once, by run.
 		ExitErrHandler:  func(*cli.Context, error) {},
 		HideHelpCommand: true,
+		// -e values arrive whole: "servers=a,b,c" and JSON objects hold
+		// commas that are not separators.
+		DisableSliceFlagSeparator: true,
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
 			return invalid(fmt.Errorf("%w (see opsmop --help)", err))
 		},
@@ -146,6 +149,7 @@ func newApp(env Env) *cli.App {
 				ArgsUsage: "POLICY",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "inventory `FILE` (overrides the policy's)"},
+					&cli.StringSliceFlag{Name: "extra-vars", Aliases: []string{"e"}, Usage: "k=v, a JSON object or @file: variables the run will be given, so that validate knows them"},
 				},
 				Action: func(c *cli.Context) error { return cmdValidate(c, env) },
 			},
@@ -157,7 +161,8 @@ func newApp(env Env) *cli.App {
 					&cli.StringFlag{Name: "limit", Aliases: []string{"l"}, Usage: "host/group patterns"},
 					&cli.StringFlag{Name: "host", Usage: "print this host's merged variables and effective connection settings"},
 					&cli.BoolFlag{Name: "graph", Usage: "print the group tree"},
-					&cli.BoolFlag{Name: "json", Usage: "print Ansible-compatible JSON (passwords redacted)"},
+					&cli.BoolFlag{Name: "json", Usage: "print Ansible-compatible JSON (passwords redacted); with --host, that host's variables"},
+					&cli.BoolFlag{Name: "list", Usage: "the same as --json (as ansible-inventory --list)"},
 				},
 				Action: func(c *cli.Context) error { return cmdInventory(c, env) },
 			},

@@ -91,7 +91,7 @@ func load(ctx context.Context, c *cli.Context, env Env, needPolicy bool) (*sessi
 	}
 	var patterns []string
 	if c.Bool("retry-failed") {
-		names, err := readLastFailed(env.Home)
+		names, err := readLastFailed(env.Home, c.Args().First())
 		if err != nil {
 			return nil, invalid(err)
 		}
@@ -147,18 +147,22 @@ func etcDefaults(env Env) string {
 
 func isPolicyFile(p string) bool {
 	switch strings.ToLower(filepath.Ext(p)) {
-	case ".toml", ".yaml", ".yml":
+	case ".toml", ".yaml", ".yml", ".json":
 		return true
 	}
 	return false
 }
 
-// parseExtraVars reads -e values: k=v strings (split and typed like
-// inventory host variables) and @file.(toml|yaml|json).
+// parseExtraVars reads -e values, each whole (commas are not separators):
+// a JSON object ({"port": 8080}), @file.(toml|yaml|yml|json), or k=v
+// strings split and typed like inventory host variables. Later values
+// replace earlier ones.
 func parseExtraVars(vals []string) (map[string]any, error) {
 	out := map[string]any{}
 	for _, v := range vals {
-		if strings.HasPrefix(v, "@") {
+		var m map[string]any
+		switch {
+		case strings.HasPrefix(v, "@"):
 			p := v[1:]
 			data, err := os.ReadFile(p)
 			if err != nil {
@@ -168,21 +172,29 @@ func parseExtraVars(vals []string) (map[string]any, error) {
 			if err != nil {
 				return nil, fmt.Errorf("--extra-vars %s: %w", v, err)
 			}
-			m, ok := n.Interface().(map[string]any)
-			if !ok {
+			var ok bool
+			if m, ok = n.Interface().(map[string]any); !ok {
 				return nil, fmt.Errorf("--extra-vars %s: the file must hold a map of variables", v)
 			}
-			for k, val := range m {
-				out[k] = val
+		case strings.HasPrefix(strings.TrimSpace(v), "{"):
+			if err := json.Unmarshal([]byte(v), new(map[string]any)); err != nil {
+				return nil, fmt.Errorf("--extra-vars %q: not a JSON object: %v (give a JSON object, k=v or @file)", v, err)
 			}
-			continue
-		}
-		m, err := inventory.ParseHostVars(v)
-		if err != nil {
-			return nil, fmt.Errorf("--extra-vars %q: %w (want k=v or @file)", v, err)
-		}
-		if len(m) == 0 {
-			return nil, fmt.Errorf("--extra-vars %q: want k=v or @file", v)
+			// Decoded through the policy parser so that numbers and
+			// nested values have the types policy variables have.
+			n, err := policy.ParseYAML("--extra-vars", []byte(v))
+			if err != nil {
+				return nil, fmt.Errorf("--extra-vars %q: %w", v, err)
+			}
+			m, _ = n.Interface().(map[string]any)
+		default:
+			var err error
+			if m, err = inventory.ParseHostVars(v); err != nil {
+				return nil, fmt.Errorf("--extra-vars %q: %w (want k=v, a JSON object or @file)", v, err)
+			}
+			if len(m) == 0 {
+				return nil, fmt.Errorf("--extra-vars %q: want k=v, a JSON object or @file", v)
+			}
 		}
 		for k, val := range m {
 			out[k] = val
@@ -406,6 +418,17 @@ func splitList(s string) []string {
 	return out
 }
 
+// termWidth is the width of standard output's terminal in columns, 0
+// when it is not a terminal or unknown.
+func (e Env) termWidth() int {
+	if f, ok := e.Stdout.(*os.File); ok {
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil {
+			return w
+		}
+	}
+	return 0
+}
+
 func (e Env) isTerminal(w io.Writer) bool {
 	if e.IsTerminal != nil {
 		return e.IsTerminal(w)
@@ -414,14 +437,31 @@ func (e Env) isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
+// onlyPolicyArg refuses positional arguments after the POLICY of a
+// command that takes one policy and nothing else, and a POLICY that is not
+// a policy file.
+func onlyPolicyArg(c *cli.Context) error {
+	name := c.Command.Name
+	if c.Args().Len() > 1 {
+		return invalid(fmt.Errorf("%s: unexpected arguments %q after the policy %s: opsmop %s takes one POLICY (see opsmop %s --help)", name, c.Args().Tail(), c.Args().First(), name, name))
+	}
+	if a := c.Args().First(); a != "" && !isPolicyFile(a) {
+		return invalid(fmt.Errorf("%s: %s is not a policy file (name it .toml, .yaml, .yml or .json; an inventory goes after -i)", name, a))
+	}
+	return nil
+}
+
 // cmdRun is check and apply.
 func cmdRun(c *cli.Context, env Env, check bool) error {
 	ctx := c.Context
+	if err := onlyPolicyArg(c); err != nil {
+		return err
+	}
 	s, err := load(ctx, c, env, true)
 	if err != nil {
 		return err
 	}
-	if errs := validatePolicy(s); len(errs) > 0 {
+	if errs := validateSession(s); len(errs) > 0 {
 		return invalid(joinErrors(errs))
 	}
 	if c.Bool("ask-pass") {
@@ -445,12 +485,15 @@ func cmdRun(c *cli.Context, env Env, check bool) error {
 	if f := c.Int("forks"); f > 0 {
 		forks = f
 	}
-	var rep engine.Reporter
+	var rep interface {
+		engine.Reporter
+		Err() error
+	}
 	if c.Bool("json") {
 		rep = engine.NewJSONReporter(env.Stdout)
 	} else {
 		tty := env.isTerminal(env.Stdout)
-		rep = &engine.HumanReporter{W: env.Stdout, Color: tty && env.Getenv("NO_COLOR") == "", Verbose: c.Bool("verbose"), Status: tty}
+		rep = &engine.HumanReporter{W: env.Stdout, Color: tty && env.Getenv("NO_COLOR") == "", Verbose: c.Bool("verbose"), Status: tty, Width: env.termWidth}
 	}
 	conn := s.newConnector(c)
 	defer conn.pool.Close()
@@ -464,6 +507,10 @@ func cmdRun(c *cli.Context, env Env, check bool) error {
 		fmt.Fprintf(env.Stderr, "warning: %v\n", err)
 	}
 	switch {
+	case rep.Err() != nil:
+		// The report is incomplete: whatever happened on the hosts, the
+		// caller reading it cannot know, so this is not a success.
+		return &exitError{code: exitFailed, err: fmt.Errorf("%w: the run's report is incomplete, although the run went on (run check to see where the hosts stand)", rep.Err())}
 	case sum.Interrupted:
 		return &exitError{code: exitInterrupted}
 	case sum.Failed():
@@ -487,21 +534,33 @@ func cmdValidate(c *cli.Context, env Env) error {
 	if c.Args().Len() == 0 {
 		return invalid(errors.New("missing POLICY argument: opsmop validate POLICY"))
 	}
+	if err := onlyPolicyArg(c); err != nil {
+		return err
+	}
 	reg := providers.Registry()
 	p, err := policy.Load(c.Args().First(), reg)
 	if err != nil {
 		return invalid(err)
 	}
 	s := &session{env: env, pol: p, reg: reg}
-	errs := validatePolicy(s)
+	var errs []error
+	if s.defs, _, err = defaults.LoadFrom(defaults.HomeFile(env.Home), etcDefaults(env)); err != nil {
+		errs = append(errs, err)
+	}
+	if s.extra, err = parseExtraVars(c.StringSlice("extra-vars")); err != nil {
+		errs = append(errs, err)
+	}
 	invPath := c.String("inventory")
 	if invPath == "" {
 		invPath = p.Inventory
 	}
 	if invPath != "" {
-		if _, err := loadInventory(c.Context, invPath, c.String("inventory") == "", c.Args().First()); err != nil {
+		if s.inv, err = loadInventory(c.Context, invPath, c.String("inventory") == "", c.Args().First()); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if len(errs) == 0 {
+		errs = validateSession(s)
 	}
 	if len(errs) > 0 {
 		return invalid(joinErrors(errs))
@@ -510,22 +569,77 @@ func cmdValidate(c *cli.Context, env Env) error {
 	return nil
 }
 
-// validatePolicy compiles every expression and parses every template file
-// and pattern of the policy.
-func validatePolicy(s *session) []error {
+// validateSession runs every check that needs no host, for validate and
+// before check or apply contacts any: the policy's expressions,
+// templates, patterns and resource rules (engine.Validate), the names
+// they read (engine.ValidateNames: top-level names only when the
+// inventory is known), and, with an inventory, every host's connection
+// settings as the inventory gives them and under every role that selects
+// the host (opsmop_port=abc, a missing key file, a jump host cycle).
+func validateSession(s *session) []error {
 	ev := engine.NewEvaluator(s.pol.Dir)
-	return engine.Validate(s.pol, s.reg, ev, inventory.CheckPatterns)
+	errs := engine.Validate(s.pol, s.reg, ev, inventory.CheckPatterns)
+	var outside map[string]bool
+	if s.inv != nil {
+		outside = map[string]bool{}
+		for _, h := range s.inv.Hosts() {
+			for k := range h.Vars {
+				outside[k] = true
+			}
+		}
+		for k := range s.extra {
+			outside[k] = true
+		}
+	}
+	errs = append(errs, engine.ValidateNames(s.pol, ev, outside)...)
+	if s.inv == nil {
+		return errs
+	}
+	bad := map[string]bool{} // reported once, not again per role
+	for _, h := range s.inv.Hosts() {
+		_, err := s.settings(nil, h.Name)
+		if err == nil {
+			_, err = s.viaChain(h.Name)
+		}
+		if err != nil {
+			bad[h.Name] = true
+			errs = append(errs, fmt.Errorf("inventory %s: %w", s.inv.Source(), err))
+		}
+	}
+	for _, r := range s.pol.Roles {
+		for _, h := range s.inv.Select(r.Groups, r.Hosts) {
+			if bad[h.Name] {
+				continue
+			}
+			if _, err := s.settings(r, h.Name); err != nil {
+				errs = append(errs, fmt.Errorf("%s: role %s: %w", r.Pos, r.Name, err))
+			}
+		}
+	}
+	return errs
 }
 
 // cmdInventory lists hosts, one host, the graph or Ansible JSON.
 func cmdInventory(c *cli.Context, env Env) error {
+	if err := onlyPolicyArg(c); err != nil {
+		return err
+	}
 	s, err := load(c.Context, c, env, false)
 	if err != nil {
 		return err
 	}
 	redact := func(k string) bool { return inventory.SecretKey(k) }
+	asJSON := c.Bool("json") || c.Bool("list")
+	if c.Bool("graph") && (asJSON || c.IsSet("host")) {
+		return invalid(errors.New("inventory: --graph cannot be combined with --json, --list or --host: give one of them"))
+	}
+	if c.IsSet("host") && c.IsSet("limit") {
+		return invalid(errors.New("inventory: --host shows one host; --limit does not apply to it: give one of them"))
+	}
 	switch {
-	case c.Bool("json"):
+	case c.IsSet("host") && asJSON:
+		return s.showHostJSON(c.String("host"))
+	case asJSON:
 		b, err := s.inv.MarshalAnsibleJSON(redact)
 		if err != nil {
 			return err
@@ -534,7 +648,7 @@ func cmdInventory(c *cli.Context, env Env) error {
 		return nil
 	case c.Bool("graph"):
 		return s.inv.Graph(env.Stdout)
-	case c.String("host") != "":
+	case c.IsSet("host"):
 		return s.showHost(c.String("host"))
 	}
 	hosts, err := s.selectHosts("", "")
@@ -549,6 +663,31 @@ func cmdInventory(c *cli.Context, env Env) error {
 		fmt.Fprintf(env.Stdout, "%-*s  %s\n", width, h.Name, strings.Join(h.Groups, ","))
 	}
 	return nil
+}
+
+// showHostJSON prints name's merged variables as a JSON object, secrets
+// redacted, as ansible-inventory --host does.
+func (s *session) showHostJSON(name string) error {
+	h, ok := s.inv.Host(name)
+	if !ok {
+		return invalid(fmt.Errorf("host %q is not in the inventory %s", name, s.inv.Source()))
+	}
+	vars := make(map[string]any, len(h.Vars))
+	for k, v := range h.Vars {
+		if inventory.SecretKey(k) {
+			v = secret.Redacted
+		}
+		vars[k] = v
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "    ")
+	if err := enc.Encode(vars); err != nil {
+		return fmt.Errorf("host %s: encode JSON: %w", name, err)
+	}
+	_, err := s.env.Stdout.Write(b.Bytes())
+	return err
 }
 
 func (s *session) showHost(name string) error {

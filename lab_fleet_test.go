@@ -88,11 +88,11 @@ max_fail_percentage = 20
 	if !strings.Contains(out, `max_fail_percentage 20%`) || !strings.Contains(out, "not run: web07, web08, web09, web10") {
 		t.Errorf("the recap does not say why the role stopped:\n%s", out)
 	}
-	lf, err := os.ReadFile(lastFailedPath(env.Home))
+	lf, err := os.ReadFile(lastFailedPath(env.Home, policy))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fi, _ := os.Stat(lastFailedPath(env.Home)); fi.Mode().Perm() != 0o600 {
+	if fi, _ := os.Stat(lastFailedPath(env.Home, policy)); fi.Mode().Perm() != 0o600 {
 		t.Errorf("last-failed mode: got %v; want 0600", fi.Mode().Perm())
 	}
 	if got := strings.Fields(strings.SplitN(string(lf), "\n", 2)[1]); strings.Join(got, " ") != "web05" {

@@ -75,6 +75,7 @@ func TestScripts(t *testing.T) {
 			"exitcode":  cmdExitcode,
 			"jsonlines": cmdJSONLines,
 			"jsonkeys":  cmdJSONKeys,
+			"retryfile": cmdRetryFile,
 		},
 	})
 }
@@ -243,4 +244,17 @@ func TestCheckJSONLines(t *testing.T) {
 			}
 		})
 	}
+}
+
+// cmdRetryFile is `retryfile POLICY`: it prints the --retry-failed file
+// that a check or apply of POLICY (relative to $WORK) wrote under $HOME,
+// so that scripts can read it without knowing its hashed name.
+func cmdRetryFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: retryfile POLICY")
+	}
+	b, err := os.ReadFile(lastFailedPath(ts.Getenv("HOME"), ts.MkAbs(args[0])))
+	ts.Check(err)
+	_, err = ts.Stdout().Write(b)
+	ts.Check(err)
 }

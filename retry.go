@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -12,9 +13,19 @@ import (
 	"github.com/opsmop/opsmop/engine"
 )
 
-// lastFailedPath is where a run records the hosts that failed or were
-// unreachable, for --retry-failed (like Ansible's retry files).
-func lastFailedPath(home string) string { return filepath.Join(home, ".opsmop", "last-failed") }
+// lastFailedPath is where a run of policyFile records the hosts that
+// failed or were unreachable, for --retry-failed (like Ansible's retry
+// files): one file per policy, ~/.opsmop/retry/BASENAME-HASH, where HASH
+// is taken from the policy's absolute path, so that a run of one policy
+// never replaces another policy's list.
+func lastFailedPath(home, policyFile string) string {
+	abs, err := filepath.Abs(policyFile)
+	if err != nil {
+		abs = policyFile
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return filepath.Join(home, ".opsmop", "retry", fmt.Sprintf("%s-%x", filepath.Base(policyFile), sum[:6]))
+}
 
 // writeLastFailed records the failed and unreachable hosts of sum (an
 // empty list when none failed). The file and its directory are private
@@ -27,7 +38,8 @@ func writeLastFailed(home, policyFile string, sum *engine.Summary) error {
 		}
 	}
 	sort.Strings(names)
-	dir := filepath.Join(home, ".opsmop")
+	path := lastFailedPath(home, policyFile)
+	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("record failed hosts: %w", err)
 	}
@@ -48,18 +60,19 @@ func writeLastFailed(home, policyFile string, sum *engine.Summary) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("record failed hosts: %w", err)
 	}
-	if err := os.Rename(tmp.Name(), lastFailedPath(home)); err != nil {
+	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("record failed hosts: %w", err)
 	}
 	return nil
 }
 
-// readLastFailed returns the hosts recorded by the previous run.
-func readLastFailed(home string) ([]string, error) {
-	p := lastFailedPath(home)
+// readLastFailed returns the hosts recorded by the previous run of
+// policyFile.
+func readLastFailed(home, policyFile string) ([]string, error) {
+	p := lastFailedPath(home, policyFile)
 	f, err := os.Open(p)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("--retry-failed: %s does not exist: no run has been recorded yet", p)
+		return nil, fmt.Errorf("--retry-failed: %s does not exist: no check or apply of %s has been recorded yet", p, policyFile)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("--retry-failed: %w", err)

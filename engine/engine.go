@@ -205,7 +205,7 @@ func (r *runner) runRole(ctx context.Context, p Plan) {
 	if len(p.Hosts) == 0 {
 		return
 	}
-	if !tagsSelected(r.o.Tags, r.o.SkipTags, p.Role.Tags, true) {
+	if !r.roleSelected(p.Role) {
 		return
 	}
 	var live []*hostState
@@ -375,7 +375,7 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, hs *hostState) 
 	if role.When != "" {
 		ok, err := r.o.Eval.EvalBool(role.When, hr.scope(nil, nil))
 		if err != nil {
-			r.fail(hs, role, "role "+role.Name+" when", "", err)
+			r.fail(hs, role, "role "+role.Name+" when", "", fmt.Errorf("%s: when: %w", role.KeyPos("when"), err))
 			end()
 			return
 		}
@@ -460,7 +460,11 @@ func mergeVars(layers ...map[string]any) map[string]any {
 	return out
 }
 
-// instance is one resource (one loop item) rendered for one host.
+// instance is one resource (one loop item) rendered for one host. Its req
+// is built once (with its own providers.Memo) and kept for the instance's
+// probe, check, apply, retries and re-check: providers keep what they
+// compute once (a rendered template) in that Memo, so req must not be
+// rebuilt for any of them.
 type instance struct {
 	orig    *policy.Resource
 	res     *policy.Resource // rendered
@@ -488,7 +492,7 @@ func (hr *hostRun) expand(res *policy.Resource, handler bool) []*instance {
 	if res.Loop != nil {
 		list, err := hr.loopItems(res.Loop, scope)
 		if err != nil {
-			return []*instance{{orig: res, label: baseLabel, typ: res.Type, err: fmt.Errorf("loop: %w", err), handler: handler}}
+			return []*instance{{orig: res, label: baseLabel, typ: res.Type, err: fmt.Errorf("%s: loop: %w", res.KeyPos("loop"), err), handler: handler}}
 		}
 		items = list
 	}
@@ -504,7 +508,7 @@ func (hr *hostRun) expand(res *policy.Resource, handler bool) []*instance {
 		if res.When != "" {
 			ok, err := hr.r.o.Eval.EvalBool(res.When, in.scope)
 			if err != nil {
-				in.err = fmt.Errorf("when: %w", err)
+				in.err = fmt.Errorf("%s: when: %w", res.KeyPos("when"), err)
 				continue
 			}
 			if !ok {
@@ -581,6 +585,7 @@ func (hr *hostRun) request(res *policy.Resource, scope map[string]any) *provider
 	return &providers.Request{
 		Spec:  res.Spec,
 		Facts: hr.hs.facts,
+		Memo:  new(providers.Memo),
 		Eval: func(e string, extra map[string]any) (any, error) {
 			return ev.Eval(e, mergeVars(scope, extra))
 		},
@@ -962,7 +967,7 @@ func (hr *hostRun) process(ctx context.Context, in *instance) (ok, changed bool)
 		}
 		done, err := hr.r.o.Eval.EvalBool(in.res.Until, uscope)
 		if err != nil {
-			return failed(fmt.Errorf("until: %w", err), res)
+			return failed(fmt.Errorf("%s: until: %w", in.orig.KeyPos("until"), err), res)
 		}
 		if done {
 			break
@@ -1007,14 +1012,33 @@ func (hr *hostRun) count(st Status) {
 	hr.r.mu.Unlock()
 }
 
+// resultVars are the variables a command's result gives changed_when,
+// failed_when, until and register: rc, changed, failed, and stdout and
+// stderr with trailing newlines removed (as Ansible does), each also split
+// into lines (stdout_lines, stderr_lines).
 func resultVars(res *connection.Result, changed, failed bool) map[string]any {
-	m := map[string]any{"rc": 0, "stdout": "", "stderr": "", "changed": changed, "failed": failed}
+	m := map[string]any{"rc": 0, "changed": changed, "failed": failed}
+	var stdout, stderr string
 	if res != nil {
 		m["rc"] = res.ExitCode
-		m["stdout"] = string(res.Stdout)
-		m["stderr"] = string(res.Stderr)
+		stdout = strings.TrimRight(string(res.Stdout), "\r\n")
+		stderr = strings.TrimRight(string(res.Stderr), "\r\n")
 	}
+	m["stdout"], m["stdout_lines"] = stdout, outputLines(stdout)
+	m["stderr"], m["stderr_lines"] = stderr, outputLines(stderr)
 	return m
+}
+
+// outputLines splits command output into lines ("" has none).
+func outputLines(s string) []any {
+	lines := []any{}
+	if s == "" {
+		return lines
+	}
+	for _, l := range strings.Split(s, "\n") {
+		lines = append(lines, strings.TrimSuffix(l, "\r"))
+	}
+	return lines
 }
 
 func (hr *hostRun) register(in *instance, res *connection.Result, changed, failed, skipped bool) {
@@ -1068,28 +1092,39 @@ func recoverInto(err *error) {
 // selected applies --tags/--skip-tags to a resource; it inherits its
 // role's tags.
 func (hr *hostRun) selected(res *policy.Resource) bool {
-	tags := append(append([]string(nil), hr.role.Tags...), res.Tags...)
-	return tagsSelected(hr.r.o.Tags, hr.r.o.SkipTags, tags, false)
+	return resourceSelected(hr.r.o.Tags, hr.r.o.SkipTags, hr.role, res)
 }
 
-// tagsSelected applies --tags and --skip-tags to a resource's or role's
-// tags. A role with no tags is always entered (its resources decide).
-func tagsSelected(only, skip, tags []string, isRole bool) bool {
-	for _, t := range tags {
-		for _, s := range skip {
-			if t == s {
-				return false
+// roleSelected reports whether --tags/--skip-tags leave anything of role to
+// run: a role is entered when one of its pre, main or post resources is
+// selected, so a role's own tags never hide a resource whose tags match.
+func (r *runner) roleSelected(role *policy.Role) bool {
+	for _, list := range [][]*policy.Resource{role.Pre, role.Resources, role.Post} {
+		for _, res := range list {
+			if resourceSelected(r.o.Tags, r.o.SkipTags, role, res) {
+				return true
 			}
 		}
 	}
-	if len(only) == 0 || (isRole && len(tags) == 0) {
+	return false
+}
+
+// resourceSelected applies --tags (only) and --skip-tags (skip) to res,
+// whose tags are its own plus its role's: a skipped tag anywhere excludes
+// it; with --tags, one matching tag (or the tag "all") selects it.
+func resourceSelected(only, skip []string, role *policy.Role, res *policy.Resource) bool {
+	tags := append(append([]string(nil), role.Tags...), res.Tags...)
+	for _, t := range tags {
+		if slices.Contains(skip, t) {
+			return false
+		}
+	}
+	if len(only) == 0 || slices.Contains(only, "all") {
 		return true
 	}
 	for _, t := range tags {
-		for _, o := range only {
-			if t == o || o == "all" {
-				return true
-			}
+		if slices.Contains(only, t) {
+			return true
 		}
 	}
 	return false

@@ -379,11 +379,11 @@ func TestFactsGatheredOnlyWhenUsed(t *testing.T) {
 		want   int // facts gathered (scripts beyond the probes)
 	}{
 		{"no role reads facts", role("a", echo) + role("b", "  [[roles.resources]]\n  type = \"template\"\n  src = \"plain.tmpl\"\n  path = \"{{ .root }}/p\"\n"), 0},
-		{"a when reads facts", role("a", "when = \"facts.os != ''\"\n"+echo), 1},
+		{"a when reads facts", role("a", "when = \"facts.os_family != ''\"\n"+echo), 1},
 		{"a template file reads facts", role("a", "  [[roles.resources]]\n  type = \"template\"\n  src = \"facts.tmpl\"\n  path = \"{{ .root }}/f\"\n"), 1},
 		{"a templated template name", role("a", "  [[roles.resources]]\n  type = \"file\"\n  template = \"{{ .n }}.tmpl\"\n  path = \"{{ .root }}/f\"\n  vars = { n = \"plain\" }\n"), 1},
 		{"a service (its provider reads facts)", role("a", echo) + role("b", "  [[roles.resources]]\n  type = \"service\"\n  service = \"nosuch\"\n  when = \"false\"\n"), 1},
-		{"two roles reading facts: once", role("a", "when = \"facts.os != ''\"\n"+echo) + role("b", "when = \"facts.os != ''\"\n"+echo), 1},
+		{"two roles reading facts: once", role("a", "when = \"facts.os_family != ''\"\n"+echo) + role("b", "when = \"facts.os_family != ''\"\n"+echo), 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
@@ -676,8 +676,7 @@ name = "r"
 }
 
 func TestTags(t *testing.T) {
-	h := newHarness(t)
-	src := `
+	const src = `
 [[roles]]
 name = "r"
   [[roles.resources]]
@@ -703,24 +702,106 @@ tags = ["web"]
   [[roles.resources]]
   type = "directory"
   path = "{{ .root }}/d"
+[[roles]]
+name = "roll"
+tags = ["roll"]
+  [[roles.resources]]
+  type = "directory"
+  path = "{{ .root }}/e"
+  tags = ["b"]
+  [[roles.resources]]
+  type = "directory"
+  path = "{{ .root }}/f"
 `
-	p := filepath.Join(h.pdir, "site.toml")
-	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name       string
+		only, skip []string
+		want       []string // the paths that must exist afterwards; every other must not
+	}{
+		{"only web, skip db", []string{"web"}, []string{"db"}, []string{"a", "d", "handler"}},
+		// A role's tags never hide a resource whose own tag matches.
+		{"resource tag under a tagged role", []string{"b"}, nil, []string{"e"}},
+		{"role tag selects all its resources", []string{"roll"}, nil, []string{"e", "f"}},
+		{"all selects untagged resources too", []string{"all"}, nil, []string{"a", "b", "c", "d", "e", "f", "handler"}},
+		{"all with skip", []string{"all"}, []string{"web", "b"}, []string{"b", "c", "f"}},
+		{"skipping a role tag skips its resources", nil, []string{"roll"}, []string{"a", "b", "c", "d", "handler"}},
+		{"no tag matches", []string{"nothing"}, nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			p := filepath.Join(h.pdir, "site.toml")
+			if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			pol, err := policy.Load(p, h.reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var plans []engine.Plan
+			for _, r := range pol.Roles {
+				plans = append(plans, engine.Plan{Role: r, Hosts: []*engine.HostInfo{{Name: "h1", Vars: map[string]any{"root": h.dir}}}})
+			}
+			engine.Run(context.Background(), engine.Options{Policy: pol, Registry: h.reg, Lookup: h.lookup, Plans: plans, Connector: h.conn, Tags: tc.only, SkipTags: tc.skip})
+			for _, name := range []string{"a", "b", "c", "d", "e", "f", "handler"} {
+				_, err := os.Stat(filepath.Join(h.dir, name))
+				if got, want := err == nil, slices.Contains(tc.want, name); got != want {
+					t.Errorf("%s exists: got %v; want %v (--tags %v --skip-tags %v; handlers run when a selected resource notifies them; role tags are inherited)", name, got, want, tc.only, tc.skip)
+				}
+			}
+		})
 	}
-	pol, err := policy.Load(p, h.reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var plans []engine.Plan
-	for _, r := range pol.Roles {
-		plans = append(plans, engine.Plan{Role: r, Hosts: []*engine.HostInfo{{Name: "h1", Vars: map[string]any{"root": h.dir}}}})
-	}
-	engine.Run(context.Background(), engine.Options{Policy: pol, Registry: h.reg, Lookup: h.lookup, Plans: plans, Connector: h.conn, Tags: []string{"web"}, SkipTags: []string{"db"}})
-	for name, want := range map[string]bool{"a": true, "b": false, "c": false, "d": true, "handler": true} {
-		_, err := os.Stat(filepath.Join(h.dir, name))
-		if got := err == nil; got != want {
-			t.Errorf("%s exists: got %v; want %v (--tags web --skip-tags db; handlers run when a selected resource notifies them; role tags are inherited)", name, got, want)
-		}
+}
+
+// TestUndefinedNamesFail: reading a variable or map key that does not
+// exist is an error naming it (with the key's file:line) in every
+// expression — role and resource when, loop, until — and in templates;
+// never a silent false or nil. The lenient forms are how a policy asks.
+func TestUndefinedNamesFail(t *testing.T) {
+	const echo = "[[roles.resources]]\ntype = \"echo\"\nmsg = \"ran\"\n"
+	for _, tc := range []struct {
+		name, src string
+		want      []string // substrings of the failure; none: must succeed
+	}{
+		{"role when, misspelt fact", "[[roles]]\nname = \"r\"\nwhen = \"facts.os_famly == 'debian'\"\n" + echo,
+			[]string{`site.toml:`, `undefined variable "facts.os_famly"`, `did you mean "facts.os_family"`}},
+		{"resource when, unknown variable", "[[roles]]\nname = \"r\"\n" + echo + "when = \"nope == 1\"\n",
+			[]string{`site.toml:6: when:`, `undefined variable "nope"`}},
+		{"resource when, unknown key of a var", "[vars]\ncfg = { port = 1 }\n[[roles]]\nname = \"r\"\n" + echo + "when = \"cfg.prot == 1\"\n",
+			[]string{`undefined variable "cfg.prot"`, `did you mean "cfg.port"`}},
+		{"loop expression", "[[roles]]\nname = \"r\"\n" + echo + "loop = \"missing_list\"\n",
+			[]string{`loop:`, `undefined variable "missing_list"`}},
+		{"until", "[[roles]]\nname = \"r\"\n[[roles.resources]]\ntype = \"shell\"\ncmd = \"true\"\nuntil = \"rc == 0 && nothing\"\nretries = 1\n",
+			[]string{`until:`, `undefined variable "nothing"`}},
+		{"template", "[[roles]]\nname = \"r\"\n[[roles.resources]]\ntype = \"echo\"\nmsg = \"{{ .facts.os_famly }}\"\n",
+			[]string{`os_famly`}},
+		{"template, lenient form", "[[roles]]\nname = \"r\"\n[[roles.resources]]\ntype = \"echo\"\nmsg = '{{ index . \"nope\" | default \"x\" }}'\n", nil},
+		{"lenient forms", "[vars]\ncfg = { port = 1 }\n[[roles]]\nname = \"r\"\n" + echo +
+			"when = \"facts?.nokey == nil && (facts.nokey ?? 'd') == 'd' && (cfg?.a?.b ?? 2) == 2 && (cfg.a ?? 3) == 3 && !('nokey' in facts) && get(facts, 'nokey') == nil && (let x = 1; x == 1) && all([1, 2], # > 0) && (undefined_var ?? 5) == 5 && undefined_var?.x == nil && facts.os_family != 'x'\"\n", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			sum, rec := h.run(tc.src, false, nil)
+			var errs []string
+			for _, e := range rec.events {
+				if e.Error != "" {
+					errs = append(errs, e.Error)
+				}
+			}
+			all := strings.Join(errs, "\n")
+			if len(tc.want) == 0 {
+				if sum.Failed() {
+					t.Fatalf("got failure %q; want success", all)
+				}
+				return
+			}
+			if !sum.Failed() {
+				t.Fatalf("got success (events %+v); want a failure naming the undefined name", rec.events)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(all, w) {
+					t.Errorf("got %q; want it to contain %q", all, w)
+				}
+			}
+		})
 	}
 }

@@ -2,9 +2,11 @@ package engine
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -14,8 +16,10 @@ import (
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/vm"
+	"github.com/expr-lang/expr/vm/runtime"
 
 	"github.com/opsmop/opsmop/internal/shell"
+	"github.com/opsmop/opsmop/policy"
 )
 
 // compiled is one expression compiled once, with the top-level names it
@@ -42,12 +46,119 @@ func NewEvaluator(dir string) *Evaluator {
 	return &Evaluator{Dir: dir, exprs: map[string]*compiled{}, tmpls: map[string]*template.Template{}, files: map[string]*template.Template{}}
 }
 
-type identVisitor struct{ names map[string]bool }
+type identVisitor struct {
+	names, declared map[string]bool
+	lenient         map[*ast.IdentifierNode]bool
+}
 
 func (v *identVisitor) Visit(n *ast.Node) {
-	if id, ok := (*n).(*ast.IdentifierNode); ok {
-		v.names[id.Value] = true
+	switch x := (*n).(type) {
+	case *ast.IdentifierNode:
+		if !v.lenient[x] {
+			v.names[x.Value] = true
+		}
+	case *ast.VariableDeclaratorNode:
+		v.declared[x.Name] = true
 	}
+}
+
+// strictMember is the function that every plain member access a.b (and
+// a["b"]) of a compiled expression is rewritten into (see strictPatch): a
+// key that a map does not have is an error naming it, not nil. Optional
+// access (a?.b), a ?? default, "b" in a and get(a, "b") stay lenient: they
+// are how a policy asks whether a key exists.
+const strictMember = "opsmop_member"
+
+// strictPatch rewrites member accesses into strictMember calls, and
+// records the top-level names read leniently (x ?? d, x?.y), which may be
+// missing.
+type strictPatch struct {
+	lenient map[*ast.IdentifierNode]bool
+}
+
+func (sp strictPatch) Visit(n *ast.Node) {
+	switch x := (*n).(type) {
+	case *ast.MemberNode:
+		if x.Optional || x.Method {
+			return
+		}
+		ast.Patch(n, &ast.CallNode{
+			Callee:    &ast.IdentifierNode{Value: strictMember},
+			Arguments: []ast.Node{x.Node, x.Property, &ast.StringNode{Value: x.Node.String()}},
+		})
+	case *ast.BinaryNode:
+		if x.Operator == "??" {
+			sp.relax(&x.Left)
+		}
+	case *ast.ChainNode:
+		sp.relax(&x.Node)
+	}
+}
+
+// relax undoes strictPatch along the left spine of n (a.b.c ?? d: any of
+// a, a.b and a.b.c may be missing).
+func (sp strictPatch) relax(n *ast.Node) {
+	for {
+		switch x := (*n).(type) {
+		case *ast.IdentifierNode:
+			sp.lenient[x] = true
+			return
+		case *ast.CallNode:
+			id, ok := x.Callee.(*ast.IdentifierNode)
+			if !ok || id.Value != strictMember {
+				return
+			}
+			ast.Patch(n, &ast.MemberNode{Node: x.Arguments[0], Property: x.Arguments[1]})
+		case *ast.MemberNode:
+			n = &x.Node
+		default:
+			return
+		}
+	}
+}
+
+// member is strictMember: from[key], an error when from is a map without
+// key. what is the source text of from, for the message.
+func member(params ...any) (out any, err error) {
+	from, key, what := params[0], params[1], params[2].(string)
+	if v := reflect.ValueOf(from); v.Kind() == reflect.Map {
+		k := reflect.ValueOf(key)
+		if k.IsValid() && k.Type().AssignableTo(v.Type().Key()) && !v.MapIndex(k).IsValid() {
+			return nil, &UndefinedError{Name: fmt.Sprintf("%s.%v", what, key), Keys: mapKeys(v)}
+		}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s: %v", what, r)
+		}
+	}()
+	return runtime.Fetch(from, key), nil
+}
+
+func mapKeys(v reflect.Value) []string {
+	var keys []string
+	for _, k := range v.MapKeys() {
+		keys = append(keys, fmt.Sprint(k.Interface()))
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// UndefinedError is an expression's read of a variable or map key that
+// does not exist.
+type UndefinedError struct {
+	// Name is what was read: "x" or "facts.os_famly".
+	Name string
+	// Keys are the keys the map did have (empty for a top-level name).
+	Keys []string
+}
+
+func (e *UndefinedError) Error() string {
+	msg := fmt.Sprintf("undefined variable %q", e.Name)
+	if s := policy.Suggest(e.Name[strings.LastIndexByte(e.Name, '.')+1:], e.Keys); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", e.Name[:strings.LastIndexByte(e.Name, '.')+1]+s)
+	}
+	return msg
 }
 
 // CompileExpr compiles an expression (cached). It is what validate calls.
@@ -58,16 +169,19 @@ func (e *Evaluator) CompileExpr(src string) (*compiled, error) {
 	if ok {
 		return c, nil
 	}
-	prog, err := expr.Compile(src)
+	sp := strictPatch{lenient: map[*ast.IdentifierNode]bool{}}
+	prog, err := expr.Compile(src, expr.Patch(sp), expr.Function(strictMember, member))
 	if err != nil {
 		return nil, fmt.Errorf("expression %q: %v", src, oneLine(err.Error()))
 	}
-	v := &identVisitor{names: map[string]bool{}}
+	v := &identVisitor{names: map[string]bool{}, declared: map[string]bool{}, lenient: sp.lenient}
 	node := prog.Node()
 	ast.Walk(&node, v)
 	c = &compiled{prog: prog}
 	for n := range v.names {
-		c.names = append(c.names, n)
+		if !v.declared[n] && n != strictMember && !isBuiltin(n) {
+			c.names = append(c.names, n)
+		}
 	}
 	sort.Strings(c.names)
 	e.mu.Lock()
@@ -76,24 +190,38 @@ func (e *Evaluator) CompileExpr(src string) (*compiled, error) {
 	return c, nil
 }
 
-// Eval evaluates src against scope.
+// Eval evaluates src against scope. Reading a variable that scope does
+// not hold, or a key that a map does not have, is an error naming it
+// (*UndefinedError inside); a?.b, a ?? b, "b" in a and get(a, "b") are the
+// ways to read what may be missing.
 func (e *Evaluator) Eval(src string, scope map[string]any) (any, error) {
 	c, err := e.CompileExpr(src)
 	if err != nil {
 		return nil, err
 	}
-	out, err := expr.Run(c.prog, scope)
-	if err != nil || out == nil {
-		for _, n := range c.names {
-			if _, ok := scope[n]; !ok && !isBuiltin(n) {
-				return nil, fmt.Errorf("expression %q: undefined variable %q", src, n)
-			}
+	for _, n := range c.names {
+		if _, ok := scope[n]; !ok {
+			return nil, fmt.Errorf("expression %q: %w", src, &UndefinedError{Name: n, Keys: scopeKeys(scope)})
 		}
 	}
+	out, err := expr.Run(c.prog, scope)
 	if err != nil {
+		var ue *UndefinedError
+		if errors.As(err, &ue) {
+			return nil, fmt.Errorf("expression %q: %w", src, ue)
+		}
 		return nil, fmt.Errorf("expression %q: %v", src, oneLine(err.Error()))
 	}
 	return out, nil
+}
+
+func scopeKeys(scope map[string]any) []string {
+	keys := make([]string, 0, len(scope))
+	for k := range scope {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // EvalBool evaluates src and requires a boolean result.

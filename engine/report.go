@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // JSONReporter writes every event as one JSON object per line and nothing
@@ -15,16 +17,30 @@ import (
 type JSONReporter struct {
 	mu  sync.Mutex
 	enc *json.Encoder
+	err error
 }
 
 // NewJSONReporter returns a reporter writing JSON lines to w.
 func NewJSONReporter(w io.Writer) *JSONReporter { return &JSONReporter{enc: json.NewEncoder(w)} }
 
-// Event implements Reporter.
+// Event implements Reporter. After a failed write it writes nothing more
+// (a stream with a hole in it would mislead its reader); Err says why.
 func (j *JSONReporter) Event(e Event) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	_ = j.enc.Encode(e)
+	if j.err == nil {
+		if err := j.enc.Encode(e); err != nil {
+			j.err = fmt.Errorf("write JSON event: %w", err)
+		}
+	}
+}
+
+// Err returns the first write error: the run's report is incomplete and
+// the caller must not report success.
+func (j *JSONReporter) Err() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.err
 }
 
 // HumanReporter renders events for people: one line per resource as it
@@ -38,19 +54,57 @@ type HumanReporter struct {
 	// (hosts done/total, changed, failed, unreachable, elapsed time, the
 	// upload in progress), redrawn in place while results scroll above
 	// it. Only for terminals: callers leave it off for pipes and --json.
+	//
+	// Result text is printed as soon as its event arrives, and the status
+	// line is put back below it in the same write. Every other refresh
+	// (the clock, upload progress, events that print nothing) happens at
+	// most once per 250 ms, however many callbacks arrive. The line never
+	// reaches the terminal's last column (see Width).
 	Status bool
+	// Now is the clock behind the elapsed time and the redraw limit; nil
+	// means time.Now.
+	Now func() time.Time
+	// Width returns the terminal's width in columns. It is asked again
+	// before every redraw, as terminals get resized; nil, or a result of
+	// 0 or less, means 80 columns.
+	Width func() int
 
 	mu       sync.Mutex
 	prog     progress
 	stopTick chan struct{}
+	err      error
 }
 
-// progress is what the status line shows.
+// Err returns the first error writing to W: the report is incomplete and
+// the caller must not report success.
+func (h *HumanReporter) Err() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.err
+}
+
+// writeOut writes s to W, keeping the first error; h.mu is held.
+func (h *HumanReporter) writeOut(s string) {
+	if _, err := io.WriteString(h.W, s); err != nil && h.err == nil {
+		h.err = fmt.Errorf("write output: %w", err)
+	}
+}
+
+// progress is what the status line shows, and when it was last drawn.
 type progress struct {
 	started                                   time.Time
 	total, done, changed, failed, unreachable int
-	upload                                    string
-	shown                                     bool
+	upload                                    *upload
+	shown                                     bool      // the line is on screen
+	drawn                                     time.Time // last time it was drawn
+	finished                                  bool      // the recap is out: no more redraws
+}
+
+// upload is the file upload the status line shows.
+type upload struct {
+	host, path string
+	percent    int64
+	total      int64
 }
 
 const (
@@ -62,11 +116,37 @@ const (
 	cDim    = "\x1b[2m"
 )
 
+const (
+	// redrawEvery is the least time between two refreshes of the status
+	// line that come with no result text.
+	redrawEvery = 250 * time.Millisecond
+	// defaultWidth is the width assumed when the terminal's is unknown.
+	defaultWidth = 80
+	// eraseLine returns to the start of the line and clears it.
+	eraseLine = "\r\x1b[K"
+)
+
 func (h *HumanReporter) paint(c, s string) string {
 	if !h.Color {
 		return s
 	}
 	return c + s + cReset
+}
+
+func (h *HumanReporter) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+func (h *HumanReporter) width() int {
+	if h.Width != nil {
+		if w := h.Width(); w > 0 {
+			return w
+		}
+	}
+	return defaultWidth
 }
 
 // Event implements Reporter.
@@ -94,44 +174,105 @@ func (h *HumanReporter) Event(e Event) {
 	case EventSummary:
 		h.recap(&b, e.Summary)
 	}
-	h.write(b.String(), e.Type != EventSummary)
 	if e.Type == EventSummary {
+		h.finish(b.String())
 		h.stopTicker()
+		return
 	}
+	h.write(b.String())
 }
 
-// write prints out, keeping the status line below it when enabled.
-func (h *HumanReporter) write(out string, redraw bool) {
-	if !h.Status {
-		_, _ = io.WriteString(h.W, out)
+// write prints out and keeps the status line, when enabled, below it.
+// Non-empty out is printed at once, the status line erased before it and
+// drawn again after it. With out empty, the status line is refreshed
+// only if it was last drawn at least redrawEvery ago.
+func (h *HumanReporter) write(out string) {
+	if !h.Status || h.prog.finished {
+		h.writeOut(out)
+		return
+	}
+	now := h.now()
+	if out == "" && h.prog.shown && now.Sub(h.prog.drawn) < redrawEvery {
 		return
 	}
 	var b strings.Builder
 	if h.prog.shown {
-		b.WriteString("\r\x1b[K")
-		h.prog.shown = false
+		b.WriteString(eraseLine)
 	}
 	b.WriteString(out)
-	if redraw {
-		b.WriteString(h.statusLine())
-		h.prog.shown = true
-	}
-	_, _ = io.WriteString(h.W, b.String())
+	b.WriteString(h.statusLine(now, h.width()))
+	h.prog.shown = true
+	h.prog.drawn = now
+	h.writeOut(b.String())
 }
 
-func (h *HumanReporter) statusLine() string {
-	p := h.prog
-	line := fmt.Sprintf("[%d/%d done] changed %d  failed %d  unreachable %d  %.1fs", p.done, p.total, p.changed, p.failed, p.unreachable, time.Since(p.started).Seconds())
-	if p.upload != "" {
-		line += "  " + p.upload
+// finish removes the status line, prints out (the recap) and stops all
+// later redraws.
+func (h *HumanReporter) finish(out string) {
+	if h.Status && h.prog.shown {
+		out = eraseLine + out
+		h.prog.shown = false
 	}
-	return h.paint(cDim, line)
+	h.prog.finished = true
+	h.writeOut(out)
+}
+
+// statusLine renders the status line for a terminal width columns wide;
+// it never reaches the last column, so that no terminal wraps it.
+func (h *HumanReporter) statusLine(now time.Time, width int) string {
+	p := h.prog
+	room := max(width-1, 1)
+	elapsed := now.Sub(p.started).Seconds()
+	full := fmt.Sprintf("[%d/%d done] changed %d  failed %d  unreachable %d  %.1fs", p.done, p.total, p.changed, p.failed, p.unreachable, elapsed)
+	short := fmt.Sprintf("[%d/%d] chg %d fail %d unr %d %.1fs", p.done, p.total, p.changed, p.failed, p.unreachable, elapsed)
+	line := ""
+	if p.upload != nil {
+		for _, counters := range []string{full, short} {
+			if d, ok := p.upload.fit(room - cells(counters) - 2); ok {
+				line = counters + "  " + d
+				break
+			}
+		}
+	}
+	if line == "" {
+		line = full
+		if cells(full) > room {
+			line = cutRight(short, room)
+		}
+	}
+	return truncate(h.paint(cDim, line), room)
+}
+
+// Shortest host and path an upload is still shown with, in cells,
+// counting the ellipsis.
+const (
+	minUploadHost = 8
+	minUploadPath = 12
+)
+
+// fit renders the upload in at most room cells: the path shortened first,
+// from its start (the file name is kept), then the host from its end. It
+// reports false when even the shortest form does not fit.
+func (u *upload) fit(room int) (string, bool) {
+	const mid = ": uploading "
+	tail := fmt.Sprintf(" %d%% of %s", u.percent, humanBytes(u.total))
+	if s := u.host + mid + u.path + tail; cells(s) <= room {
+		return s, true
+	}
+	if pathRoom := room - cells(u.host+mid+tail); pathRoom >= minUploadPath {
+		return u.host + mid + cutLeft(u.path, pathRoom) + tail, true
+	}
+	pathRoom := min(cells(u.path), minUploadPath)
+	if hostRoom := room - cells(mid+tail) - pathRoom; hostRoom >= minUploadHost {
+		return cutRight(u.host, hostRoom) + mid + cutLeft(u.path, pathRoom) + tail, true
+	}
+	return "", false
 }
 
 func (h *HumanReporter) track(e Event) {
 	switch e.Type {
 	case EventRunStart:
-		h.prog = progress{started: e.Time, total: e.Tasks}
+		h.prog = progress{started: h.now(), total: e.Tasks}
 		if h.prog.total == 0 {
 			h.prog.total = e.Hosts
 		}
@@ -149,7 +290,9 @@ func (h *HumanReporter) track(e Event) {
 	}
 }
 
-// Upload shows a file upload's progress on the status line.
+// Upload shows a file upload's progress on the status line. It may be
+// called for every chunk written: the line is redrawn at most once per
+// 250 ms.
 func (h *HumanReporter) Upload(host, path string, written, total int64) {
 	if !h.Status {
 		return
@@ -157,11 +300,11 @@ func (h *HumanReporter) Upload(host, path string, written, total int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if written >= total {
-		h.prog.upload = ""
+		h.prog.upload = nil
 	} else {
-		h.prog.upload = fmt.Sprintf("%s: uploading %s %d%% of %s", host, path, written*100/max(total, 1), humanBytes(total))
+		h.prog.upload = &upload{host: printable(host), path: printable(path), percent: written * 100 / max(total, 1), total: total}
 	}
-	h.write("", true)
+	h.write("")
 }
 
 func humanBytes(n int64) string {
@@ -176,6 +319,9 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
+// startTicker refreshes the status line (the elapsed time) every
+// redrawEvery until stopTicker. Its timer is set for when the line falls
+// due, so that redraws for other reasons push it back.
 func (h *HumanReporter) startTicker() {
 	if h.stopTick != nil {
 		return
@@ -183,7 +329,7 @@ func (h *HumanReporter) startTicker() {
 	stop := make(chan struct{})
 	h.stopTick = stop
 	go func() {
-		t := time.NewTicker(250 * time.Millisecond)
+		t := time.NewTimer(redrawEvery)
 		defer t.Stop()
 		for {
 			select {
@@ -191,10 +337,10 @@ func (h *HumanReporter) startTicker() {
 				return
 			case <-t.C:
 				h.mu.Lock()
-				if h.prog.shown {
-					h.write("", true)
-				}
+				h.write("")
+				wait := redrawEvery - h.now().Sub(h.prog.drawn)
 				h.mu.Unlock()
+				t.Reset(min(max(wait, 10*time.Millisecond), redrawEvery))
 			}
 		}
 	}()
@@ -350,4 +496,152 @@ func (h *HumanReporter) recap(b *strings.Builder, s *Summary) {
 		ignored = fmt.Sprintf(" ignored=%d", t.Ignored)
 	}
 	fmt.Fprintf(b, "%-*s  hosts=%d ok=%d %s=%d failed=%d skipped=%d unreachable=%d%s\n", width, "TOTAL", len(names), t.OK, changedWord, t.Changed, t.Failed, t.Skipped, t.Unreachable, ignored)
+}
+
+// printable makes s safe for the status line: control characters (a
+// newline would break the redraw, an escape would inject terminal
+// commands) and bidirectional overrides become '?', invalid UTF-8 becomes
+// U+FFFD.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case unicode.IsControl(r), r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+}
+
+// runeCells is how many terminal cells r takes: 0 for combining marks and
+// invisible format characters, 2 for East Asian wide and fullwidth
+// characters and emoji, 1 otherwise. Where terminals differ it errs
+// towards 2, which can only make a line shorter than needed, never wrap.
+func runeCells(r rune) int {
+	switch {
+	case r == 0 || unicode.IsControl(r):
+		return 0
+	case r < 0x300:
+		return 1
+	case unicode.In(r, unicode.Mn, unicode.Me, unicode.Cf):
+		return 0
+	case r >= 0x1100 && r <= 0x115f, // Hangul Jamo initials
+		r == 0x2329 || r == 0x232a,
+		r >= 0x231a && r <= 0x231b, r >= 0x23e9 && r <= 0x23f3,
+		r >= 0x25fd && r <= 0x25fe,
+		r >= 0x2600 && r <= 0x27bf, // miscellaneous symbols, dingbats
+		r >= 0x2b1b && r <= 0x2b1c, r == 0x2b50 || r == 0x2b55,
+		r >= 0x2e80 && r <= 0xa4cf, // CJK, kana, Yi
+		r >= 0xa960 && r <= 0xa97f,
+		r >= 0xac00 && r <= 0xd7a3, // Hangul syllables
+		r >= 0xf900 && r <= 0xfaff, // CJK compatibility ideographs
+		r >= 0xfe10 && r <= 0xfe19, r >= 0xfe30 && r <= 0xfe6f,
+		r >= 0xff00 && r <= 0xff60, r >= 0xffe0 && r <= 0xffe6, // fullwidth forms
+		r >= 0x16fe0 && r <= 0x1b2ff, // Tangut, Khitan, kana supplements
+		r >= 0x1f000 && r <= 0x1faff, // emoji and pictographs
+		r >= 0x20000 && r <= 0x3fffd: // CJK extensions
+		return 2
+	}
+	return 1
+}
+
+// cells is the display width of s, which holds no escape sequences.
+func cells(s string) int {
+	n := 0
+	for _, r := range s {
+		n += runeCells(r)
+	}
+	return n
+}
+
+// cutRight shortens s to at most n cells, replacing its end with "…".
+func cutRight(s string, n int) string {
+	if cells(s) <= n {
+		return s
+	}
+	if n <= 0 {
+		return ""
+	}
+	used := 0
+	for i, r := range s {
+		if used+runeCells(r) > n-1 {
+			return s[:i] + "…"
+		}
+		used += runeCells(r)
+	}
+	return s
+}
+
+// cutLeft shortens s to at most n cells, replacing its start with "…"
+// (for paths, whose end says most).
+func cutLeft(s string, n int) string {
+	if cells(s) <= n {
+		return s
+	}
+	if n <= 0 {
+		return ""
+	}
+	used, i := 0, len(s)
+	for i > 0 {
+		r, size := utf8.DecodeLastRuneInString(s[:i])
+		if used+runeCells(r) > n-1 {
+			break
+		}
+		used += runeCells(r)
+		i -= size
+	}
+	// Do not start on a combining mark: its base was cut off.
+	for i < len(s) {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if runeCells(r) != 0 {
+			break
+		}
+		i += size
+	}
+	return "…" + s[i:]
+}
+
+// truncate cuts s, which may hold ANSI escape sequences, to at most n
+// visible cells. Escape sequences take no cells and are kept whole, runes
+// are never split, and a reset is appended if s was cut after a color was
+// set.
+func truncate(s string, n int) string {
+	var b strings.Builder
+	used, colored := 0, false
+	for i := 0; i < len(s); {
+		if s[i] == 0x1b {
+			j := escapeEnd(s, i)
+			b.WriteString(s[i:j])
+			colored = colored || s[j-1] == 'm'
+			i = j
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if used+runeCells(r) > n {
+			if colored {
+				b.WriteString(cReset)
+			}
+			return b.String()
+		}
+		used += runeCells(r)
+		b.WriteString(s[i : i+size])
+		i += size
+	}
+	return b.String()
+}
+
+// escapeEnd returns where the escape sequence starting at s[i] ends: after
+// a CSI sequence's final byte, or after the byte following a lone ESC.
+func escapeEnd(s string, i int) int {
+	if i+1 >= len(s) {
+		return len(s)
+	}
+	if s[i+1] != '[' {
+		return i + 2
+	}
+	for j := i + 2; j < len(s); j++ {
+		if s[j] >= 0x40 && s[j] <= 0x7e {
+			return j + 1
+		}
+	}
+	return len(s)
 }
