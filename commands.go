@@ -29,18 +29,18 @@ import (
 
 // session is everything loaded before a host is contacted.
 type session struct {
-	env      Env
-	pol      *policy.Policy
-	reg      policy.Registry
-	inv      *inventory.Inventory
-	defs     *defaults.File
-	extra    map[string]any
-	limits   []*inventory.Limit // --limit and --retry-failed, all applied
-	local    bool
-	askSSH   *secret.Secret
-	askSudo  *secret.Secret
-	curUser  string
-	policyOK bool
+	env     Env
+	pol     *policy.Policy
+	reg     policy.Registry
+	inv     *inventory.Inventory
+	defs    *defaults.File
+	extra   map[string]any
+	limits  []*inventory.Limit // --limit
+	retry   map[string]bool    // --retry-failed: the recorded hosts; nil: all
+	local   bool
+	askSSH  *secret.Secret
+	askSudo *secret.Secret
+	curUser string
 }
 
 // load reads the policy (if given), the inventory, the defaults file and
@@ -89,7 +89,6 @@ func load(ctx context.Context, c *cli.Context, env Env, needPolicy bool) (*sessi
 	default:
 		return nil, invalid(errors.New("no inventory: give one with -i FILE or set inventory in the policy (or use --local)"))
 	}
-	var patterns []string
 	if c.Bool("retry-failed") {
 		names, err := readLastFailed(env.Home, c.Args().First())
 		if err != nil {
@@ -104,12 +103,12 @@ func load(ctx context.Context, c *cli.Context, env Env, needPolicy bool) (*sessi
 		if len(known) == 0 {
 			return nil, invalid(fmt.Errorf("--retry-failed: none of the recorded hosts (%s) is in the inventory", strings.Join(names, ", ")))
 		}
-		patterns = append(patterns, strings.Join(known, ","))
+		s.retry = map[string]bool{}
+		for _, n := range known {
+			s.retry[n] = true // by name: a host name is no pattern
+		}
 	}
 	if l := c.String("limit"); l != "" {
-		patterns = append(patterns, l)
-	}
-	for _, l := range patterns {
 		lim, err := inventory.ParseLimit(l)
 		if err != nil {
 			return nil, invalid(err) // the error names the --limit value
@@ -203,9 +202,19 @@ func parseExtraVars(vals []string) (map[string]any, error) {
 	return out, nil
 }
 
-// selectHosts returns a role's hosts after --limit, in inventory order.
+// selectHosts returns a role's hosts after --limit and --retry-failed, in
+// inventory order.
 func (s *session) selectHosts(groups, hosts string) ([]*inventory.Host, error) {
 	sel := s.inv.Select(groups, hosts)
+	if s.retry != nil {
+		var kept []*inventory.Host
+		for _, h := range sel {
+			if s.retry[h.Name] {
+				kept = append(kept, h)
+			}
+		}
+		sel = kept
+	}
 	for _, l := range s.limits {
 		var err error
 		if sel, err = l.Filter(s.inv, sel); err != nil {
@@ -640,14 +649,22 @@ func cmdInventory(c *cli.Context, env Env) error {
 	case c.IsSet("host") && asJSON:
 		return s.showHostJSON(c.String("host"))
 	case asJSON:
-		b, err := s.inv.MarshalAnsibleJSON(redact)
+		inv, err := s.limitedInventory()
+		if err != nil {
+			return invalid(err)
+		}
+		b, err := inv.MarshalAnsibleJSON(redact)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "%s\n", b)
 		return nil
 	case c.Bool("graph"):
-		return s.inv.Graph(env.Stdout)
+		inv, err := s.limitedInventory()
+		if err != nil {
+			return invalid(err)
+		}
+		return inv.Graph(env.Stdout)
 	case c.IsSet("host"):
 		return s.showHost(c.String("host"))
 	}
@@ -667,6 +684,23 @@ func cmdInventory(c *cli.Context, env Env) error {
 
 // showHostJSON prints name's merged variables as a JSON object, secrets
 // redacted, as ansible-inventory --host does.
+// limitedInventory is the inventory with only the hosts --limit selects
+// (all of it without --limit).
+func (s *session) limitedInventory() (*inventory.Inventory, error) {
+	if len(s.limits) == 0 {
+		return s.inv, nil
+	}
+	hosts, err := s.selectHosts("", "")
+	if err != nil {
+		return nil, err
+	}
+	keep := make(map[string]bool, len(hosts))
+	for _, h := range hosts {
+		keep[h.Name] = true
+	}
+	return s.inv.Only(func(n string) bool { return keep[n] }), nil
+}
+
 func (s *session) showHostJSON(name string) error {
 	h, ok := s.inv.Host(name)
 	if !ok {

@@ -10,8 +10,8 @@ import (
 
 // FuzzLoadInventory feeds arbitrary bytes to the TOML, YAML and JSON
 // inventory parsers (what Load does after reading a file). None may panic;
-// every error names the file; a loaded inventory's hosts all have vars and
-// are in the all group. For YAML, the linear converter must agree with
+// every error names the file; Hosts lists every host once, and all of
+// them have vars and are in the all group. For YAML, the linear converter must agree with
 // yaml.v3's own decoding whenever both accept the document.
 func FuzzLoadInventory(f *testing.F) {
 	seeds := []string{
@@ -57,7 +57,16 @@ func FuzzLoadInventory(f *testing.F) {
 			}
 			return
 		}
-		for _, h := range inv.Hosts() {
+		hosts := inv.Hosts()
+		if len(hosts) != len(inv.hosts) {
+			t.Errorf("Hosts(): got %d hosts; want %d, each once", len(hosts), len(inv.hosts))
+		}
+		seen := map[string]bool{}
+		for _, h := range hosts {
+			if h == nil || seen[h.Name] {
+				t.Fatalf("Hosts(): got %v; want every host once", names(hosts))
+			}
+			seen[h.Name] = true
 			if h.Vars == nil {
 				t.Errorf("host %q has nil vars", h.Name)
 			}

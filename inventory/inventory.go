@@ -63,6 +63,7 @@ type Group struct {
 type Inventory struct {
 	source   string
 	hosts    map[string]*Host
+	order    []string // every host name once, in inventory order
 	groups   map[string]*Group
 	hostVars map[string]map[string]any // host-level variables, unmerged
 }
@@ -70,14 +71,16 @@ type Inventory struct {
 // Source returns the file the inventory was loaded from ("" for New).
 func (inv *Inventory) Source() string { return inv.source }
 
-// Hosts returns all hosts sorted by name. The hosts are shared: callers
-// must not modify them.
+// Hosts returns all hosts in inventory order: for a loaded inventory, the
+// order in which host names first appear in the file (or in the script's
+// output), as Ansible orders them; for New, sorted by name. Select, and so
+// runs and serial batches, follow this order. The hosts are shared:
+// callers must not modify them.
 func (inv *Inventory) Hosts() []*Host {
-	out := make([]*Host, 0, len(inv.hosts))
-	for _, h := range inv.hosts {
-		out = append(out, h)
+	out := make([]*Host, len(inv.order))
+	for i, name := range inv.order {
+		out[i] = inv.hosts[name]
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
@@ -131,13 +134,17 @@ func (e *CycleError) Error() string {
 // Hosts named only in hostVars, or only in "all", are ungrouped hosts. A
 // child group must be one of groups; "all" cannot be a child; children must
 // not form a cycle (*CycleError). Variables are merged as described in the
-// package documentation. New copies what it keeps; it does not modify its
-// arguments.
+// package documentation. Hosts orders the hosts of an inventory built by
+// New by name (hostVars, a map, has no order to keep). New copies what it
+// keeps; it does not modify its arguments.
 func New(groups []Group, hostVars map[string]map[string]any) (*Inventory, error) {
-	return build("", groups, hostVars)
+	return build("", groups, hostVars, nil)
 }
 
-func build(source string, groups []Group, hostVars map[string]map[string]any) (*Inventory, error) {
+// build builds an inventory as New does. Its hosts are ordered as in
+// order (names that are not hosts are ignored), then the hosts order
+// leaves out, sorted by name.
+func build(source string, groups []Group, hostVars map[string]map[string]any, order []string) (*Inventory, error) {
 	inv := &Inventory{
 		source:   source,
 		hosts:    map[string]*Host{},
@@ -284,7 +291,29 @@ func build(source string, groups []Group, hostVars map[string]map[string]any) (*
 		sort.Strings(gs)
 		inv.hosts[h] = &Host{Name: h, Vars: vars, Groups: gs}
 	}
+	inv.order = hostOrder(hostNames, order)
 	return inv, nil
+}
+
+// hostOrder returns the names of hosts ordered as in order, then those
+// order leaves out, sorted.
+func hostOrder(hosts map[string]bool, order []string) []string {
+	out := make([]string, 0, len(hosts))
+	placed := make(map[string]bool, len(hosts))
+	for _, h := range order {
+		if hosts[h] && !placed[h] {
+			placed[h] = true
+			out = append(out, h)
+		}
+	}
+	rest := len(out)
+	for h := range hosts {
+		if !placed[h] {
+			out = append(out, h)
+		}
+	}
+	sort.Strings(out[rest:])
+	return out
 }
 
 // groupDepths returns each group's depth: the length of the longest chain

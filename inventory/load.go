@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -32,11 +33,23 @@ import (
 //     the run (Load sets no timeout of its own); the error of a failed run
 //     includes the script's stderr.
 //
-// Errors name the file and, where known, the line and key path.
+// Hosts are kept in the order in which their names first appear in the
+// file or output (see Inventory.Hosts). Errors name the file and, where
+// known, the line and key path; a file that does not exist is an error
+// that satisfies errors.Is(err, fs.ErrNotExist).
 func Load(ctx context.Context, path string) (*Inventory, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("inventory: %w", err)
+		// The path is in the message already: keep only the reason
+		// (wrapped, so that errors.Is(err, fs.ErrNotExist) holds).
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("inventory %s: %w (give an existing inventory file with -i, or set inventory in the policy)", path, err)
+		}
+		return nil, fmt.Errorf("inventory %s: %w", path, err)
 	}
 	if fi.IsDir() {
 		return nil, fmt.Errorf("inventory %s: is a directory; give an inventory file", path)
@@ -156,8 +169,9 @@ func formatPath(p []string) string {
 	return strings.Join(parts, ".")
 }
 
-// fromTree builds an inventory from the decoded TOML/YAML document.
-func fromTree(file string, doc map[string]any, pos positions) (*Inventory, error) {
+// fromTree builds an inventory from the decoded TOML/YAML document; order
+// is its host names in the order they first appear in the text.
+func fromTree(file string, doc map[string]any, pos positions, order []string) (*Inventory, error) {
 	fail := func(path []string, format string, args ...any) error {
 		for _, a := range args {
 			var ve *varNameError
@@ -290,7 +304,7 @@ func fromTree(file string, doc map[string]any, pos positions) (*Inventory, error
 			hostVars[h][k] = vv
 		}
 	}
-	inv, err := build(file, groups, hostVars)
+	inv, err := build(file, groups, hostVars, order)
 	if err != nil {
 		var ce *CycleError
 		if errors.As(err, &ce) {
@@ -439,7 +453,7 @@ func normalize(v any) any {
 const maxTOMLKeys = 100_000
 
 func parseTOML(file string, b []byte) (*Inventory, error) {
-	pos := tomlPositions(b)
+	pos, order := tomlPositions(b)
 	if len(pos) > maxTOMLKeys {
 		return nil, fmt.Errorf("inventory %s: more than %d keys; TOML inventories that large load too slowly (the TOML decoder is quadratic in the number of keys): write it as YAML or JSON, or generate it with an inventory script", file, maxTOMLKeys)
 	}
@@ -453,12 +467,14 @@ func parseTOML(file string, b []byte) (*Inventory, error) {
 		return nil, fmt.Errorf("inventory %s: %w", file, err)
 	}
 	doc, _ = normalize(doc).(map[string]any)
-	return fromTree(file, doc, pos)
+	return fromTree(file, doc, pos, order)
 }
 
-// tomlPositions records the line of every key path in a TOML document.
-func tomlPositions(b []byte) positions {
+// tomlPositions records the line of every key path in a TOML document,
+// and returns its host names in the order they first appear.
+func tomlPositions(b []byte) (positions, []string) {
 	pos := positions{}
+	var seq hostSeq
 	var p unstable.Parser
 	p.Reset(b)
 	// Parser.Shape counts lines from the start of the document on every
@@ -492,11 +508,20 @@ func tomlPositions(b []byte) positions {
 				pos[pathKey(full[:i])] = line
 			}
 		}
-		if v := n.Value(); v.Kind == unstable.InlineTable {
+		seq.key(full)
+		switch v := n.Value(); v.Kind {
+		case unstable.InlineTable:
 			it := v.Children()
 			for it.Next() {
 				if c := it.Node(); c.Kind == unstable.KeyValue {
 					keyval(full, c)
+				}
+			}
+		case unstable.Array:
+			it := v.Children()
+			for it.Next() {
+				if c := it.Node(); c.Kind == unstable.String {
+					seq.listItem(full, string(c.Data))
 				}
 			}
 		}
@@ -512,11 +537,12 @@ func tomlPositions(b []byte) positions {
 					pos[pathKey(parts[:i])] = line
 				}
 			}
+			seq.key(parts)
 		case unstable.KeyValue:
 			keyval(table, e)
 		}
 	}
-	return pos
+	return pos, seq.names
 }
 
 func parseYAML(file string, b []byte) (*Inventory, error) {
@@ -526,6 +552,7 @@ func parseYAML(file string, b []byte) (*Inventory, error) {
 	}
 	pos := positions{}
 	var doc map[string]any
+	var order []string
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		top := root.Content[0]
 		if top.Kind != yaml.MappingNode {
@@ -537,8 +564,10 @@ func parseYAML(file string, b []byte) (*Inventory, error) {
 			return nil, fmt.Errorf("inventory %s: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))
 		}
 		doc, _ = normalize(raw).(map[string]any)
+		// After value: the converter has bounded what aliases expand to.
+		order = yamlHostOrder(top)
 	}
-	return fromTree(file, doc, pos)
+	return fromTree(file, doc, pos, order)
 }
 
 func yamlPositions(n *yaml.Node, path []string, pos positions) {
@@ -682,7 +711,7 @@ func parseAnsibleJSON(file string, b []byte, strict bool, hostVars func(host str
 		}
 		hv = got
 	}
-	inv, err := build(file, groups, hv)
+	inv, err := build(file, groups, hv, jsonHostOrder(b))
 	if err != nil {
 		return nil, fmt.Errorf("inventory %s: %w", file, err)
 	}

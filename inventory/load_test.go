@@ -3,6 +3,7 @@ package inventory
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -132,8 +133,8 @@ func TestLoadStaticJSON(t *testing.T) {
 		"w2":   {"user": "deploy", "region": "eu", "n": 3, "f": 1.5},
 		"solo": {"user": "deploy", "x": true},
 	}
-	if got := names(inv.Hosts()); !reflect.DeepEqual(got, []string{"solo", "w1", "w2"}) {
-		t.Errorf("hosts: got %v; want [solo w1 w2]", got)
+	if got := names(inv.Hosts()); !reflect.DeepEqual(got, []string{"w1", "w2", "solo"}) {
+		t.Errorf("hosts: got %v; want [w1 w2 solo] (inventory order)", got)
 	}
 	for h, w := range want {
 		host, _ := inv.Host(h)
@@ -210,9 +211,30 @@ func TestLoadErrors(t *testing.T) {
 }
 
 func TestLoadMissingFile(t *testing.T) {
-	_, err := Load(context.Background(), filepath.Join(t.TempDir(), "nope.toml"))
-	if !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("Load(missing): got %v; want an error wrapping os.ErrNotExist", err)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	notDir := writeFile(t, "plain", "", 0o644)
+	cases := []struct {
+		path, want string
+		notExist   bool
+	}{
+		{"nope.toml", "inventory nope.toml: no such file or directory (give an existing inventory file with -i, or set inventory in the policy)", true},
+		{filepath.Join(dir, "sub", "inv.yaml"), "inventory " + filepath.Join(dir, "sub", "inv.yaml") + ": no such file or directory (give an existing inventory file with -i, or set inventory in the policy)", true},
+		{filepath.Join(notDir, "inv.toml"), "inventory " + filepath.Join(notDir, "inv.toml") + ": not a directory", false},
+	}
+	for _, c := range cases {
+		t.Run(c.path, func(t *testing.T) {
+			_, err := Load(context.Background(), c.path)
+			if err == nil {
+				t.Fatalf("Load(%q): got nil error; want %q", c.path, c.want)
+			}
+			if err.Error() != c.want {
+				t.Errorf("Load(%q): got %q; want %q", c.path, err, c.want)
+			}
+			if got := errors.Is(err, fs.ErrNotExist); got != c.notExist {
+				t.Errorf("errors.Is(Load(%q), fs.ErrNotExist): got %v; want %v", c.path, got, c.notExist)
+			}
+		})
 	}
 }
 
@@ -311,8 +333,8 @@ func TestLoadScriptRelativePathIsNotLookedUpInPATH(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load(\"inv\") in its directory: %v", err)
 	}
-	if got := names(inv.Hosts()); !reflect.DeepEqual(got, []string{"d1", "w1", "w2"}) {
-		t.Errorf("hosts: got %v; want [d1 w1 w2]", got)
+	if got := names(inv.Hosts()); !reflect.DeepEqual(got, []string{"w1", "w2", "d1"}) {
+		t.Errorf("hosts: got %v; want [w1 w2 d1] (inventory order)", got)
 	}
 }
 

@@ -49,15 +49,44 @@ func graphLine(name string, depth int) string {
 // out, as Ansible does. Every value whose key (at any depth of nesting)
 // satisfies redact is replaced by "<redacted>"; redact may be nil. Callers
 // normally pass SecretKey.
+//
+// Hosts appear in _meta.hostvars in inventory order, so that the JSON
+// loads back with the same host order.
 func (inv *Inventory) MarshalAnsibleJSON(redact func(key string) bool) ([]byte, error) {
 	if redact == nil {
 		redact = func(string) bool { return false }
 	}
-	hostvars := map[string]any{}
-	for name, h := range inv.hosts {
-		hostvars[name] = redactVars(h.Vars, redact)
+	fail := func(err error) ([]byte, error) {
+		return nil, fmt.Errorf("inventory %s: encode JSON: %w", inv.source, err)
 	}
-	doc := map[string]any{"_meta": map[string]any{"hostvars": hostvars}}
+	encode := func(v any) ([]byte, error) {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		err := enc.Encode(v)
+		return bytes.TrimSuffix(b.Bytes(), []byte("\n")), err
+	}
+	// Built by hand: a Go map would sort the hosts by name.
+	var raw bytes.Buffer
+	raw.WriteString(`{"_meta":{"hostvars":{`)
+	for i, name := range inv.order {
+		k, err := encode(name)
+		if err != nil {
+			return fail(err)
+		}
+		v, err := encode(redactVars(inv.hosts[name].Vars, redact))
+		if err != nil {
+			return fail(err)
+		}
+		if i > 0 {
+			raw.WriteByte(',')
+		}
+		raw.Write(k)
+		raw.WriteByte(':')
+		raw.Write(v)
+	}
+	raw.WriteString("}}")
+	groups := map[string]any{}
 	for name, g := range inv.groups {
 		o := map[string]any{}
 		if len(g.Hosts) > 0 {
@@ -69,16 +98,51 @@ func (inv *Inventory) MarshalAnsibleJSON(redact func(key string) bool) ([]byte, 
 		if len(g.Vars) > 0 {
 			o["vars"] = redactVars(g.Vars, redact)
 		}
-		doc[name] = o
+		groups[name] = o
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "    ")
-	if err := enc.Encode(doc); err != nil {
-		return nil, fmt.Errorf("inventory %s: encode JSON: %w", inv.source, err)
+	rest, err := encode(groups)
+	if err != nil {
+		return fail(err)
 	}
-	return buf.Bytes(), nil
+	if len(rest) > 2 { // not {}
+		raw.WriteByte(',')
+		raw.Write(rest[1 : len(rest)-1])
+	}
+	raw.WriteByte('}')
+	var out bytes.Buffer
+	if err := json.Indent(&out, raw.Bytes(), "", "    "); err != nil {
+		return fail(err)
+	}
+	out.WriteByte('\n')
+	return out.Bytes(), nil
+}
+
+// Only returns a view of the inventory holding only the hosts for which
+// keep is true: the same groups (with those hosts only) and variables.
+// inventory --limit uses it for --json and --graph, as ansible-inventory
+// does with --limit.
+func (inv *Inventory) Only(keep func(name string) bool) *Inventory {
+	out := &Inventory{source: inv.source, hosts: map[string]*Host{}, groups: map[string]*Group{}, hostVars: map[string]map[string]any{}}
+	for _, name := range inv.order {
+		if keep(name) {
+			out.order = append(out.order, name)
+			out.hosts[name] = inv.hosts[name]
+			if v, ok := inv.hostVars[name]; ok {
+				out.hostVars[name] = v
+			}
+		}
+	}
+	for name, g := range inv.groups {
+		cp := *g
+		cp.Hosts = nil
+		for _, h := range g.Hosts {
+			if keep(h) {
+				cp.Hosts = append(cp.Hosts, h)
+			}
+		}
+		out.groups[name] = &cp
+	}
+	return out
 }
 
 func redactVars(vars map[string]any, redact func(string) bool) map[string]any {

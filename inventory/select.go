@@ -2,7 +2,7 @@ package inventory
 
 import (
 	"fmt"
-	"path"
+	"sort"
 	"strings"
 )
 
@@ -18,36 +18,41 @@ func splitPatterns(s string) []string {
 	return out
 }
 
+// compilePatterns compiles the items of a comma-separated pattern list.
+func compilePatterns(s string) []*pattern {
+	var out []*pattern
+	for _, p := range splitPatterns(s) {
+		out = append(out, compilePattern(p))
+	}
+	return out
+}
+
 // CheckPatterns reports whether every item of a comma-separated list of
-// fnmatch patterns (path.Match syntax) is well formed. Policy loading calls
-// it on a role's groups and hosts so that Select never sees a bad one.
+// fnmatch patterns can select anything. Every fnmatch pattern is well
+// formed (an unclosed [ and a \ are literal text), so the one mistake it
+// rejects is an item starting with ! or &: no host or group name starts
+// with those (Load and New refuse such names), and the exclusion and
+// intersection they mean in --limit do not exist in a role's groups and
+// hosts. Empty items are ignored. Policy loading calls it on a role's
+// groups and hosts.
 func CheckPatterns(s string) error {
 	for _, p := range splitPatterns(s) {
-		if _, err := path.Match(p, ""); err != nil {
-			return fmt.Errorf("pattern %q: malformed (check [ ] classes and trailing \\)", p)
+		if p[0] == '!' || p[0] == '&' {
+			return fmt.Errorf("pattern %q starts with %q, which no host or group name does, so it selects nothing (! excludes and & intersects only in --limit)", p, p[:1])
 		}
 	}
 	return nil
 }
 
-// match reports whether name matches pattern p; a malformed pattern matches
-// only its own text.
-func match(p, name string) bool {
-	ok, err := path.Match(p, name)
-	if err != nil {
-		return p == name
-	}
-	return ok
-}
-
-// Select returns, sorted by name, the hosts a role applies to: a host is
-// selected when any of its groups (including "all") matches one of the
-// comma-separated fnmatch patterns in groupsPat, or its name matches one of
-// those in hostsPat. When both are empty every host is selected. A
-// malformed pattern matches only its own literal text (check patterns
-// earlier with CheckPatterns).
+// Select returns, in inventory order (see Hosts), the hosts a role applies
+// to: a host is selected when any of its groups (including "all") matches
+// one of the comma-separated fnmatch patterns in groupsPat, or its name
+// matches one of those in hostsPat. When both are empty every host is
+// selected. Patterns follow Python's fnmatch.fnmatchcase, as Ansible's do:
+// * matches any run of characters, ? one, [seq] one of seq, [!seq] one not
+// in seq; there is no escaping, and no pattern is malformed.
 func (inv *Inventory) Select(groupsPat, hostsPat string) []*Host {
-	gps, hps := splitPatterns(groupsPat), splitPatterns(hostsPat)
+	gps, hps := compilePatterns(groupsPat), compilePatterns(hostsPat)
 	all := inv.Hosts()
 	if len(gps) == 0 && len(hps) == 0 {
 		return all
@@ -61,16 +66,16 @@ func (inv *Inventory) Select(groupsPat, hostsPat string) []*Host {
 	return out
 }
 
-func matchesAny(pats []string, name string) bool {
+func matchesAny(pats []*pattern, name string) bool {
 	for _, p := range pats {
-		if match(p, name) {
+		if p.match(name) {
 			return true
 		}
 	}
 	return false
 }
 
-func groupsMatch(pats, groups []string) bool {
+func groupsMatch(pats []*pattern, groups []string) bool {
 	for _, g := range groups {
 		if matchesAny(pats, g) {
 			return true
@@ -90,37 +95,40 @@ const (
 
 type limitPattern struct {
 	op  limitOp
-	pat string
+	pat *pattern
 }
 
 // Limit is a parsed --limit: comma-separated patterns, each matching host
-// names and group names with fnmatch wildcards (* ? [a-z]). Plain patterns
-// are united, "&pat" intersects, "!pat" excludes, regardless of order:
-// (p1 ∪ p2 ...) ∩ &q1 ∩ &q2 ... \ !r1 \ !r2 .... With no plain pattern the
-// union is every host. A nil *Limit selects everything.
+// names and group names with fnmatch wildcards (* ? [seq] [!seq], as
+// Select). Plain patterns are united, "&pat" intersects, "!pat" excludes,
+// regardless of order: (p1 ∪ p2 ...) ∩ &q1 ∩ &q2 ... \ !r1 \ !r2 .... With
+// no plain pattern the union is every host. A nil *Limit selects
+// everything.
 type Limit struct {
 	text string
 	pats []limitPattern
 }
 
-// ParseLimit parses a --limit value such as "webservers*,!web1*,&eu". An
-// empty value, an operator with no pattern and a malformed pattern (an
-// unclosed [ class, a trailing backslash) are errors.
+// ParseLimit parses a --limit value such as "webservers*,!web1*,&eu".
+// Empty items are ignored. An empty value, an operator with no pattern and
+// a pattern that starts with ! or & after its operator ("!!web", which no
+// name can match) are errors; any other pattern is valid (an unclosed [
+// and a \ are literal text, as in Python's fnmatch).
 func ParseLimit(s string) (*Limit, error) {
 	l := &Limit{text: s}
 	for _, item := range splitPatterns(s) {
-		lp := limitPattern{pat: item}
+		op, text := opUnion, item
 		if item[0] == '!' || item[0] == '&' {
-			lp.op = limitOp(item[0])
-			lp.pat = strings.TrimSpace(item[1:])
-			if lp.pat == "" {
+			op = limitOp(item[0])
+			text = strings.TrimSpace(item[1:])
+			if text == "" {
 				return nil, fmt.Errorf("--limit %q: %q has no pattern after %q", s, item, item[:1])
 			}
+			if text[0] == '!' || text[0] == '&' {
+				return nil, fmt.Errorf("--limit %q: %q: a pattern cannot start with %q (no host or group name does); give one operator, then the pattern", s, item, text[:1])
+			}
 		}
-		if _, err := path.Match(lp.pat, ""); err != nil {
-			return nil, fmt.Errorf("--limit %q: pattern %q is malformed (check [ ] classes and trailing \\)", s, lp.pat)
-		}
-		l.pats = append(l.pats, lp)
+		l.pats = append(l.pats, limitPattern{op: op, pat: compilePattern(text)})
 	}
 	if len(l.pats) == 0 {
 		return nil, fmt.Errorf("--limit %q: no patterns; give host or group names, e.g. --limit 'webservers,!web1'", s)
@@ -136,9 +144,9 @@ func (l *Limit) String() string {
 	parts := make([]string, len(l.pats))
 	for i, p := range l.pats {
 		if p.op != opUnion {
-			parts[i] = string(rune(p.op)) + p.pat
+			parts[i] = string(rune(p.op)) + p.pat.text
 		} else {
-			parts[i] = p.pat
+			parts[i] = p.pat.text
 		}
 	}
 	return strings.Join(parts, ",")
@@ -149,8 +157,8 @@ func (l *Limit) String() string {
 type NoMatchError struct {
 	Limit     string
 	Inventory string
-	Groups    []string
-	Hosts     []string // at most maxListedHosts names
+	Groups    []string // every group name, sorted
+	Hosts     []string // host names, sorted, at most maxListedHosts
 	MoreHosts int      // hosts not listed
 }
 
@@ -176,15 +184,15 @@ func (e *NoMatchError) Error() string {
 
 // matches reports whether p matches h's name or one of its groups.
 func (p limitPattern) matches(h *Host) bool {
-	return match(p.pat, h.Name) || groupsMatch([]string{p.pat}, h.Groups)
+	return p.pat.match(h.Name) || groupsMatch([]*pattern{p.pat}, h.Groups)
 }
 
 // Filter returns the hosts of hosts (in their order) that the limit
 // selects. The limit is evaluated against the whole inventory first: when
 // it selects no host of inv at all, Filter returns a *NoMatchError listing
-// the groups and up to 20 hosts. (It may select none of hosts, e.g. a role
-// whose hosts the limit leaves out; that is not an error.) A nil l returns
-// hosts unchanged.
+// the groups and the first 20 host names in name order. (It may select
+// none of hosts, e.g. a role whose hosts the limit leaves out; that is not
+// an error.) A nil l returns hosts unchanged.
 func (l *Limit) Filter(inv *Inventory, hosts []*Host) ([]*Host, error) {
 	if l == nil {
 		return hosts, nil
@@ -221,13 +229,15 @@ func (l *Limit) Filter(inv *Inventory, hosts []*Host) ([]*Host, error) {
 	}
 	if len(selected) == 0 {
 		e := &NoMatchError{Limit: l.text, Inventory: inv.source, Groups: inv.groupNames()}
-		for _, h := range inv.Hosts() {
-			if len(e.Hosts) < maxListedHosts {
-				e.Hosts = append(e.Hosts, h.Name)
-			} else {
-				e.MoreHosts++
-			}
+		all := make([]string, 0, len(inv.hosts))
+		for name := range inv.hosts {
+			all = append(all, name)
 		}
+		sort.Strings(all)
+		if len(all) > maxListedHosts {
+			all, e.MoreHosts = all[:maxListedHosts], len(all)-maxListedHosts
+		}
+		e.Hosts = all
 		return nil, e
 	}
 	var out []*Host

@@ -12,24 +12,29 @@ import (
 
 func TestSelect(t *testing.T) {
 	inv := loadExample(t, "example.toml")
-	allHosts := []string{"127.0.0.1", "db1.example.com", "lonely.example.com", "web1.example.com", "web2.example.com", "web3.example.com"}
+	// Inventory order: as the hosts first appear in example.toml.
+	allHosts := []string{"web1.example.com", "web2.example.com", "127.0.0.1", "web3.example.com", "db1.example.com", "lonely.example.com"}
 	cases := []struct {
 		groups, hosts string
 		want          []string
 	}{
 		{"", "", allHosts},
 		{"all", "", allHosts},
-		{"webservers", "", []string{"127.0.0.1", "web1.example.com", "web2.example.com"}},
-		{"rack1", "", []string{"127.0.0.1", "web1.example.com", "web2.example.com"}},
-		{"web*", "", []string{"127.0.0.1", "web1.example.com", "web2.example.com", "web3.example.com"}},
-		{"dbservers, webservers_eu", "", []string{"db1.example.com", "web3.example.com"}},
+		{"webservers", "", []string{"web1.example.com", "web2.example.com", "127.0.0.1"}},
+		{"rack1", "", []string{"web1.example.com", "web2.example.com", "127.0.0.1"}},
+		{"web*", "", []string{"web1.example.com", "web2.example.com", "127.0.0.1", "web3.example.com"}},
+		{"dbservers, webservers_eu", "", []string{"web3.example.com", "db1.example.com"}},
 		{"", "db*", []string{"db1.example.com"}},
 		{"", "web[12].example.com", []string{"web1.example.com", "web2.example.com"}},
 		{"", "127.0.0.1,lonely.example.com", []string{"127.0.0.1", "lonely.example.com"}},
 		{"dbservers", "lonely*", []string{"db1.example.com", "lonely.example.com"}},
 		{"ungrouped", "", []string{"lonely.example.com"}},
 		{"nomatch", "", nil},
-		{"web[", "", nil},
+		{"web[", "", nil}, // an unclosed [ is literal text
+		{"", "web[!1].example.com", []string{"web2.example.com", "web3.example.com"}},
+		{"", "web[^1].example.com", []string{"web1.example.com"}}, // ^ is no negation in fnmatch
+		{"", "*[!a-z.]*", []string{"web1.example.com", "web2.example.com", "127.0.0.1", "web3.example.com", "db1.example.com"}},
+		{"webservers_??", "", []string{"web3.example.com"}},
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("groups=%q hosts=%q", c.groups, c.hosts), func(t *testing.T) {
@@ -50,7 +55,21 @@ func TestCheckPatterns(t *testing.T) {
 		in string
 		ok bool
 	}{
-		{"", true}, {"web*,db?", true}, {"[a-z]*", true}, {"web[", false}, {"ok,[", false}, {`a\`, false},
+		{"", true},
+		{"web*,db?", true},
+		{"[a-z]*", true},
+		{"[!a-z]*,[]]", true},
+		{" , ,web", true}, // empty items are ignored
+		// fnmatch has no malformed patterns: an unclosed [ and a \ are
+		// literal text (path.Match refused these).
+		{"web[", true},
+		{"ok,[", true},
+		{`a\`, true},
+		// No name starts with ! or &: such a pattern can never match (a
+		// role has no --limit operators).
+		{"!web", false},
+		{"web, &db", false},
+		{"&", false},
 	}
 	for _, c := range cases {
 		t.Run(c.in, func(t *testing.T) {
@@ -68,21 +87,21 @@ func TestLimit(t *testing.T) {
 		limit string
 		want  []string // nil: a *NoMatchError
 	}{
-		{"webservers*,!web1*", []string{"127.0.0.1", "web2.example.com", "web3.example.com"}},
-		{"!web1*,webservers*", []string{"127.0.0.1", "web2.example.com", "web3.example.com"}},
-		{" webservers* , !web1* ", []string{"127.0.0.1", "web2.example.com", "web3.example.com"}},
-		{"webservers", []string{"127.0.0.1", "web1.example.com", "web2.example.com"}},
-		{"rack1", []string{"127.0.0.1", "web1.example.com", "web2.example.com"}},
+		{"webservers*,!web1*", []string{"web2.example.com", "127.0.0.1", "web3.example.com"}},
+		{"!web1*,webservers*", []string{"web2.example.com", "127.0.0.1", "web3.example.com"}},
+		{" webservers* , !web1* ", []string{"web2.example.com", "127.0.0.1", "web3.example.com"}},
+		{"webservers", []string{"web1.example.com", "web2.example.com", "127.0.0.1"}},
+		{"rack1", []string{"web1.example.com", "web2.example.com", "127.0.0.1"}},
 		{"db1.example.com", []string{"db1.example.com"}},
-		{"web*", []string{"127.0.0.1", "web1.example.com", "web2.example.com", "web3.example.com"}},
-		{"all,!webservers", []string{"db1.example.com", "lonely.example.com", "web3.example.com"}},
-		{"!webservers", []string{"db1.example.com", "lonely.example.com", "web3.example.com"}},
-		{"webservers*,&rack1", []string{"127.0.0.1", "web1.example.com", "web2.example.com"}},
-		{"&rack1", []string{"127.0.0.1", "web1.example.com", "web2.example.com"}},
+		{"web*", []string{"web1.example.com", "web2.example.com", "127.0.0.1", "web3.example.com"}},
+		{"all,!webservers", []string{"web3.example.com", "db1.example.com", "lonely.example.com"}},
+		{"!webservers", []string{"web3.example.com", "db1.example.com", "lonely.example.com"}},
+		{"webservers*,&rack1", []string{"web1.example.com", "web2.example.com", "127.0.0.1"}},
+		{"&rack1", []string{"web1.example.com", "web2.example.com", "127.0.0.1"}},
 		{"webservers,&rack1,!127.*", []string{"web1.example.com", "web2.example.com"}},
 		{"ungrouped,dbservers", []string{"db1.example.com", "lonely.example.com"}},
 		{"web[12].example.com", []string{"web1.example.com", "web2.example.com"}},
-		{"webservers,,db*", []string{"127.0.0.1", "db1.example.com", "web1.example.com", "web2.example.com"}},
+		{"webservers,,db*", []string{"web1.example.com", "web2.example.com", "127.0.0.1", "db1.example.com"}},
 		{"nomatch", nil},
 		{"webservers_eu,&rack1", nil},
 		{"all,!all", nil},
@@ -181,9 +200,8 @@ func TestParseLimitErrors(t *testing.T) {
 		{" , ,", "no patterns"},
 		{"!", `has no pattern after "!"`},
 		{"web,&", `has no pattern after "&"`},
-		{"web[", `pattern "web[" is malformed`},
-		{"!web[", `pattern "web[" is malformed`},
-		{`a\`, "malformed"},
+		{"!!web", `"!!web": a pattern cannot start with "!"`},
+		{"web,&!db", `"&!db": a pattern cannot start with "!"`},
 	}
 	for _, c := range cases {
 		t.Run(c.in, func(t *testing.T) {
