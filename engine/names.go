@@ -64,15 +64,7 @@ func ValidateNames(p *policy.Policy, ev *Evaluator, outside map[string]bool) []e
 			}
 		}
 	}
-	if len(errs) == 0 {
-		return nil
-	}
-	errs.Sort()
-	out := make([]error, len(errs))
-	for i, e := range errs {
-		out[i] = e
-	}
-	return out
+	return sortedErrors(errs)
 }
 
 type nameCheck struct {

@@ -47,6 +47,12 @@ func Validate(p *policy.Policy, reg policy.Registry, ev *Evaluator, checkPattern
 			}
 		}
 	}
+	return sortedErrors(errs)
+}
+
+// sortedErrors returns errs sorted by position, as plain errors (nil when
+// there are none).
+func sortedErrors(errs policy.ErrorList) []error {
 	if len(errs) == 0 {
 		return nil
 	}
