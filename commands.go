@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -46,10 +47,7 @@ type session struct {
 // load reads the policy (if given), the inventory, the defaults file and
 // the extra vars. Every error is an invalid-invocation error (exit 3).
 func load(ctx context.Context, c *cli.Context, env Env, needPolicy bool) (*session, error) {
-	s := &session{env: env, reg: providers.Registry()}
-	if u, err := user.Current(); err == nil {
-		s.curUser = u.Username
-	}
+	s := &session{env: env, reg: providers.Registry(), curUser: currentUser()}
 	defs, _, err := defaults.LoadFrom(defaults.HomeFile(env.Home), etcDefaults(env))
 	if err != nil {
 		return nil, invalid(err)
@@ -125,6 +123,15 @@ func load(ctx context.Context, c *cli.Context, env Env, needPolicy bool) (*sessi
 		}
 	}
 	return s, nil
+}
+
+// currentUser is the name of the user running opsmop ("" if unknown):
+// the default SSH user.
+func currentUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return ""
 }
 
 // loadInventory loads the inventory at path. When the path came from the
@@ -551,7 +558,7 @@ func cmdValidate(c *cli.Context, env Env) error {
 	if err != nil {
 		return invalid(err)
 	}
-	s := &session{env: env, pol: p, reg: reg}
+	s := &session{env: env, pol: p, reg: reg, curUser: currentUser()}
 	var errs []error
 	if s.defs, _, err = defaults.LoadFrom(defaults.HomeFile(env.Home), etcDefaults(env)); err != nil {
 		errs = append(errs, err)
@@ -568,11 +575,15 @@ func cmdValidate(c *cli.Context, env Env) error {
 			errs = append(errs, err)
 		}
 	}
+	var refs []string
 	if len(errs) == 0 {
-		errs = validateSession(s)
+		errs, refs = validateSessionRefs(s, true)
 	}
 	if len(errs) > 0 {
 		return invalid(joinErrors(errs))
+	}
+	for _, r := range slices.Compact(slices.Sorted(slices.Values(refs))) {
+		fmt.Fprintf(env.Stderr, "note: not resolvable here, needed by check and apply: %s\n", r)
 	}
 	fmt.Fprintf(env.Stdout, "%s: ok (%d roles)\n", c.Args().First(), len(p.Roles))
 	return nil
@@ -586,8 +597,25 @@ func cmdValidate(c *cli.Context, env Env) error {
 // settings as the inventory gives them and under every role that selects
 // the host (opsmop_port=abc, a missing key file, a jump host cycle).
 func validateSession(s *session) []error {
+	errs, _ := validateSessionRefs(s, false)
+	return errs
+}
+
+// validateSessionRefs is validateSession. With deferRefs, a password
+// reference that cannot be resolved here (an env:NAME not set, a file:PATH
+// not readable, as on a machine that only validates) is not an error but
+// returned in refs, for a note: check and apply resolve it, and fail then.
+func validateSessionRefs(s *session, deferRefs bool) (errs []error, refs []string) {
+	ref := func(err error) bool {
+		var re *secret.RefError
+		if deferRefs && errors.As(err, &re) {
+			refs = append(refs, err.Error())
+			return true
+		}
+		return false
+	}
 	ev := engine.NewEvaluator(s.pol.Dir)
-	errs := engine.Validate(s.pol, s.reg, ev, inventory.CheckPatterns)
+	errs = engine.Validate(s.pol, s.reg, ev, inventory.CheckPatterns)
 	var outside map[string]bool
 	if s.inv != nil {
 		outside = map[string]bool{}
@@ -602,7 +630,7 @@ func validateSession(s *session) []error {
 	}
 	errs = append(errs, engine.ValidateNames(s.pol, ev, outside)...)
 	if s.inv == nil {
-		return errs
+		return errs, nil
 	}
 	bad := map[string]bool{} // reported once, not again per role
 	for _, h := range s.inv.Hosts() {
@@ -610,7 +638,7 @@ func validateSession(s *session) []error {
 		if err == nil {
 			_, err = s.viaChain(h.Name)
 		}
-		if err != nil {
+		if err != nil && !ref(err) {
 			bad[h.Name] = true
 			errs = append(errs, fmt.Errorf("inventory %s: %w", s.inv.Source(), err))
 		}
@@ -620,12 +648,12 @@ func validateSession(s *session) []error {
 			if bad[h.Name] {
 				continue
 			}
-			if _, err := s.settings(r, h.Name); err != nil {
+			if _, err := s.settings(r, h.Name); err != nil && !ref(err) {
 				errs = append(errs, fmt.Errorf("%s: role %s: %w", r.Pos, r.Name, err))
 			}
 		}
 	}
-	return errs
+	return errs, refs
 }
 
 // cmdInventory lists hosts, one host, the graph or Ansible JSON.

@@ -41,17 +41,27 @@ func (s Secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(s.String()))
 // MarshalText encodes the secret as "<redacted>".
 func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// RefError is a password reference (env:NAME, file:PATH) that cannot be
+// resolved on this machine now. It names the reference, never a value.
+type RefError struct {
+	Ref string
+	Err error
+}
+
+func (e *RefError) Error() string { return fmt.Sprintf("password reference %q: %v", e.Ref, e.Err) }
+func (e *RefError) Unwrap() error { return e.Err }
+
 // Resolve turns a configured password into a Secret. "env:NAME" reads the
 // environment variable NAME, "file:PATH" reads the file PATH (one trailing
-// newline removed); anything else is the password itself. The error names
-// the reference, never the value.
+// newline removed); anything else is the password itself. The error, a
+// *RefError, names the reference, never the value.
 func Resolve(ref string, getenv func(string) string) (Secret, error) {
 	switch {
 	case strings.HasPrefix(ref, "env:"):
 		name := strings.TrimPrefix(ref, "env:")
 		v := getenv(name)
 		if v == "" {
-			return Secret{}, fmt.Errorf("password reference %q: environment variable %s is not set or empty", ref, name)
+			return Secret{}, &RefError{Ref: ref, Err: fmt.Errorf("environment variable %s is not set or empty", name)}
 		}
 		return New(v), nil
 	case strings.HasPrefix(ref, "file:"):
@@ -63,7 +73,7 @@ func Resolve(ref string, getenv func(string) string) (Secret, error) {
 		}
 		b, err := os.ReadFile(p)
 		if err != nil {
-			return Secret{}, fmt.Errorf("password reference %q: %w", ref, err)
+			return Secret{}, &RefError{Ref: ref, Err: err}
 		}
 		return New(strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")), nil
 	}
