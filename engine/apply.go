@@ -1,0 +1,264 @@
+package engine
+
+// This file holds what happens to one instance once its probe result is
+// in: checkApply is one check and, in apply mode, the apply of exactly
+// that change (the CheckApply of a resource); process wraps it in the
+// retry loop (retries, delay, until), turns the result into the instance's
+// status, event and registered variables, and says whether the host goes
+// on.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/opsmop/opsmop/connection"
+	"github.com/opsmop/opsmop/providers"
+)
+
+// outcome is what processing an instance means for the rest of the host's
+// list.
+type outcome int
+
+const (
+	// unchanged: the instance is fine as it is (ok, skipped, or an error
+	// ignored with ignore_errors); the host goes on.
+	unchanged outcome = iota
+	// changed: the instance changed (would change, in check mode); the
+	// host goes on, and probes read before the change may be stale.
+	changed
+	// stopHost: the host failed or became unreachable; nothing more runs
+	// on it.
+	stopHost
+)
+
+// attempt is the result of one checkApply.
+type attempt struct {
+	change *providers.Change
+	out    *providers.Outcome // nil when nothing was applied
+	err    error
+	// unreachable: err means the host is gone.
+	unreachable bool
+	// retryable: err is an apply error that a further attempt may cure.
+	retryable bool
+	// reported: the host's failure was already reported (by probeBatch);
+	// nothing more is to be said.
+	reported bool
+}
+
+// result is the command result of the attempt's apply, if any.
+func (a attempt) result() *connection.Result {
+	if a.out == nil {
+		return nil
+	}
+	return a.out.Result
+}
+
+// checkApply checks in from its current probe result and, in apply mode,
+// applies exactly the change the check returned. It does not retry.
+func (hr *hostRun) checkApply(ctx context.Context, in *instance) attempt {
+	ch, err := safeCheck(ctx, in.prov, in.req, in.result)
+	if err != nil {
+		return attempt{err: err}
+	}
+	a := attempt{change: ch}
+	if !ch.Changed() || hr.r.o.Check {
+		return a
+	}
+	cctx, cancel := hr.r.cmdCtx(ctx, hr.hs)
+	a.out, err = safeApply(cctx, in.prov, hr.host, in.req, ch)
+	cancel()
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		a.err = fmt.Errorf("%w: stopped before it finished", ErrInterrupted)
+	case isUnreachable(err):
+		a.err, a.unreachable = err, true
+	default:
+		a.err, a.retryable = fmt.Errorf("apply: %w", err), true
+	}
+	return a
+}
+
+// attempts is how many times process may try in: once in check mode; else
+// 1 + retries, with until alone allowing 3 more (as Ansible does).
+func (hr *hostRun) attempts(in *instance) int {
+	if hr.r.o.Check {
+		return 1
+	}
+	n := 1 + in.res.Retries
+	if in.res.Until != "" && in.res.Retries == 0 {
+		n += 3
+	}
+	return n
+}
+
+// retry runs checkApply until it succeeds and until (if any) holds, at
+// most attempts(in) times, probing in again and waiting delay before each
+// further attempt. The attempt it returns has err set when in failed.
+func (hr *hostRun) retry(ctx context.Context, in *instance) attempt {
+	n := hr.attempts(in)
+	var a attempt
+	for i := 1; i <= n; i++ {
+		if i > 1 {
+			select {
+			case <-time.After(in.res.Delay):
+			case <-ctx.Done():
+				return attempt{err: fmt.Errorf("%w while waiting to retry", ErrInterrupted)}
+			}
+			in.probed = false
+			if !hr.probeBatch(ctx, nil, []*instance{in}, 1) {
+				return attempt{err: errors.New("probe failed"), reported: true}
+			}
+		}
+		a = hr.checkApply(ctx, in)
+		if a.err != nil {
+			if a.retryable && i < n {
+				continue
+			}
+			return a
+		}
+		if in.res.Until == "" || hr.r.o.Check {
+			return a
+		}
+		rv := resultVars(a.result(), a.change.Changed(), false)
+		uscope := mergeVars(in.scope, rv)
+		if in.orig.Register != "" {
+			uscope[in.orig.Register] = rv
+		}
+		done, err := hr.r.o.Eval.EvalBool(in.res.Until, uscope)
+		switch {
+		case err != nil:
+			a.err = fmt.Errorf("%s: until: %w", in.orig.KeyPos("until"), err)
+			return a
+		case done:
+			return a
+		case i == n:
+			a.err = fmt.Errorf("until %q still false after %d attempts", in.res.Until, n)
+			return a
+		}
+	}
+	return a
+}
+
+// process checks one instance and, in apply mode, applies it (with its
+// retries), then emits its event and registers its result.
+func (hr *hostRun) process(ctx context.Context, in *instance) outcome {
+	evType := EventResource
+	if in.handler {
+		evType = EventHandler
+	}
+	ev := Event{Type: evType, Host: hr.hs.info.Name, Role: hr.role.Name, Resource: in.label, ResourceType: in.typ}
+	if in.err != nil {
+		return hr.failed(in, ev, in.err, nil)
+	}
+	if in.skip != "" {
+		ev.Status = StatusSkipped
+		ev.Message = in.skip
+		hr.count(StatusSkipped)
+		hr.register(in, nil, StatusSkipped)
+		hr.r.emit(ev)
+		return unchanged
+	}
+	start := time.Now()
+	a := hr.retry(ctx, in)
+	switch {
+	case a.err == nil:
+	case a.reported:
+		return stopHost
+	case a.unreachable:
+		hr.r.unreachable(hr.hs, hr.role, a.err)
+		return stopHost
+	default:
+		return hr.failed(in, ev, a.err, a.result())
+	}
+	ch := a.change
+	in.lastAction = ch.Action
+	isChanged := ch.Changed() && (a.out == nil || !a.out.Unchanged)
+	ev.Change = ch
+	ev.Duration = time.Since(start).Seconds()
+	res := a.result()
+	if res != nil {
+		rc := res.ExitCode
+		ev.RC = &rc
+		if !ch.Sensitive {
+			ev.Stdout, ev.Stderr = string(res.Stdout), string(res.Stderr)
+		}
+	}
+	if ch.Message != "" {
+		ev.Message = ch.Message
+	}
+	ev.Status = StatusOK
+	if isChanged {
+		ev.Status = StatusChanged
+		for _, n := range in.res.Notify {
+			hr.notified[n] = true
+		}
+	}
+	hr.count(ev.Status)
+	hr.register(in, res, ev.Status)
+	hr.r.emit(ev)
+	if isChanged {
+		return changed
+	}
+	return unchanged
+}
+
+// failed records in's failure (or, with ignore_errors, its ignored error)
+// and emits its event.
+func (hr *hostRun) failed(in *instance, ev Event, err error, res *connection.Result) outcome {
+	ev.Status = StatusFailed
+	ev.Error = err.Error()
+	if res != nil {
+		rc := res.ExitCode
+		ev.RC = &rc
+		ev.Stdout, ev.Stderr = string(res.Stdout), string(res.Stderr)
+	}
+	ignore := in.orig.IgnoreErrors && !errors.Is(err, ErrInterrupted)
+	hr.r.mu.Lock()
+	if ignore {
+		ev.Status = StatusIgnored
+		ev.Message = "error ignored (ignore_errors)"
+		hr.hs.stats.Ignored++
+	} else {
+		hr.hs.stats.Failed++
+		hr.hs.stats.Error = err.Error()
+		hr.hs.stop = hostFailed
+	}
+	hr.r.mu.Unlock()
+	hr.register(in, res, StatusFailed)
+	hr.r.emit(ev)
+	if ignore {
+		return unchanged
+	}
+	return stopHost
+}
+
+// The provider calls, with panics turned into errors of that host alone.
+
+func safeProbe(p providers.Provider, req *providers.Request) (s string, err error) {
+	defer recoverInto(&err)
+	return p.Probe(req)
+}
+
+func safeCheck(ctx context.Context, p providers.Provider, req *providers.Request, res connection.Result) (ch *providers.Change, err error) {
+	defer recoverInto(&err)
+	ch, err = p.Check(ctx, req, res)
+	if err == nil && ch == nil {
+		ch = &providers.Change{Action: providers.None}
+	}
+	return ch, err
+}
+
+func safeApply(ctx context.Context, p providers.Provider, h providers.Host, req *providers.Request, ch *providers.Change) (out *providers.Outcome, err error) {
+	defer recoverInto(&err)
+	return p.Apply(ctx, h, req, ch)
+}
+
+func recoverInto(err *error) {
+	if v := recover(); v != nil {
+		*err = fmt.Errorf("internal error (please report): panic: %v\n%s", v, debug.Stack())
+	}
+}

@@ -1,0 +1,214 @@
+package engine
+
+// This file turns a policy resource into its instances on one host: the
+// variable scope, loop items, when, rendering of every templated value,
+// and the providers.Request the provider works from.
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+
+	"github.com/opsmop/opsmop/connection"
+	"github.com/opsmop/opsmop/policy"
+	"github.com/opsmop/opsmop/providers"
+)
+
+// scope builds the variables visible to one resource instance, lowest to
+// highest: policy < inventory < role (hr.base) < resource vars < registered
+// < extra vars; then the read-only facts and host namespaces, and item.
+func (hr *hostRun) scope(resVars map[string]any, item any) map[string]any {
+	s := mergeVars(hr.base, resVars, hr.hs.registered, hr.r.o.ExtraVars)
+	s["facts"] = map[string]any(hr.hs.facts)
+	s["host"] = map[string]any{"name": hr.hs.info.Name, "address": hr.hs.info.Address, "groups": hr.hs.info.Groups}
+	if item != nil {
+		s["item"] = item
+	}
+	return s
+}
+
+func mergeVars(layers ...map[string]any) map[string]any {
+	n := 0
+	for _, l := range layers {
+		n += len(l)
+	}
+	out := make(map[string]any, n+3)
+	for _, l := range layers {
+		for k, v := range l {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// instance is one resource (one loop item) rendered for one host. Its req
+// is built once (with its own providers.Memo) and kept for the instance's
+// probe, check, apply, retries and re-check: providers keep what they
+// compute once (a rendered template) in that Memo, so req must not be
+// rebuilt for any of them.
+type instance struct {
+	orig    *policy.Resource
+	res     *policy.Resource // rendered
+	label   string
+	typ     string
+	scope   map[string]any
+	prov    providers.Provider
+	req     *providers.Request
+	probe   string
+	err     error
+	skip    string
+	handler bool
+
+	probed     bool
+	lastAction providers.Action
+	result     connection.Result
+}
+
+// expand turns one policy resource into its instances for this host.
+func (hr *hostRun) expand(res *policy.Resource, handler bool) []*instance {
+	reg := hr.r.o.Registry
+	baseLabel := res.DefaultLabel(reg)
+	scope := hr.scope(res.Vars, nil)
+	items := []any{nil}
+	if res.Loop != nil {
+		list, err := hr.loopItems(res.Loop, scope)
+		if err != nil {
+			return []*instance{{orig: res, label: baseLabel, typ: res.Type, err: fmt.Errorf("%s: loop: %w", res.KeyPos("loop"), err), handler: handler}}
+		}
+		items = list
+	}
+	out := make([]*instance, 0, len(items))
+	for _, item := range items {
+		in := &instance{orig: res, label: baseLabel, typ: res.Type, handler: handler}
+		out = append(out, in)
+		in.scope = scope
+		if item != nil {
+			in.scope = hr.scope(res.Vars, item)
+			in.label = fmt.Sprintf("%s (item=%v)", baseLabel, item)
+		}
+		if res.When != "" {
+			ok, err := hr.r.o.Eval.EvalBool(res.When, in.scope)
+			if err != nil {
+				in.err = fmt.Errorf("%s: when: %w", res.KeyPos("when"), err)
+				continue
+			}
+			if !ok {
+				in.skip = "when is false: " + res.When
+				continue
+			}
+		}
+		rendered, err := res.Render(reg, func(s string) (string, error) { return hr.r.o.Eval.RenderString(s, in.scope) })
+		if err != nil {
+			in.err = err
+			continue
+		}
+		in.res = rendered
+		if item == nil {
+			in.label = rendered.DefaultLabel(reg)
+		} else {
+			in.label = fmt.Sprintf("%s (item=%v)", rendered.DefaultLabel(reg), item)
+		}
+		p, ok := hr.r.o.Lookup(res.Type)
+		if !ok {
+			in.err = fmt.Errorf("no provider for resource type %q", res.Type)
+			continue
+		}
+		in.prov = p
+		in.req = hr.request(rendered, in.scope)
+		probe, err := safeProbe(p, in.req)
+		if err != nil {
+			in.err = err
+			continue
+		}
+		in.probe = probe
+	}
+	return out
+}
+
+func (hr *hostRun) loopItems(loop any, scope map[string]any) ([]any, error) {
+	switch l := loop.(type) {
+	case []any:
+		return l, nil
+	case string:
+		v, err := hr.r.o.Eval.Eval(l, scope)
+		if err != nil {
+			return nil, err
+		}
+		switch vv := v.(type) {
+		case []any:
+			return vv, nil
+		case []string:
+			out := make([]any, len(vv))
+			for i, s := range vv {
+				out[i] = s
+			}
+			return out, nil
+		case map[string]any:
+			keys := make([]string, 0, len(vv))
+			for k := range vv {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			out := make([]any, len(keys))
+			for i, k := range keys {
+				out[i] = map[string]any{"key": k, "value": vv[k]}
+			}
+			return out, nil
+		}
+		return nil, fmt.Errorf("expression %q gives %T, want a list", l, v)
+	}
+	return nil, fmt.Errorf("loop must be a list or an expression, got %T", loop)
+}
+
+func (hr *hostRun) request(res *policy.Resource, scope map[string]any) *providers.Request {
+	ev := hr.r.o.Eval
+	dir := hr.r.o.Policy.Dir
+	return &providers.Request{
+		Spec:  res.Spec,
+		Facts: hr.hs.facts,
+		Memo:  new(providers.Memo),
+		Eval: func(e string, extra map[string]any) (any, error) {
+			return ev.Eval(e, mergeVars(scope, extra))
+		},
+		Render:   func(p string) ([]byte, error) { return ev.RenderFile(p, scope) },
+		Progress: hr.uploadProgress(res),
+		Sum: func(p string) (string, int64, error) {
+			full, err := LocalPath(dir, p)
+			if err != nil {
+				return "", 0, err
+			}
+			return hr.r.sums.sum(full)
+		},
+		Open: func(p string) (io.ReadCloser, int64, error) {
+			full, err := LocalPath(dir, p)
+			if err != nil {
+				return nil, 0, err
+			}
+			f, err := os.Open(full)
+			if err != nil {
+				return nil, 0, err
+			}
+			fi, err := f.Stat()
+			if err != nil {
+				f.Close()
+				return nil, 0, err
+			}
+			return f, fi.Size(), nil
+		},
+	}
+}
+
+// uploadSink is implemented by reporters that show upload progress.
+type uploadSink interface {
+	Upload(host, path string, written, total int64)
+}
+
+func (hr *hostRun) uploadProgress(res *policy.Resource) func(written, total int64) {
+	sink, ok := hr.r.o.Reporter.(uploadSink)
+	if !ok {
+		return nil
+	}
+	label := res.DefaultLabel(hr.r.o.Registry)
+	return func(written, total int64) { sink.Upload(hr.hs.info.Name, label, written, total) }
+}

@@ -1,0 +1,302 @@
+package engine
+
+// This file holds one role on one host (hostRun): connecting, facts, the
+// role's when, the pre/resources/post lists with their probe read-ahead
+// and re-checks, handlers, and the host's lasting state across roles
+// (hostState: registered variables, stats, whether it stopped).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/opsmop/opsmop/connection"
+	"github.com/opsmop/opsmop/policy"
+	"github.com/opsmop/opsmop/providers"
+)
+
+// unreachableErr is implemented by transport errors that mean the host is
+// gone (as opposed to a command failing on it).
+type unreachableErr interface{ Unreachable() bool }
+
+// hostStop says why a host stopped: once it failed or became unreachable,
+// nothing more runs on it, in this role or any later one.
+type hostStop int
+
+const (
+	hostRunning hostStop = iota
+	hostFailed
+	hostUnreachable
+)
+
+// hostState is what the engine keeps per host across roles.
+type hostState struct {
+	info       *HostInfo
+	facts      Facts
+	registered map[string]any
+	stats      Stats
+	stop       hostStop
+	started    bool // some role started on it
+}
+
+// stopped reports whether the host failed or became unreachable.
+func (hs *hostState) stopped() bool { return hs.stop != hostRunning }
+
+// hostRun is one role on one host.
+type hostRun struct {
+	r        *runner
+	role     *policy.Role
+	hs       *hostState
+	host     providers.Host
+	base     map[string]any
+	notified map[string]bool
+	// window is how many probes the next batch may carry: maxBatch while
+	// resources check clean (a no-op run is one round trip), back to 1
+	// after a change, since a change may make the probes read after it
+	// stale and they would be read again anyway.
+	window int
+}
+
+func (r *runner) runHost(ctx context.Context, role *policy.Role, hs *hostState) {
+	start := time.Now()
+	name := hs.info.Name
+	r.mu.Lock()
+	hs.started = true
+	r.mu.Unlock()
+	r.emit(Event{Type: EventHostStart, Host: name, Role: role.Name})
+	end := func() {
+		st := hs.stats
+		r.emit(Event{Type: EventHostEnd, Host: name, Role: role.Name, Stats: &st, Duration: time.Since(start).Seconds()})
+	}
+	h, err := r.o.Connector.Connect(ctx, role, hs.info)
+	if err != nil {
+		if ctx.Err() != nil {
+			r.fail(hs, role, "connect", "", fmt.Errorf("%w while connecting", ErrInterrupted))
+		} else {
+			r.unreachable(hs, role, err)
+		}
+		end()
+		return
+	}
+	if hs.facts == nil && r.o.SkipFacts {
+		hs.facts = Facts{}
+	}
+	if hs.facts == nil && r.needFacts[role] {
+		fctx, cancel := r.cmdCtx(ctx, hs)
+		f, err := GatherFacts(fctx, h)
+		cancel()
+		if err != nil {
+			switch {
+			case ctx.Err() != nil:
+				r.fail(hs, role, "facts", "", fmt.Errorf("%w while gathering facts", ErrInterrupted))
+			case isUnreachable(err):
+				r.unreachable(hs, role, err)
+			default:
+				r.fail(hs, role, "facts", "", err)
+			}
+			end()
+			return
+		}
+		hs.facts = f
+	}
+	hr := &hostRun{r: r, role: role, hs: hs, host: h, notified: map[string]bool{}, window: maxBatch}
+	hr.base = mergeVars(r.o.Policy.Vars, hs.info.Vars, role.Vars)
+	if role.When != "" {
+		ok, err := r.o.Eval.EvalBool(role.When, hr.scope(nil, nil))
+		if err != nil {
+			r.fail(hs, role, "role "+role.Name+" when", "", fmt.Errorf("%s: when: %w", role.KeyPos("when"), err))
+			end()
+			return
+		}
+		if !ok {
+			hs.stats.Skipped++
+			r.emit(Event{Type: EventResource, Host: name, Role: role.Name, Resource: "role " + role.Name, Status: StatusSkipped, Message: "when is false: " + role.When})
+			end()
+			return
+		}
+	}
+	if hr.runList(ctx, role.Pre, false) && hr.runList(ctx, role.Resources, false) {
+		ok := hr.flushHandlers(ctx)
+		if ok && hr.runList(ctx, role.Post, false) {
+			hr.flushHandlers(ctx)
+		}
+	}
+	end()
+}
+
+// commandGrace is how long past command_timeout the engine waits before it
+// cancels a step (a probe batch, an apply) itself. The connection enforces
+// command_timeout on every command and its error names the timeout; the
+// engine's deadline is only the backstop for hosts that do not, and must
+// not race the connection's own (which made the message read "exceeded
+// the deadline" instead of naming command_timeout).
+const commandGrace = 15 * time.Second
+
+func (r *runner) cmdCtx(ctx context.Context, hs *hostState) (context.Context, context.CancelFunc) {
+	if hs.info.CommandTimeout > 0 {
+		return context.WithTimeout(ctx, hs.info.CommandTimeout+commandGrace)
+	}
+	return context.WithCancel(ctx)
+}
+
+func isUnreachable(err error) bool {
+	var u unreachableErr
+	return errors.As(err, &u) && u.Unreachable()
+}
+
+func (r *runner) unreachable(hs *hostState, role *policy.Role, err error) {
+	r.mu.Lock()
+	hs.stats.Unreachable = 1
+	hs.stats.Error = err.Error()
+	hs.stop = hostUnreachable
+	r.mu.Unlock()
+	r.emit(Event{Type: EventResource, Host: hs.info.Name, Role: role.Name, Status: StatusUnreachable, Error: err.Error()})
+}
+
+func (r *runner) fail(hs *hostState, role *policy.Role, label, typ string, err error) {
+	r.mu.Lock()
+	hs.stats.Failed++
+	hs.stats.Error = err.Error()
+	hs.stop = hostFailed
+	r.mu.Unlock()
+	r.emit(Event{Type: EventResource, Host: hs.info.Name, Role: role.Name, Resource: label, ResourceType: typ, Status: StatusFailed, Error: err.Error()})
+}
+
+// runList processes resources in order; it returns false when the host
+// failed (and must stop).
+func (hr *hostRun) runList(ctx context.Context, list []*policy.Resource, handler bool) bool {
+	var pending []*instance
+	next := 0
+	var recheck *instance
+	for {
+		if ctx.Err() != nil {
+			return false
+		}
+		for len(pending) == 0 && next < len(list) {
+			res := list[next]
+			next++
+			if !handler && !hr.selected(res) {
+				continue
+			}
+			pending = hr.expand(res, handler)
+			if handler {
+				// Handlers are filtered by the caller.
+				break
+			}
+		}
+		if len(pending) == 0 {
+			break
+		}
+		in := pending[0]
+		if in.needsProbe() {
+			// Read ahead: expand following resources while their scope
+			// cannot change (no register in between), then probe the
+			// window in one round trip, with any pending re-check first.
+			for len(pending) < maxBatch && next < len(list) && pending[len(pending)-1].orig.Register == "" && !handler {
+				res := list[next]
+				if !hr.selected(res) {
+					next++
+					continue
+				}
+				next++
+				pending = append(pending, hr.expand(res, handler)...)
+			}
+			if !hr.probeBatch(ctx, recheck, pending, hr.window) {
+				return false
+			}
+			if recheck != nil {
+				if !hr.finishRecheck(recheck) {
+					return false
+				}
+				recheck = nil
+			}
+		}
+		pending = pending[1:]
+		out := hr.process(ctx, in)
+		if out == stopHost {
+			return false
+		}
+		if out == changed && !hr.r.o.Check {
+			// Probes read before this change may be stale.
+			for _, p := range pending {
+				p.probed = false
+			}
+			if in.needsRecheck() {
+				recheck = in
+			}
+			hr.window = 1
+		} else {
+			hr.window = min(2*hr.window, maxBatch)
+		}
+	}
+	if recheck != nil {
+		if !hr.probeBatch(ctx, recheck, nil, 0) {
+			return false
+		}
+		return hr.finishRecheck(recheck)
+	}
+	return true
+}
+
+func (hr *hostRun) count(st Status) {
+	hr.r.mu.Lock()
+	hr.hs.stats.add(st)
+	hr.r.mu.Unlock()
+}
+
+// resultVars are the variables a command's result gives changed_when,
+// failed_when, until and register: rc, changed, failed, and stdout and
+// stderr with trailing newlines removed (as Ansible does), each also split
+// into lines (stdout_lines, stderr_lines).
+func resultVars(res *connection.Result, changed, failed bool) map[string]any {
+	m := map[string]any{"rc": 0, "changed": changed, "failed": failed}
+	var stdout, stderr string
+	if res != nil {
+		m["rc"] = res.ExitCode
+		stdout = strings.TrimRight(string(res.Stdout), "\r\n")
+		stderr = strings.TrimRight(string(res.Stderr), "\r\n")
+	}
+	m["stdout"], m["stdout_lines"] = stdout, outputLines(stdout)
+	m["stderr"], m["stderr_lines"] = stderr, outputLines(stderr)
+	return m
+}
+
+// outputLines splits command output into lines ("" has none).
+func outputLines(s string) []any {
+	lines := []any{}
+	if s == "" {
+		return lines
+	}
+	for _, l := range strings.Split(s, "\n") {
+		lines = append(lines, strings.TrimSuffix(l, "\r"))
+	}
+	return lines
+}
+
+// register saves in's result under its register name (if any): the
+// command result res (nil for none) and in's status (changed, failed,
+// skipped, ok).
+func (hr *hostRun) register(in *instance, res *connection.Result, st Status) {
+	if in.orig.Register == "" {
+		return
+	}
+	m := resultVars(res, st == StatusChanged, st == StatusFailed)
+	m["skipped"] = st == StatusSkipped
+	hr.hs.registered[in.orig.Register] = m
+}
+
+// flushHandlers runs every notified handler once, in declaration order.
+func (hr *hostRun) flushHandlers(ctx context.Context) bool {
+	for _, h := range hr.role.Handlers {
+		if !hr.notified[h.Name] {
+			continue
+		}
+		delete(hr.notified, h.Name)
+		if !hr.runList(ctx, []*policy.Resource{h}, true) {
+			return false
+		}
+	}
+	return true
+}
