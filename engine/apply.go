@@ -59,7 +59,7 @@ func (a attempt) result() *connection.Result {
 // checkApply checks in from its current probe result and, in apply mode,
 // applies exactly the change the check returned. It does not retry.
 func (hr *hostRun) checkApply(ctx context.Context, in *instance) attempt {
-	ch, err := safeCheck(ctx, in.prov, in.req, in.result)
+	ch, err := safeCheck(ctx, in.prov, in.req, in.run.result)
 	if err != nil {
 		return attempt{err: err}
 	}
@@ -108,7 +108,7 @@ func (hr *hostRun) retry(ctx context.Context, in *instance) attempt {
 			case <-ctx.Done():
 				return attempt{err: fmt.Errorf("%w while waiting to retry", ErrInterrupted)}
 			}
-			in.probed = false
+			in.run.probed = false
 			if !hr.probeBatch(ctx, nil, []*instance{in}, 1) {
 				return attempt{err: errors.New("probe failed"), reported: true}
 			}
@@ -175,7 +175,7 @@ func (hr *hostRun) process(ctx context.Context, in *instance) outcome {
 		return hr.failed(in, ev, a.err, a.result())
 	}
 	ch := a.change
-	in.lastAction = ch.Action
+	in.run.lastAction = ch.Action
 	isChanged := ch.Changed() && (a.out == nil || !a.out.Unchanged)
 	ev.Change = ch
 	ev.Duration = time.Since(start).Seconds()

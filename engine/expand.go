@@ -48,21 +48,29 @@ func mergeVars(layers ...map[string]any) map[string]any {
 // compute once (a rendered template) in that Memo, so req must not be
 // rebuilt for any of them.
 type instance struct {
-	orig    *policy.Resource
+	// What expansion made of the resource on this host:
+	orig    *policy.Resource // as written
 	res     *policy.Resource // rendered
 	label   string
 	typ     string
 	scope   map[string]any
 	prov    providers.Provider
 	req     *providers.Request
-	probe   string
-	err     error
-	skip    string
+	probe   string // the probe script; "" when there is nothing to probe
+	err     error  // expansion failed: the instance fails with it
+	skip    string // why the instance is skipped (when is false), or ""
 	handler bool
 
-	probed     bool
+	// Where the instance is in its run: its latest probe result, and the
+	// action its last apply performed.
+	run instanceRun
+}
+
+// instanceRun is an instance's run state, apart from what expansion made.
+type instanceRun struct {
+	probed     bool              // result is fresh: no change since the probe
+	result     connection.Result // the latest probe result
 	lastAction providers.Action
-	result     connection.Result
 }
 
 // expand turns one policy resource into its instances for this host.

@@ -221,7 +221,7 @@ func (hr *hostRun) runList(ctx context.Context, list []*policy.Resource, handler
 		if out == changed && !hr.r.o.Check {
 			// Probes read before this change may be stale.
 			for _, p := range pending {
-				p.probed = false
+				p.run.probed = false
 			}
 			if in.needsRecheck() {
 				recheck = in

@@ -41,10 +41,10 @@ type pathProber interface {
 const maxBatch = 64
 
 func (in *instance) needsProbe() bool {
-	return in.err == nil && in.skip == "" && in.probe != "" && !in.probed
+	return in.err == nil && in.skip == "" && in.probe != "" && !in.run.probed
 }
 
-func (in *instance) needsRecheck() bool { return in.lastAction != providers.Run }
+func (in *instance) needsRecheck() bool { return in.run.lastAction != providers.Run }
 
 // probeBatch runs the re-check probe (if any) and the probes of the first
 // limit pending instances that need one, in one round trip where the host
@@ -53,7 +53,7 @@ func (hr *hostRun) probeBatch(ctx context.Context, recheck *instance, pending []
 	var targets []*instance
 	var scripts []string
 	if recheck != nil {
-		recheck.probed = false
+		recheck.run.probed = false
 		targets = append(targets, recheck)
 		scripts = append(scripts, recheck.probe)
 	}
@@ -132,8 +132,8 @@ func (hr *hostRun) probeBatch(ctx context.Context, recheck *instance, pending []
 		return false
 	}
 	for i, t := range targets {
-		t.result = results[i]
-		t.probed = true
+		t.run.result = results[i]
+		t.run.probed = true
 	}
 	return true
 }
@@ -168,7 +168,7 @@ func withPrelude(targets []*instance, index []int, probes []connection.Probe) ([
 // finishRecheck checks a just-applied resource again from its fresh probe:
 // it must now check clean.
 func (hr *hostRun) finishRecheck(in *instance) bool {
-	ch, err := safeCheck(context.Background(), in.prov, in.req, in.result)
+	ch, err := safeCheck(context.Background(), in.prov, in.req, in.run.result)
 	if err == nil && ch.Changed() {
 		err = fmt.Errorf("did not converge: after apply it still checks as %s%s", ch.Action, describeFields(ch))
 	}
