@@ -161,8 +161,9 @@ func (e *UndefinedError) Error() string {
 	return msg
 }
 
-// CompileExpr compiles an expression (cached). It is what validate calls.
-func (e *Evaluator) CompileExpr(src string) (*compiled, error) {
+// compileExpr compiles an expression (cached): validate calls it to find
+// syntax errors before any host is contacted.
+func (e *Evaluator) compileExpr(src string) (*compiled, error) {
 	e.mu.Lock()
 	c, ok := e.exprs[src]
 	e.mu.Unlock()
@@ -195,7 +196,7 @@ func (e *Evaluator) CompileExpr(src string) (*compiled, error) {
 // (*UndefinedError inside); a?.b, a ?? b, "b" in a and get(a, "b") are the
 // ways to read what may be missing.
 func (e *Evaluator) Eval(src string, scope map[string]any) (any, error) {
-	c, err := e.CompileExpr(src)
+	c, err := e.compileExpr(src)
 	if err != nil {
 		return nil, err
 	}

@@ -118,7 +118,7 @@ func (nc *nameCheck) badFact(pos policy.Pos, path, src, key string) {
 
 // expr checks one expression; extra are names only it sees.
 func (nc *nameCheck) expr(pos policy.Pos, path, src string, extra []string) {
-	c, err := nc.ev.CompileExpr(src)
+	c, err := nc.ev.compileExpr(src)
 	if err != nil {
 		return // Validate reports it
 	}

@@ -29,7 +29,7 @@ func Validate(p *policy.Policy, reg policy.Registry, ev *Evaluator, checkPattern
 			}
 		}
 		if r.When != "" {
-			if _, err := ev.CompileExpr(r.When); err != nil {
+			if _, err := ev.compileExpr(r.When); err != nil {
 				add(r.KeyPos("when"), rp+".when", err)
 			}
 		}
@@ -83,7 +83,7 @@ func validateResource(res *policy.Resource, path string, reg policy.Registry, ev
 				if e.Key == "loop" && e.Value.Kind == policy.List {
 					continue
 				}
-				if _, err := ev.CompileExpr(n.Value.(string)); err != nil {
+				if _, err := ev.compileExpr(n.Value.(string)); err != nil {
 					add(n.Pos, kp, err)
 				}
 			}
