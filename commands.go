@@ -628,7 +628,7 @@ func validateSessionRefs(s *session, deferRefs bool) (errs []error, refs []strin
 			outside[k] = true
 		}
 	}
-	errs = append(errs, engine.ValidateNames(s.pol, ev, outside)...)
+	errs = append(errs, engine.ValidateNames(s.pol, s.reg, ev, outside)...)
 	if s.inv == nil {
 		return errs, nil
 	}

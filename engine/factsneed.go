@@ -39,11 +39,17 @@ func resourceNeedsFacts(res *policy.Resource, reg policy.Registry, dir string) b
 			return true
 		}
 	}
-	tmplKey := templateFileKey(res.Type)
-	if tmplKey == "" {
-		return false
+	for _, key := range templateKeys(reg, res.Type) {
+		if templateNeedsFacts(res.Raw.Get(key), dir) {
+			return true
+		}
 	}
-	n := res.Raw.Get(tmplKey)
+	return false
+}
+
+// templateNeedsFacts reports whether the template file named by n (a
+// resource's template key, nil when not set) may read facts.
+func templateNeedsFacts(n *policy.Node, dir string) bool {
 	if n == nil {
 		return false
 	}

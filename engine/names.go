@@ -18,9 +18,6 @@ var factNames = []string{"arch", "cpus", "distro", "distro_version", "fqdn", "ho
 // resultNames are the variables until sees besides the host's scope.
 var resultNames = []string{"rc", "stdout", "stderr", "stdout_lines", "stderr_lines", "changed", "failed"}
 
-// shellResultNames are the variables changed_when and failed_when see.
-var shellResultNames = []string{"rc", "stdout", "stderr"}
-
 // ValidateNames finds, without contacting any host, the names that the
 // policy's expressions and templates read but that nothing defines:
 // facts.X where X is not a fact (always checked: the facts have a fixed
@@ -32,7 +29,7 @@ var shellResultNames = []string{"rc", "stdout", "stderr"}
 // known (validate without an inventory), and then top-level names are not
 // checked. A name read through a lenient form (a?.b, a ?? b, "b" in a,
 // get(a, "b")) is never reported. Each error names file:line and the key.
-func ValidateNames(p *policy.Policy, ev *Evaluator, outside map[string]bool) []error {
+func ValidateNames(p *policy.Policy, reg policy.Registry, ev *Evaluator, outside map[string]bool) []error {
 	var errs policy.ErrorList
 	registered := map[string]bool{}
 	for _, r := range p.Roles {
@@ -45,7 +42,7 @@ func ValidateNames(p *policy.Policy, ev *Evaluator, outside map[string]bool) []e
 		}
 	}
 	for i, r := range p.Roles {
-		nc := &nameCheck{ev: ev, outside: outside, errs: &errs}
+		nc := &nameCheck{ev: ev, reg: reg, outside: outside, errs: &errs}
 		nc.known = map[string]bool{"facts": true, "host": true}
 		for _, layer := range []map[string]any{p.Vars, r.Vars} {
 			for k := range layer {
@@ -69,6 +66,7 @@ func ValidateNames(p *policy.Policy, ev *Evaluator, outside map[string]bool) []e
 
 type nameCheck struct {
 	ev      *Evaluator
+	reg     policy.Registry
 	outside map[string]bool
 	known   map[string]bool // the role's names
 	errs    *policy.ErrorList
@@ -163,30 +161,27 @@ func (nc *nameCheck) resource(res *policy.Resource) {
 	if res.Loop != nil {
 		local = append(local, "item")
 	}
+	// Expression keys, with the variables each sees besides the scope:
+	// when and until are common keys; the type's own come from its spec's
+	// expr and exprvars tags.
+	exprs := map[string][]string{"when": nil, "until": resultNames}
+	if t, ok := nc.reg[res.Type]; ok {
+		for _, k := range policy.DocKeys(t) {
+			if k.Expr {
+				exprs[k.Key] = k.ExprVars
+			}
+		}
+	}
 	for _, e := range res.Raw.Entries {
 		kp := res.Path + "." + e.Key
-		switch e.Key {
-		case "when", "that":
-			for _, n := range stringsOf(e.Value) {
-				nc.expr(n.Pos, kp, n.Value.(string), local)
-			}
-			continue
-		case "loop":
+		if e.Key == "loop" {
 			if e.Value.Kind == policy.String {
 				nc.expr(e.Value.Pos, kp, e.Value.Value.(string), local[:len(res.Vars)])
+				continue
 			}
-			if e.Value.Kind == policy.List {
-				break
-			}
-			continue
-		case "until":
+		} else if vars, ok := exprs[e.Key]; ok {
 			for _, n := range stringsOf(e.Value) {
-				nc.expr(n.Pos, kp, n.Value.(string), append(append([]string(nil), local...), resultNames...))
-			}
-			continue
-		case "changed_when", "failed_when":
-			for _, n := range stringsOf(e.Value) {
-				nc.expr(n.Pos, kp, n.Value.(string), append(append([]string(nil), local...), shellResultNames...))
+				nc.expr(n.Pos, kp, n.Value.(string), append(append([]string(nil), local...), vars...))
 			}
 			continue
 		}
@@ -196,7 +191,7 @@ func (nc *nameCheck) resource(res *policy.Resource) {
 			}
 		}
 	}
-	if key := templateFileKey(res.Type); key != "" {
+	for _, key := range templateKeys(nc.reg, res.Type) {
 		if n := res.Raw.Get(key); n != nil && n.Kind == policy.String {
 			if s := n.Value.(string); !strings.Contains(s, "{{") {
 				nc.templateFile(res.Path+"."+key, s, local)

@@ -67,7 +67,7 @@ when = "facts.hostname != '' && (maybe ?? 1) == 1"
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var msgs []string
-			for _, e := range engine.ValidateNames(pol, ev, tc.outside) {
+			for _, e := range engine.ValidateNames(pol, reg, ev, tc.outside) {
 				msgs = append(msgs, e.Error())
 			}
 			got := strings.Join(msgs, "\n")

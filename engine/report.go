@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/opsmop/opsmop/providers"
 )
 
 // JSONReporter writes every event as one JSON object per line and nothing
@@ -361,7 +363,7 @@ func (h *HumanReporter) resource(b *strings.Builder, e Event) {
 	prefix := e.Host + ": " + what
 	switch e.Status {
 	case StatusOK:
-		if e.Message != "" && e.ResourceType == "echo" {
+		if e.Message != "" && e.Change != nil && e.Change.Output {
 			fmt.Fprintf(b, "%s: %s\n", prefix, e.Message)
 			return
 		}
@@ -409,7 +411,7 @@ func (h *HumanReporter) change(b *strings.Builder, e Event) {
 		fmt.Fprintf(b, "    %s: %s -> %s\n", f.Name, show(f.Before), show(f.After))
 	}
 	if c.Sensitive {
-		if c.Action != "run" {
+		if c.Action != providers.Run {
 			fmt.Fprintf(b, "    (content is sensitive: not shown)\n")
 		}
 		return

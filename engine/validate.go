@@ -134,16 +134,14 @@ func validateResource(res *policy.Resource, path string, reg policy.Registry, ev
 	}
 }
 
-// templateFileKey is the key naming a local template file for resources
-// of type typ ("" when the type renders none).
-func templateFileKey(typ string) string {
-	switch typ {
-	case "template":
-		return "src"
-	case "file":
-		return "template"
+// templateKeys are the keys naming a local template file in resources of
+// type typ (the spec's local:"template" struct tags).
+func templateKeys(reg policy.Registry, typ string) []string {
+	t, ok := reg[typ]
+	if !ok || t.New == nil {
+		return nil
 	}
-	return ""
+	return providers.TemplateKeys(t.New())
 }
 
 // stringsOf returns every string scalar in n.

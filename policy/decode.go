@@ -62,6 +62,7 @@ type field struct {
 	doc      string
 	typeDoc  string
 	expr     bool
+	exprVars []string // expr keys: variables they see besides the host's
 	list1    bool
 	secret   bool
 	enum     []string
@@ -91,6 +92,7 @@ func fieldsOf(t reflect.Type) []field {
 			doc:      sf.Tag.Get("doc"),
 			typeDoc:  sf.Tag.Get("type"),
 			expr:     sf.Tag.Get("expr") == "true",
+			exprVars: splitTag(sf.Tag.Get("exprvars")),
 			list1:    sf.Tag.Get("list1") == "true",
 			secret:   sf.Tag.Get("secret") == "true" || isSecretKey(key),
 		}
@@ -545,4 +547,12 @@ func editDistance(a, b string) int {
 		prev2, prev, cur = prev, cur, prev2
 	}
 	return prev[len(rb)]
+}
+
+// splitTag splits a comma-separated struct tag value ("" has no items).
+func splitTag(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
 }

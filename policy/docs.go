@@ -19,7 +19,10 @@ type KeyDoc struct {
 	Enum []string
 	// Expr reports an expression key, which is never templated.
 	Expr bool
-	Doc  string
+	// ExprVars are the variables an expression key sees besides the
+	// host's (the `exprvars:"rc,stdout"` tag), e.g. a command's result.
+	ExprVars []string
+	Doc      string
 	// Keys documents the keys of a nested map (a struct field).
 	Keys []KeyDoc
 }
@@ -64,6 +67,7 @@ func docFields(t reflect.Type, depth int) []KeyDoc {
 			Default:  f.def,
 			Enum:     f.enum,
 			Expr:     f.expr,
+			ExprVars: f.exprVars,
 			Doc:      f.doc,
 		}
 		if f.typeDoc != "" {

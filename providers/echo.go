@@ -38,7 +38,7 @@ func (echoProvider) Check(ctx context.Context, req *Request, probe connection.Re
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("echo: %w", err)
 	}
-	return &Change{Action: None, Message: s.Msg}, nil
+	return &Change{Action: None, Message: s.Msg, Output: true}, nil
 }
 
 // Apply does nothing.

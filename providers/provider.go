@@ -54,6 +54,10 @@ type Change struct {
 	Sensitive bool `json:"sensitive,omitempty"`
 	// Message is an informational line (echo's msg, a skip reason).
 	Message string `json:"message,omitempty"`
+	// Output marks Message as what the resource is for (echo's msg): the
+	// human view shows it even when nothing changes, where other messages
+	// of unchanged resources show only with -v.
+	Output bool `json:"-"`
 	// Plan is the provider's private description of the work, used by Apply.
 	Plan any `json:"-"`
 }

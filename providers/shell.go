@@ -21,8 +21,8 @@ type ShellSpec struct {
 	Removes     string            `opsmop:"removes" doc:"a path; when it does NOT exist the command is skipped (relative paths are relative to chdir)"`
 	Unless      string            `opsmop:"unless" doc:"a guard command run during check (so it must only read, never change anything); exit status 0 skips the command"`
 	Onlyif      string            `opsmop:"onlyif" doc:"a guard command run during check (so it must only read, never change anything); a non-zero exit status skips the command"`
-	ChangedWhen string            `opsmop:"changed_when" expr:"true" doc:"an expression over rc, stdout and stderr (trailing newlines removed); false reports the resource unchanged"`
-	FailedWhen  string            `opsmop:"failed_when" expr:"true" doc:"an expression over rc, stdout and stderr; replaces the default rule that a non-zero rc fails"`
+	ChangedWhen string            `opsmop:"changed_when" expr:"true" exprvars:"rc,stdout,stderr" doc:"an expression over rc, stdout and stderr (trailing newlines removed); false reports the resource unchanged"`
+	FailedWhen  string            `opsmop:"failed_when" expr:"true" exprvars:"rc,stdout,stderr" doc:"an expression over rc, stdout and stderr; replaces the default rule that a non-zero rc fails"`
 	Env         map[string]string `opsmop:"env" doc:"environment variables exported for the command and its guards"`
 	Chdir       string            `opsmop:"chdir" doc:"directory to run the command (and guards) in"`
 }

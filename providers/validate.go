@@ -172,6 +172,27 @@ func LocalFiles(spec any) []LocalFile {
 	return out
 }
 
+// TemplateKeys lists the keys of spec (a pointer to a spec struct) that
+// name a local template file (tagged local:"template"), in declaration
+// order, whatever their values.
+func TemplateKeys(spec any) []string {
+	t := reflect.TypeOf(spec)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return nil
+	}
+	var keys []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if key := f.Tag.Get("opsmop"); key != "" && f.Tag.Get("local") == "template" {
+			keys = append(keys, key)
+		}
+	}
+	return keys
+}
+
 // Check checks the local file at full, which is f.Path resolved against
 // the policy directory: it must exist, be a regular file (a symlink to
 // one is fine) and be readable by the user running opsmop. The error
