@@ -18,6 +18,11 @@ type Host interface {
 	// error: it is in Result.ExitCode. err is for transport failures,
 	// timeouts and cancellation.
 	Run(ctx context.Context, script string, stdin io.Reader) (connection.Result, error)
+	// RunProbes runs read-only probe scripts in order in one round trip
+	// where the host can (a Batch's Probes), returning one result per
+	// probe; err is for transport failures, timeouts and cancellation, as
+	// for Run.
+	RunProbes(ctx context.Context, probes []connection.Probe) ([]connection.Result, error)
 	// Upload atomically replaces dst with the size bytes of r: a temp file
 	// in dst's directory, mode/owner/group set, then rename.
 	Upload(ctx context.Context, dst string, r io.Reader, size int64, opts connection.UploadOptions) error
