@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,10 +16,40 @@ import (
 	"github.com/opsmop/opsmop/providers"
 )
 
-// cmdAdhoc is `opsmop run ... -- COMMAND...`: one shell command on every
-// selected host, over the same connections (persistent shell, sudo, jump
-// hosts) as a policy run.
-func cmdAdhoc(c *cli.Context, env Env) error {
+// AdhocOptions are the inputs of run: one shell command on the selected
+// hosts.
+type AdhocOptions struct {
+	// Policy is the optional POLICY argument ("" when none); it is loaded
+	// only when it is named like a policy file.
+	Policy string
+	// Command is the command's words, joined with spaces to make the
+	// shell command.
+	Command []string
+	// Inventory is -i ("": the policy's inventory key).
+	Inventory string
+	// Limit is --limit ("": every host).
+	Limit string
+	// Sudo runs the command under sudo.
+	Sudo bool
+	// Forks is --forks (0: the hosts' forks setting).
+	Forks int
+	// JSON prints one JSON object per host instead of prefixed lines.
+	JSON bool
+	// ExtraVars are the -e values, unparsed.
+	ExtraVars []string
+	// AskPass and AskSudoPass prompt for the SSH and sudo passwords (-k,
+	// -K).
+	AskPass     bool
+	AskSudoPass bool
+	// Local runs on this machine, without SSH.
+	Local bool
+	// AcceptNewHostKeys records unknown host keys (trust on first use).
+	AcceptNewHostKeys bool
+}
+
+// adhocOptions is the flag layer of run: the command is what follows
+// "--", else what follows a POLICY, else every argument.
+func adhocOptions(c *cli.Context) (AdhocOptions, error) {
 	args := c.Args().Slice()
 	var cmdWords []string
 	for i, a := range args {
@@ -33,32 +64,47 @@ func cmdAdhoc(c *cli.Context, env Env) error {
 		cmdWords, args = args[1:], args[:1]
 	}
 	if len(cmdWords) == 0 {
-		return invalid(errors.New("missing command: opsmop run [-i INVENTORY | POLICY] --limit PATTERN -- COMMAND..."))
+		return AdhocOptions{}, invalid(errors.New("missing command: opsmop run [-i INVENTORY | POLICY] --limit PATTERN -- COMMAND..."))
 	}
 	if len(args) > 1 {
-		return invalid(fmt.Errorf("unexpected arguments %q before --: give at most one POLICY", args[1:]))
+		return AdhocOptions{}, invalid(fmt.Errorf("unexpected arguments %q before --: give at most one POLICY", args[1:]))
 	}
-	s, err := load(c.Context, c, env, false)
+	opts := AdhocOptions{
+		Command:           cmdWords,
+		Inventory:         c.String(flagInventory),
+		Limit:             c.String(flagLimit),
+		Sudo:              c.Bool(flagSudo),
+		Forks:             c.Int(flagForks),
+		JSON:              c.Bool(flagJSON),
+		ExtraVars:         c.StringSlice(flagExtraVars),
+		AskPass:           c.Bool(flagAskPass),
+		AskSudoPass:       c.Bool(flagAskSudoPass),
+		Local:             c.Bool(flagLocal),
+		AcceptNewHostKeys: c.Bool(flagAcceptNewHostKeys),
+	}
+	if len(args) == 1 {
+		opts.Policy = args[0]
+	}
+	return opts, nil
+}
+
+// runAdhoc is `opsmop run ... -- COMMAND...`: one shell command on every
+// selected host, over the same connections (persistent shell, sudo, jump
+// hosts) as a policy run.
+func runAdhoc(ctx context.Context, env Env, opts AdhocOptions) error {
+	s, err := load(ctx, env, loadOptions{
+		Command: "run", Policy: opts.Policy, Inventory: opts.Inventory,
+		Local: opts.Local, Limit: opts.Limit, ExtraVars: opts.ExtraVars,
+	})
 	if err != nil {
 		return err
 	}
-	if c.Bool("ask-pass") {
-		p, err := s.prompt("SSH password")
-		if err != nil {
-			return invalid(err)
-		}
-		s.askSSH = &p
+	if err := s.askPasswords(opts.AskPass, opts.AskSudoPass); err != nil {
+		return err
 	}
-	if c.Bool("ask-sudo-pass") {
-		p, err := s.prompt("sudo password")
-		if err != nil {
-			return invalid(err)
-		}
-		s.askSudo = &p
-	}
-	cmd := strings.Join(cmdWords, " ")
+	cmd := strings.Join(opts.Command, " ")
 	role := &policy.Role{Name: "run"}
-	if c.Bool("sudo") {
+	if opts.Sudo {
 		t := true
 		role.Sudo = &t
 	}
@@ -68,18 +114,19 @@ func cmdAdhoc(c *cli.Context, env Env) error {
 	}}
 	role.Resources = []*policy.Resource{{Type: "shell", Raw: raw, Spec: &providers.ShellSpec{Cmd: cmd}, Path: "command", Pos: policy.Pos{File: "command line"}}}
 	s.pol.Roles = []*policy.Role{role}
-	plans, forks, err := s.plans()
+	rp, err := s.plans()
 	if err != nil {
 		return invalid(err)
 	}
-	if f := c.Int("forks"); f > 0 {
-		forks = f
+	forks := rp.forks
+	if opts.Forks > 0 {
+		forks = opts.Forks
 	}
-	rep := &adhocReporter{w: env.Stdout, json: c.Bool("json")}
-	conn := s.newConnector(c)
-	defer conn.pool.Close()
-	sum := engine.Run(c.Context, engine.Options{
-		Policy: s.pol, Registry: s.reg, Lookup: providers.Lookup, Plans: plans,
+	rep := &adhocReporter{w: env.Stdout, json: opts.JSON}
+	conn := s.newConnector(rp.hosts, opts.AcceptNewHostKeys)
+	defer conn.Close()
+	sum := engine.Run(ctx, engine.Options{
+		Policy: s.pol, Registry: s.reg, Lookup: providers.Lookup, Plans: rp.plans,
 		Forks: forks, ExtraVars: s.extra, Connector: conn, Reporter: rep, SkipFacts: true,
 	})
 	rep.recap(sum)
@@ -110,6 +157,7 @@ func (a *adhocReporter) write(s string) {
 	}
 }
 
+// adhocEvent is the JSON object printed per host with --json.
 type adhocEvent struct {
 	Host   string `json:"host"`
 	Status string `json:"status"`
@@ -158,6 +206,8 @@ func (a *adhocReporter) Event(e engine.Event) {
 	a.write(b.String())
 }
 
+// recap prints the count of hosts that succeeded, failed and could not be
+// reached (nothing with --json).
 func (a *adhocReporter) recap(s *engine.Summary) {
 	if a.json {
 		return

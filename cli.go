@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
 )
 
 // Version is opsmop's version.
@@ -24,7 +25,9 @@ const (
 	exitInterrupted = 130 // Ctrl-C
 )
 
-// Env is the process environment run works in; tests pass their own.
+// Env is the process environment run works in; tests pass their own. run
+// fills Getenv and Home when they are unset (withDefaults); the run
+// function of a command expects them filled.
 type Env struct {
 	Stdin  io.Reader
 	Stdout io.Writer
@@ -38,36 +41,74 @@ type Env struct {
 	IsTerminal func(w io.Writer) bool
 }
 
+// termWidth is the width of standard output's terminal in columns, 0
+// when it is not a terminal or unknown.
+func (e Env) termWidth() int {
+	if f, ok := e.Stdout.(*os.File); ok {
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil {
+			return w
+		}
+	}
+	return 0
+}
+
+// isTerminal reports whether w is a terminal (e.IsTerminal when set).
+func (e Env) isTerminal(w io.Writer) bool {
+	if e.IsTerminal != nil {
+		return e.IsTerminal(w)
+	}
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
 // exitError carries an exit code through urfave/cli.
 type exitError struct {
 	code int
 	err  error
 }
 
+// Error is the wrapped error's message ("" when there is none: the
+// command has reported already).
 func (e *exitError) Error() string {
 	if e.err == nil {
 		return ""
 	}
 	return e.err.Error()
 }
+
+// Unwrap returns the wrapped error.
 func (e *exitError) Unwrap() error { return e.err }
 
+// invalid marks err as an invalid invocation (exit 3).
 func invalid(err error) error { return &exitError{code: exitInvalid, err: err} }
 
 // run is the whole CLI: it parses args, runs the command and returns the
 // process exit code.
 func run(ctx context.Context, args []string, env Env) int {
-	if env.Getenv == nil {
-		env.Getenv = os.Getenv
+	env = env.withDefaults()
+	return runApp(ctx, newApp(env), args, env)
+}
+
+// withDefaults fills Getenv (os.Getenv) and Home ($HOME, else the user's
+// home directory) when they are not set.
+func (e Env) withDefaults() Env {
+	if e.Getenv == nil {
+		e.Getenv = os.Getenv
 	}
-	if env.Home == "" {
-		env.Home = env.Getenv("HOME")
-		if env.Home == "" {
-			env.Home, _ = os.UserHomeDir()
+	if e.Home == "" {
+		e.Home = e.Getenv("HOME")
+		if e.Home == "" {
+			e.Home, _ = os.UserHomeDir()
 		}
 	}
-	app := newApp(env)
-	err := app.RunContext(ctx, reorderArgs(args))
+	return e
+}
+
+// runApp runs app on args (after reorderArgs), prints the error if any on
+// env.Stderr and returns the exit code: an *exitError's code, else
+// exitInvalid.
+func runApp(ctx context.Context, app *cli.App, args []string, env Env) int {
+	err := app.RunContext(ctx, reorderArgs(app, args))
 	if err == nil {
 		return exitOK
 	}
@@ -82,25 +123,43 @@ func run(ctx context.Context, args []string, env Env) int {
 	return exitInvalid
 }
 
-func newApp(env Env) *cli.App {
-	runFlags := []cli.Flag{
-		&cli.StringFlag{Name: "limit", Aliases: []string{"l"}, Usage: "narrow the hosts: comma-separated host/group patterns, !pat excludes, &pat intersects"},
-		&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "inventory `FILE` (overrides the policy's)"},
-		&cli.IntFlag{Name: "forks", Aliases: []string{"f"}, Usage: "hosts worked on at once (default: tuning.forks, else 20)"},
-		&cli.BoolFlag{Name: "json", Usage: "write one JSON event per line on stdout, nothing else"},
-		&cli.StringSliceFlag{Name: "extra-vars", Aliases: []string{"e"}, Usage: "k=v or @file.(toml|yaml|json); highest precedence"},
-		&cli.BoolFlag{Name: "ask-pass", Aliases: []string{"k"}, Usage: "prompt for the SSH password"},
-		&cli.BoolFlag{Name: "ask-sudo-pass", Aliases: []string{"K"}, Usage: "prompt for the sudo password"},
-		&cli.BoolFlag{Name: "local", Usage: "run on this machine, no SSH"},
-		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "also show unchanged and skipped resources"},
-		&cli.StringFlag{Name: "tags", Aliases: []string{"t"}, Usage: "only resources/roles with one of these comma-separated tags"},
-		&cli.StringFlag{Name: "skip-tags", Usage: "skip resources/roles with one of these comma-separated tags"},
-		&cli.BoolFlag{Name: "accept-new-host-keys", Usage: "record unknown host keys in ~/.ssh/known_hosts (trust on first use); changed keys are still refused"},
-		&cli.BoolFlag{Name: "retry-failed", Usage: "run only the hosts that failed or were unreachable in the previous run (~/.opsmop/last-failed)"},
+// action joins a command's two halves: parse, the flag layer, turns the
+// command line into options; runCmd acts on them and never sees the
+// *cli.Context.
+func action[O any](env Env, parse func(*cli.Context) (O, error), runCmd func(context.Context, Env, O) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		opts, err := parse(c)
+		if err != nil {
+			return err
+		}
+		return runCmd(c.Context, env, opts)
 	}
-	checkFlags := append([]cli.Flag{
-		&cli.BoolFlag{Name: "detailed-exitcode", Usage: "exit 2 when changes are pending"},
-	}, runFlags...)
+}
+
+// policyRunFlags are the flags of check and apply (check adds
+// --detailed-exitcode before them).
+func policyRunFlags() []cli.Flag {
+	return []cli.Flag{
+		limitFlag("narrow the hosts: comma-separated host/group patterns, !pat excludes, &pat intersects"),
+		inventoryFlag("inventory `FILE` (overrides the policy's)"),
+		forksFlag(),
+		jsonFlag("write one JSON event per line on stdout, nothing else"),
+		extraVarsFlag("k=v or @file.(toml|yaml|json); highest precedence"),
+		askPassFlag(),
+		askSudoPassFlag(),
+		localFlag("run on this machine, no SSH"),
+		&cli.BoolFlag{Name: flagVerbose, Aliases: []string{"v"}, Usage: "also show unchanged and skipped resources"},
+		&cli.StringFlag{Name: flagTags, Aliases: []string{"t"}, Usage: "only resources/roles with one of these comma-separated tags"},
+		&cli.StringFlag{Name: flagSkipTags, Usage: "skip resources/roles with one of these comma-separated tags"},
+		acceptNewHostKeysFlag("record unknown host keys in ~/.ssh/known_hosts (trust on first use); changed keys are still refused"),
+		&cli.BoolFlag{Name: flagRetryFailed, Usage: "run only the hosts that failed or were unreachable in the previous run (~/.opsmop/last-failed)"},
+	}
+}
+
+// newApp builds the CLI. Each command's Action is its flag layer (a
+// function from *cli.Context to the command's options) followed by its run
+// function.
+func newApp(env Env) *cli.App {
 	app := &cli.App{
 		Name:      "opsmop",
 		Usage:     "push declarative policy to hosts over SSH",
@@ -136,65 +195,68 @@ func newApp(env Env) *cli.App {
 		Commands: []*cli.Command{
 			{
 				Name: "check", Usage: "show what apply would change on every selected host; changes nothing",
-				ArgsUsage: "POLICY", Flags: checkFlags,
-				Action: func(c *cli.Context) error { return cmdRun(c, env, true) },
+				ArgsUsage: "POLICY",
+				Flags: append([]cli.Flag{
+					&cli.BoolFlag{Name: flagDetailedExitcode, Usage: "exit 2 when changes are pending"},
+				}, policyRunFlags()...),
+				Action: action(env, checkOptions, runPolicy),
 			},
 			{
 				Name: "apply", Usage: "make the selected hosts match the policy",
-				ArgsUsage: "POLICY", Flags: runFlags,
-				Action: func(c *cli.Context) error { return cmdRun(c, env, false) },
+				ArgsUsage: "POLICY", Flags: policyRunFlags(),
+				Action: action(env, applyOptions, runPolicy),
 			},
 			{
 				Name: "validate", Usage: "check the policy, its inventory, templates and expressions without contacting hosts",
 				ArgsUsage: "POLICY",
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "inventory `FILE` (overrides the policy's)"},
-					&cli.StringSliceFlag{Name: "extra-vars", Aliases: []string{"e"}, Usage: "k=v, a JSON object or @file: variables the run will be given, so that validate knows them"},
+					inventoryFlag("inventory `FILE` (overrides the policy's)"),
+					extraVarsFlag("k=v, a JSON object or @file: variables the run will be given, so that validate knows them"),
 				},
-				Action: func(c *cli.Context) error { return cmdValidate(c, env) },
+				Action: action(env, validateOptions, runValidate),
 			},
 			{
 				Name: "inventory", Usage: "list selected hosts with their groups, one host's settings, the group graph or Ansible JSON",
 				ArgsUsage: "[POLICY]",
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "inventory `FILE`"},
-					&cli.StringFlag{Name: "limit", Aliases: []string{"l"}, Usage: "host/group patterns"},
-					&cli.StringFlag{Name: "host", Usage: "print this host's merged variables and effective connection settings"},
-					&cli.BoolFlag{Name: "graph", Usage: "print the group tree"},
-					&cli.BoolFlag{Name: "json", Usage: "print Ansible-compatible JSON (passwords redacted); with --host, that host's variables"},
-					&cli.BoolFlag{Name: "list", Usage: "the same as --json (as ansible-inventory --list)"},
+					inventoryFlag("inventory `FILE`"),
+					limitFlag("host/group patterns"),
+					&cli.StringFlag{Name: flagHost, Usage: "print this host's merged variables and effective connection settings"},
+					&cli.BoolFlag{Name: flagGraph, Usage: "print the group tree"},
+					jsonFlag("print Ansible-compatible JSON (passwords redacted); with --host, that host's variables"),
+					&cli.BoolFlag{Name: flagList, Usage: "the same as --json (as ansible-inventory --list)"},
 				},
-				Action: func(c *cli.Context) error { return cmdInventory(c, env) },
+				Action: action(env, inventoryOptions, runInventory),
 			},
 			{
 				Name: "facts", Usage: "gather and print facts of the selected hosts",
 				ArgsUsage: "[POLICY] [HOST...]",
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "inventory `FILE`"},
-					&cli.StringFlag{Name: "limit", Aliases: []string{"l"}, Usage: "host/group patterns"},
-					&cli.BoolFlag{Name: "json", Usage: "print JSON"},
-					&cli.BoolFlag{Name: "local", Usage: "gather on this machine, no SSH"},
-					&cli.BoolFlag{Name: "accept-new-host-keys", Usage: "record unknown host keys (trust on first use)"},
-					&cli.BoolFlag{Name: "ask-pass", Aliases: []string{"k"}, Usage: "prompt for the SSH password"},
+					inventoryFlag("inventory `FILE`"),
+					limitFlag("host/group patterns"),
+					jsonFlag("print JSON"),
+					localFlag("gather on this machine, no SSH"),
+					acceptNewHostKeysFlag("record unknown host keys (trust on first use)"),
+					askPassFlag(),
 				},
-				Action: func(c *cli.Context) error { return cmdFacts(c, env) },
+				Action: action(env, factsOptions, runFacts),
 			},
 			{
 				Name: "run", Usage: "run one shell command on the selected hosts",
 				ArgsUsage: "[POLICY] -- COMMAND...",
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "inventory `FILE`"},
-					&cli.StringFlag{Name: "limit", Aliases: []string{"l"}, Usage: "host/group patterns"},
-					&cli.BoolFlag{Name: "sudo", Aliases: []string{"s"}, Usage: "run the command under sudo (sudo user from the inventory/defaults, else root)"},
-					&cli.IntFlag{Name: "forks", Aliases: []string{"f"}, Usage: "hosts worked on at once"},
-					&cli.BoolFlag{Name: "json", Usage: "one JSON object per host"},
-					&cli.StringSliceFlag{Name: "extra-vars", Aliases: []string{"e"}, Usage: "k=v or @file"},
-					&cli.BoolFlag{Name: "ask-pass", Aliases: []string{"k"}, Usage: "prompt for the SSH password"},
-					&cli.BoolFlag{Name: "ask-sudo-pass", Aliases: []string{"K"}, Usage: "prompt for the sudo password"},
-					&cli.BoolFlag{Name: "local", Usage: "run on this machine, no SSH"},
-					&cli.BoolFlag{Name: "accept-new-host-keys", Usage: "record unknown host keys (trust on first use)"},
+					inventoryFlag("inventory `FILE`"),
+					limitFlag("host/group patterns"),
+					&cli.BoolFlag{Name: flagSudo, Aliases: []string{"s"}, Usage: "run the command under sudo (sudo user from the inventory/defaults, else root)"},
+					forksFlag(),
+					jsonFlag("one JSON object per host"),
+					extraVarsFlag("k=v or @file"),
+					askPassFlag(),
+					askSudoPassFlag(),
+					localFlag("run on this machine, no SSH"),
+					acceptNewHostKeysFlag("record unknown host keys (trust on first use)"),
 				},
-				Action: func(c *cli.Context) error { return cmdAdhoc(c, env) },
+				Action: action(env, adhocOptions, runAdhoc),
 			},
 			{
 				Name: "version", Usage: "print the version",
@@ -216,22 +278,12 @@ func newApp(env Env) *cli.App {
 	return app
 }
 
-// isValueFlag reports whether flag takes a value, so reorderArgs knows
-// that the next argument belongs to it.
-func isValueFlag(flag string) bool {
-	switch flag {
-	case "-l", "--limit", "-i", "--inventory", "-f", "--forks", "-e", "--extra-vars",
-		"-t", "--tags", "--skip-tags", "--host":
-		return true
-	}
-	return false
-}
-
 // reorderArgs moves a subcommand's positional arguments after its flags,
 // so `opsmop apply site.toml --limit web*` works (urfave/cli stops parsing
-// flags at the first positional argument). Everything after "--" is left
-// alone.
-func reorderArgs(args []string) []string {
+// flags at the first positional argument). A flag of the command that
+// takes a value (isValueFlag) keeps the word after it. Everything after
+// "--" is left alone.
+func reorderArgs(app *cli.App, args []string) []string {
 	if len(args) < 2 {
 		return args
 	}
@@ -245,6 +297,10 @@ func reorderArgs(args []string) []string {
 	if i >= len(args) {
 		return out
 	}
+	var cmdFlags []cli.Flag // none for an unknown command
+	if cmd := app.Command(args[i]); cmd != nil {
+		cmdFlags = cmd.Flags
+	}
 	out = append(out, args[i]) // the command
 	i++
 	var flags, pos []string
@@ -256,7 +312,7 @@ func reorderArgs(args []string) []string {
 		}
 		if strings.HasPrefix(a, "-") && a != "-" {
 			flags = append(flags, a)
-			if isValueFlag(a) && i+1 < len(args) {
+			if isValueFlag(cmdFlags, a) && i+1 < len(args) {
 				flags = append(flags, args[i+1])
 				i++
 			}

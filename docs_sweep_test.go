@@ -852,7 +852,7 @@ func TestDocsInlineCommandLines(t *testing.T) {
 // before or after the policy file: reorderArgs moves a flag's value along
 // with it only for the flags isValueFlag names, so isValueFlag must be true
 // for exactly the flags (by every name) that take a value, on every
-// command.
+// command, given that command's flags.
 func TestDocsFlagsAnywhere(t *testing.T) {
 	app := sweepApp(t)
 	for _, cmd := range app.Commands {
@@ -863,8 +863,8 @@ func TestDocsFlagsAnywhere(t *testing.T) {
 					value = df.TakesValue()
 				}
 				for _, n := range f.Names() {
-					if got := isValueFlag(sweepDash(n)); got != value {
-						t.Errorf("isValueFlag(%q) = %v; want %v (%s %s takes a value: %v)", sweepDash(n), got, value, cmd.Name, sweepDash(n), value)
+					if got := isValueFlag(cmd.Flags, sweepDash(n)); got != value {
+						t.Errorf("isValueFlag(%s flags, %q) = %v; want %v (%s %s takes a value: %v)", cmd.Name, sweepDash(n), got, value, cmd.Name, sweepDash(n), value)
 					}
 				}
 			}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/opsmop/opsmop/engine"
+	"github.com/opsmop/opsmop/providers"
+)
+
+// RunOptions are the inputs of check and apply: a run of a policy.
+// (`opsmop run`, one ad-hoc command, takes AdhocOptions.)
+type RunOptions struct {
+	// Check reports what would change (check); false changes it (apply).
+	Check bool
+	// Policy is the POLICY argument, a policy file ("" when missing).
+	Policy string
+	// Inventory is -i ("": the policy's inventory key).
+	Inventory string
+	// Limit is --limit ("": every host the roles select).
+	Limit string
+	// Forks is --forks (0: the hosts' forks setting).
+	Forks int
+	// JSON writes one JSON event per line instead of the human report.
+	JSON bool
+	// ExtraVars are the -e values, unparsed.
+	ExtraVars []string
+	// AskPass and AskSudoPass prompt for the SSH and sudo passwords (-k,
+	// -K).
+	AskPass     bool
+	AskSudoPass bool
+	// Local runs on this machine, without SSH.
+	Local bool
+	// Verbose also reports unchanged and skipped resources.
+	Verbose bool
+	// Tags and SkipTags select resources and roles by tag (--tags,
+	// --skip-tags, split at commas).
+	Tags     []string
+	SkipTags []string
+	// AcceptNewHostKeys records unknown host keys (trust on first use).
+	AcceptNewHostKeys bool
+	// RetryFailed runs only the hosts the previous run of Policy recorded
+	// as failed or unreachable.
+	RetryFailed bool
+	// DetailedExitcode makes check exit 2 when changes are pending.
+	DetailedExitcode bool
+}
+
+// checkOptions is the flag layer of check.
+func checkOptions(c *cli.Context) (RunOptions, error) { return runOptions(c, true) }
+
+// applyOptions is the flag layer of apply.
+func applyOptions(c *cli.Context) (RunOptions, error) { return runOptions(c, false) }
+
+// runOptions reads the command line of check (check) or apply. It
+// refuses arguments other than one policy file; a missing POLICY is left
+// to runPolicy, which reports it after the defaults file.
+func runOptions(c *cli.Context, check bool) (RunOptions, error) {
+	pol, err := onlyPolicyArg(c)
+	if err != nil {
+		return RunOptions{}, err
+	}
+	return RunOptions{
+		Check:             check,
+		Policy:            pol,
+		Inventory:         c.String(flagInventory),
+		Limit:             c.String(flagLimit),
+		Forks:             c.Int(flagForks),
+		JSON:              c.Bool(flagJSON),
+		ExtraVars:         c.StringSlice(flagExtraVars),
+		AskPass:           c.Bool(flagAskPass),
+		AskSudoPass:       c.Bool(flagAskSudoPass),
+		Local:             c.Bool(flagLocal),
+		Verbose:           c.Bool(flagVerbose),
+		Tags:              splitList(c.String(flagTags)),
+		SkipTags:          splitList(c.String(flagSkipTags)),
+		AcceptNewHostKeys: c.Bool(flagAcceptNewHostKeys),
+		RetryFailed:       c.Bool(flagRetryFailed),
+		DetailedExitcode:  c.Bool(flagDetailedExitcode),
+	}, nil
+}
+
+// command is "check" or "apply".
+func (o RunOptions) command() string {
+	if o.Check {
+		return "check"
+	}
+	return "apply"
+}
+
+// runPolicy is check and apply: it loads and validates everything, asks
+// for passwords, runs the policy on the selected hosts, records the
+// failed ones for --retry-failed and returns the exit status as an
+// *exitError (nil: success).
+func runPolicy(ctx context.Context, env Env, opts RunOptions) error {
+	s, err := load(ctx, env, loadOptions{
+		Command: opts.command(), Policy: opts.Policy, NeedPolicy: true,
+		Inventory: opts.Inventory, Local: opts.Local, RetryFailed: opts.RetryFailed,
+		Limit: opts.Limit, ExtraVars: opts.ExtraVars,
+	})
+	if err != nil {
+		return err
+	}
+	if errs := validateSession(s); len(errs) > 0 {
+		return invalid(joinErrors(errs))
+	}
+	if err := s.askPasswords(opts.AskPass, opts.AskSudoPass); err != nil {
+		return err
+	}
+	rp, err := s.plans()
+	if err != nil {
+		return invalid(err)
+	}
+	forks := rp.forks
+	if opts.Forks > 0 {
+		forks = opts.Forks
+	}
+	var rep interface {
+		engine.Reporter
+		Err() error
+	}
+	if opts.JSON {
+		rep = engine.NewJSONReporter(env.Stdout)
+	} else {
+		tty := env.isTerminal(env.Stdout)
+		rep = &engine.HumanReporter{W: env.Stdout, Color: tty && env.Getenv("NO_COLOR") == "", Verbose: opts.Verbose, Status: tty, Width: env.termWidth}
+	}
+	conn := s.newConnector(rp.hosts, opts.AcceptNewHostKeys)
+	defer conn.Close()
+	sum := engine.Run(ctx, engine.Options{
+		Policy: s.pol, Registry: s.reg, Lookup: providers.Lookup, Plans: rp.plans,
+		Check: opts.Check, Forks: forks, ExtraVars: s.extra,
+		Tags: opts.Tags, SkipTags: opts.SkipTags,
+		Connector: conn, Reporter: rep, Verbose: opts.Verbose,
+	})
+	if err := writeLastFailed(env.Home, opts.Policy, sum); err != nil {
+		fmt.Fprintf(env.Stderr, "warning: %v\n", err)
+	}
+	switch {
+	case rep.Err() != nil:
+		// The report is incomplete: whatever happened on the hosts, the
+		// caller reading it cannot know, so this is not a success.
+		return &exitError{code: exitFailed, err: fmt.Errorf("%w: the run's report is incomplete, although the run went on (run check to see where the hosts stand)", rep.Err())}
+	case sum.Interrupted:
+		return &exitError{code: exitInterrupted}
+	case sum.Failed():
+		return &exitError{code: exitFailed}
+	case opts.Check && opts.DetailedExitcode && sum.Changed():
+		return &exitError{code: exitPending}
+	}
+	return nil
+}

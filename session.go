@@ -1,0 +1,431 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/opsmop/opsmop/connection"
+	"github.com/opsmop/opsmop/defaults"
+	"github.com/opsmop/opsmop/engine"
+	"github.com/opsmop/opsmop/internal/secret"
+	"github.com/opsmop/opsmop/inventory"
+	"github.com/opsmop/opsmop/policy"
+	"github.com/opsmop/opsmop/providers"
+)
+
+// session is everything loaded before a host is contacted.
+type session struct {
+	env     Env
+	pol     *policy.Policy
+	reg     policy.Registry
+	inv     *inventory.Inventory
+	defs    *defaults.File
+	extra   map[string]any
+	limits  []*inventory.Limit // --limit
+	retry   map[string]bool    // --retry-failed: the recorded hosts; nil: all
+	local   bool
+	askSSH  *secret.Secret
+	askSudo *secret.Secret
+	curUser string
+}
+
+// loadOptions say what load reads: the parts of a command's options that
+// choose the policy, the inventory and the hosts.
+type loadOptions struct {
+	// Command names the command in messages.
+	Command string
+	// Policy is the POLICY argument ("" when none was given). Unless
+	// NeedPolicy, it is loaded only when it is named like a policy file.
+	Policy     string
+	NeedPolicy bool
+	// Inventory is -i ("": the policy's inventory key).
+	Inventory   string
+	Local       bool
+	RetryFailed bool
+	// Limit is --limit ("": every host).
+	Limit string
+	// ExtraVars are the -e values; none leaves the session's extra vars
+	// nil.
+	ExtraVars []string
+}
+
+// load reads the policy (if given), the inventory, the defaults file and
+// the extra vars. Every error is an invalid-invocation error (exit 3).
+func load(ctx context.Context, env Env, o loadOptions) (*session, error) {
+	s := &session{env: env, reg: providers.Registry(), curUser: currentUser()}
+	defs, _, err := defaults.LoadFrom(defaults.HomeFile(env.Home), etcDefaults(env))
+	if err != nil {
+		return nil, invalid(err)
+	}
+	s.defs = defs
+	invPath := o.Inventory
+	switch {
+	case o.Policy != "" && (o.NeedPolicy || isPolicyFile(o.Policy)):
+		p, err := policy.Load(o.Policy, s.reg)
+		if err != nil {
+			return nil, invalid(err)
+		}
+		s.pol = p
+		if invPath == "" {
+			invPath = p.Inventory
+		}
+	case o.NeedPolicy:
+		return nil, invalid(fmt.Errorf("missing POLICY argument: opsmop %s POLICY (a .toml or .yaml policy file)", o.Command))
+	}
+	if s.pol == nil {
+		s.pol = &policy.Policy{Dir: "."}
+	}
+	s.local = o.Local
+	switch {
+	case invPath != "":
+		inv, err := loadInventory(ctx, invPath, o.Inventory == "", o.Policy)
+		if err != nil {
+			return nil, invalid(err)
+		}
+		s.inv = inv
+	case s.local:
+		inv, err := inventory.New(nil, map[string]map[string]any{"localhost": {"opsmop_connection": "local"}})
+		if err != nil {
+			return nil, invalid(err)
+		}
+		s.inv = inv
+	default:
+		return nil, invalid(errors.New("no inventory: give one with -i FILE or set inventory in the policy (or use --local)"))
+	}
+	if o.RetryFailed {
+		names, err := readLastFailed(env.Home, o.Policy)
+		if err != nil {
+			return nil, invalid(err)
+		}
+		var known []string
+		for _, n := range names {
+			if _, ok := s.inv.Host(n); ok {
+				known = append(known, n)
+			}
+		}
+		if len(known) == 0 {
+			return nil, invalid(fmt.Errorf("--retry-failed: none of the recorded hosts (%s) is in the inventory", strings.Join(names, ", ")))
+		}
+		s.retry = map[string]bool{}
+		for _, n := range known {
+			s.retry[n] = true // by name: a host name is no pattern
+		}
+	}
+	if o.Limit != "" {
+		lim, err := inventory.ParseLimit(o.Limit)
+		if err != nil {
+			return nil, invalid(err) // the error names the --limit value
+		}
+		if _, err := lim.Filter(s.inv, s.inv.Hosts()); err != nil {
+			return nil, invalid(err)
+		}
+		s.limits = append(s.limits, lim)
+	}
+	if len(o.ExtraVars) > 0 {
+		s.extra, err = parseExtraVars(o.ExtraVars)
+		if err != nil {
+			return nil, invalid(err)
+		}
+	}
+	return s, nil
+}
+
+// currentUser is the name of the user running opsmop ("" if unknown):
+// the default SSH user.
+func currentUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return ""
+}
+
+// loadInventory loads the inventory at path. When the path came from the
+// policy's inventory key rather than -i, a file that does not exist is
+// reported against the policy file, with what to do.
+func loadInventory(ctx context.Context, path string, fromPolicy bool, policyFile string) (*inventory.Inventory, error) {
+	if _, err := os.Stat(path); fromPolicy && errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: inventory %s (set by the policy's inventory key) does not exist: fix the path (relative to the policy file) or give -i FILE", policyFile, path)
+	}
+	return inventory.Load(ctx, path)
+}
+
+// etcDefaults is the machine-wide defaults file: env.EtcDefaults, else
+// /etc/opsmop/defaults.toml.
+func etcDefaults(env Env) string {
+	if env.EtcDefaults != "" {
+		return env.EtcDefaults
+	}
+	return defaults.EtcFile
+}
+
+// isPolicyFile reports whether p is named like a policy file.
+func isPolicyFile(p string) bool {
+	switch strings.ToLower(filepath.Ext(p)) {
+	case ".toml", ".yaml", ".yml", ".json":
+		return true
+	}
+	return false
+}
+
+// parseExtraVars reads -e values, each whole (commas are not separators):
+// a JSON object ({"port": 8080}), @file.(toml|yaml|yml|json), or k=v
+// strings split and typed like inventory host variables. Later values
+// replace earlier ones.
+func parseExtraVars(vals []string) (map[string]any, error) {
+	out := map[string]any{}
+	for _, v := range vals {
+		var m map[string]any
+		switch {
+		case strings.HasPrefix(v, "@"):
+			p := v[1:]
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return nil, fmt.Errorf("--extra-vars %s: %w", v, err)
+			}
+			n, err := policy.Parse(p, data)
+			if err != nil {
+				return nil, fmt.Errorf("--extra-vars %s: %w", v, err)
+			}
+			var ok bool
+			if m, ok = n.Interface().(map[string]any); !ok {
+				return nil, fmt.Errorf("--extra-vars %s: the file must hold a map of variables", v)
+			}
+		case strings.HasPrefix(strings.TrimSpace(v), "{"):
+			if err := json.Unmarshal([]byte(v), new(map[string]any)); err != nil {
+				return nil, fmt.Errorf("--extra-vars %q: not a JSON object: %v (give a JSON object, k=v or @file)", v, err)
+			}
+			// Decoded through the policy parser so that numbers and
+			// nested values have the types policy variables have.
+			n, err := policy.ParseYAML("--extra-vars", []byte(v))
+			if err != nil {
+				return nil, fmt.Errorf("--extra-vars %q: %w", v, err)
+			}
+			m, _ = n.Interface().(map[string]any)
+		default:
+			var err error
+			if m, err = inventory.ParseHostVars(v); err != nil {
+				return nil, fmt.Errorf("--extra-vars %q: %w (want k=v, a JSON object or @file)", v, err)
+			}
+			if len(m) == 0 {
+				return nil, fmt.Errorf("--extra-vars %q: want k=v, a JSON object or @file", v)
+			}
+		}
+		for k, val := range m {
+			out[k] = val
+		}
+	}
+	return out, nil
+}
+
+// selectHosts returns a role's hosts after --limit and --retry-failed, in
+// inventory order.
+func (s *session) selectHosts(groups, hosts string) ([]*inventory.Host, error) {
+	sel := s.inv.Select(groups, hosts)
+	if s.retry != nil {
+		var kept []*inventory.Host
+		for _, h := range sel {
+			if s.retry[h.Name] {
+				kept = append(kept, h)
+			}
+		}
+		sel = kept
+	}
+	for _, l := range s.limits {
+		var err error
+		if sel, err = l.Filter(s.inv, sel); err != nil {
+			return nil, err
+		}
+	}
+	return sel, nil
+}
+
+// askPasswords prompts on the terminal for the SSH password (sshPass, -k)
+// and then the sudo password (sudoPass, -K); every role's settings use
+// them. A prompt that cannot be answered is an invalid-invocation error.
+func (s *session) askPasswords(sshPass, sudoPass bool) error {
+	for _, ask := range []struct {
+		want  bool
+		label string
+		dst   **secret.Secret
+	}{
+		{sshPass, "SSH password", &s.askSSH},
+		{sudoPass, "sudo password", &s.askSudo},
+	} {
+		if !ask.want {
+			continue
+		}
+		p, err := s.prompt(ask.label)
+		if err != nil {
+			return invalid(err)
+		}
+		*ask.dst = &p
+	}
+	return nil
+}
+
+// prompt reads a secret from the terminal without echo.
+func (s *session) prompt(label string) (secret.Secret, error) {
+	f, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return secret.Secret{}, fmt.Errorf("%s: no terminal to ask on (set the password with env:NAME or file:PATH instead): %w", label, err)
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "%s: ", label)
+	b, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(f)
+	if err != nil {
+		return secret.Secret{}, fmt.Errorf("%s: %w", label, err)
+	}
+	return secret.New(string(b)), nil
+}
+
+// passphrasePrompt asks for the passphrase of the encrypted key file at
+// path.
+func (s *session) passphrasePrompt(path string) (secret.Secret, error) {
+	return s.prompt("passphrase for " + path)
+}
+
+// roleOverrides turns a role's login keys into defaults.Role.
+func roleOverrides(r *policy.Role) defaults.Role {
+	var o defaults.Role
+	if r == nil {
+		return o
+	}
+	if r.SSHAs != nil {
+		o.SSHUser, o.SSHPassword, o.SSHPrivateKey = r.SSHAs.Username, r.SSHAs.Password, r.SSHAs.PrivateKey
+	}
+	o.Sudo = r.Sudo
+	if r.SudoAs != nil {
+		o.SudoUser, o.SudoPassword = r.SudoAs.Username, r.SudoAs.Password
+	}
+	o.CheckHostKeys = r.CheckHostKeys
+	return o
+}
+
+// settings resolves the connection settings of host under role (nil role:
+// the inventory's own view, used for jump hosts and `inventory --host`).
+func (s *session) settings(role *policy.Role, host string) (defaults.Settings, error) {
+	h, ok := s.inv.Host(host)
+	if !ok {
+		return defaults.Settings{}, fmt.Errorf("host %s is not in the inventory", host)
+	}
+	in := defaults.Inputs{
+		Host: host, Vars: h.Vars, Role: roleOverrides(role), Defaults: s.defs,
+		CurrentUser: s.curUser, Home: s.env.Home, Getenv: s.env.Getenv,
+	}
+	if role != nil {
+		in.AskedSSHPassword, in.AskedSudoPassword = s.askSSH, s.askSudo
+	}
+	return defaults.Resolve(in)
+}
+
+// viaChain lists host's jump hosts (nearest last) and refuses cycles.
+func (s *session) viaChain(host string) ([]string, error) {
+	return defaults.ViaChain(host, func(h string) (string, error) {
+		st, err := s.settings(nil, h)
+		if err != nil {
+			return "", err
+		}
+		return st.Via, nil
+	})
+}
+
+// resolve resolves, once, everything connecting to host under role needs:
+// its settings and its connection target, jump hosts included (each
+// resolved once, under no role).
+func (s *session) resolve(role *policy.Role, host string) (hostConn, error) {
+	st, err := s.settings(role, host)
+	if err != nil {
+		return hostConn{}, err
+	}
+	hc := hostConn{settings: st, target: toTarget(st)}
+	if st.Via == "" {
+		return hc, nil
+	}
+	jumps := map[string]defaults.Settings{}
+	chain, err := defaults.ViaChain(host, func(h string) (string, error) {
+		hs, err := s.settings(nil, h)
+		if err != nil {
+			return "", err
+		}
+		jumps[h] = hs
+		return hs.Via, nil
+	})
+	if err != nil {
+		return hostConn{}, err
+	}
+	// chain is in dialling order: chain[0] is the far end (first hop).
+	var parent *connection.Target
+	for _, hop := range chain {
+		ht := toTarget(jumps[hop])
+		ht.Sudo = false
+		ht.Via = parent
+		parent = &ht
+	}
+	hc.target.Via = parent
+	return hc, nil
+}
+
+// toTarget is the connection target of resolved settings, without Via.
+func toTarget(st defaults.Settings) connection.Target {
+	return connection.Target{
+		Name: st.Host, Address: st.Address, Port: st.Port,
+		User: st.User, Password: st.Password, PrivateKey: st.PrivateKey,
+		CheckHostKeys: st.CheckHostKeys,
+		Sudo:          st.Sudo, SudoUser: st.SudoUser, SudoPassword: st.SudoPassword,
+		ConnectTimeout: st.ConnectTimeout, CommandTimeout: st.CommandTimeout,
+	}
+}
+
+// runPlan is a policy turned into engine plans, with each (role, host)'s
+// connection resolved.
+type runPlan struct {
+	plans []engine.Plan
+	// forks is the first selected host's forks setting (0: no host).
+	forks int
+	hosts hostConns
+}
+
+// plans turns the policy's roles into engine plans, resolving each
+// selected host's settings once per role.
+func (s *session) plans() (runPlan, error) {
+	rp := runPlan{hosts: hostConns{}}
+	for _, r := range s.pol.Roles {
+		hosts, err := s.selectHosts(r.Groups, r.Hosts)
+		if err != nil {
+			return runPlan{}, err
+		}
+		p := engine.Plan{Role: r}
+		for _, h := range hosts {
+			hc, err := s.resolve(r, h.Name)
+			if err != nil {
+				return runPlan{}, err
+			}
+			st := hc.settings
+			if rp.forks == 0 {
+				rp.forks = st.Forks
+			}
+			rp.hosts[hostKey{role: r, host: h.Name}] = hc
+			p.Hosts = append(p.Hosts, &engine.HostInfo{Name: h.Name, Address: st.Address, Groups: h.Groups, Vars: h.Vars, CommandTimeout: st.CommandTimeout})
+		}
+		rp.plans = append(rp.plans, p)
+	}
+	return rp, nil
+}
+
+// joinErrors joins errs into one error, one message a line.
+func joinErrors(errs []error) error {
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return errors.New(strings.Join(msgs, "\n"))
+}
