@@ -40,10 +40,25 @@ fuzz:
 	  done; \
 	done
 
+# TARGET_SCRIPTS are the shell scripts opsmop sends to targets' sh
+# (embedded by the connection package): lint runs shellcheck on them and
+# parses them (-n) with dash, bash --posix and busybox ash, the shells a
+# target's sh may be. `make deps` installs those tools.
+TARGET_SCRIPTS = $(wildcard connection/*.sh)
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@for t in shellcheck dash bash busybox; do \
+	  command -v $$t >/dev/null || { echo "lint: $$t not found: run make deps (or apt-get install shellcheck busybox)"; exit 1; }; \
+	done
+	shellcheck --shell=sh $(TARGET_SCRIPTS)
+	@set -e; for f in $(TARGET_SCRIPTS); do \
+	  dash -n $$f || { echo "lint: $$f: syntax error under dash"; exit 1; }; \
+	  bash --posix -n $$f || { echo "lint: $$f: syntax error under bash --posix"; exit 1; }; \
+	  busybox ash -n $$f || { echo "lint: $$f: syntax error under busybox ash"; exit 1; }; \
+	done; echo "sh -n (dash, bash --posix, busybox ash): $(words $(TARGET_SCRIPTS)) scripts parse"
 
 lab-up: build
 	$(GO) run ./internal/lab/cmd/opsmop-lab up --dir $(LABDIR)

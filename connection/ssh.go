@@ -26,7 +26,7 @@ type Target struct {
 	// Name is the inventory name, used in errors and known_hosts messages.
 	Name    string
 	Address string
-	Port    int // 0 means 22
+	Port    int // 0 means 22 (see withDefaults)
 	User    string
 	// Password is used for "password" and "keyboard-interactive" auth.
 	Password secret.Secret
@@ -38,7 +38,8 @@ type Target struct {
 	SudoUser     string
 	SudoPassword secret.Secret
 	// ConnectTimeout bounds TCP connect plus the whole SSH handshake (and
-	// the sudo password exchange); 0 means 30s.
+	// the sudo password exchange); 0 means defaultConnectTimeout, the same
+	// as defaults.DefaultConnectTimeout.
 	ConnectTimeout time.Duration
 	// CommandTimeout bounds each command; 0 means no limit but the context.
 	CommandTimeout time.Duration
@@ -68,10 +69,16 @@ type PoolConfig struct {
 	Keepalive time.Duration
 }
 
+// defaultConnectTimeout is what a zero Target.ConnectTimeout means.
+// opsmop's default for connect_timeout lives in defaults
+// (defaults.DefaultConnectTimeout), which resolves every host's settings
+// and passes the timeout in; this is the same value for callers that leave
+// it zero (TestDefaultConnectTimeout holds the two equal).
+const defaultConnectTimeout = 10 * time.Second
+
 const (
-	defaultConnectTimeout = 30 * time.Second
-	defaultKeepalive      = 15 * time.Second
-	maxViaDepth           = 8
+	defaultKeepalive = 15 * time.Second
+	maxViaDepth      = 8
 	// sessionBudget caps the sessions open at once on one connection, well
 	// below sshd's default MaxSessions of 10: per become-identity a shell,
 	// an SFTP server and a transient helper (kill / fallback exec).
@@ -153,23 +160,44 @@ func (p *Pool) Host(ctx context.Context, t Target) (*SSHHost, error) {
 			break
 		}
 	}
+	t = t.withDefaults()
 	c, err := p.conn(ctx, t, 0)
 	if err != nil {
 		return nil, err
 	}
-	connTO := t.ConnectTimeout
-	if connTO <= 0 {
-		connTO = defaultConnectTimeout
-	}
-	h := &SSHHost{c: c, name: t.Name, sudoPw: t.SudoPassword, cmdTO: t.CommandTimeout, connTO: connTO}
+	h := &SSHHost{c: c, name: t.Name, sudoPw: t.SudoPassword, cmdTO: t.CommandTimeout, connTO: t.ConnectTimeout}
 	if t.Sudo {
-		u := t.SudoUser
-		if u == "" {
-			u = "root"
-		}
-		h.ident = identity{sudo: true, user: u}
+		h.ident = identity{sudo: true, user: t.SudoUser}
 	}
 	return h, nil
+}
+
+// withDefaults returns t with the zero settings that have a default filled
+// in, along its jump chain as far as Pool.Host follows it (the hops are
+// copies; the caller's are not changed): Port 22, ConnectTimeout
+// defaultConnectTimeout, SudoUser root when Sudo. Pool.Host applies it
+// once; everything after it reads the fields as they are.
+func (t Target) withDefaults() Target {
+	return t.withDefaultsFrom(0)
+}
+
+func (t Target) withDefaultsFrom(depth int) Target {
+	if t.Port == 0 {
+		t.Port = 22
+	}
+	if t.ConnectTimeout <= 0 {
+		t.ConnectTimeout = defaultConnectTimeout
+	}
+	if t.Sudo && t.SudoUser == "" {
+		t.SudoUser = "root"
+	}
+	// A chain deeper than maxViaDepth is refused (conn), and a cycle must
+	// not make this loop forever.
+	if t.Via != nil && depth <= maxViaDepth {
+		via := t.Via.withDefaultsFrom(depth + 1)
+		t.Via = &via
+	}
+	return t
 }
 
 // Close releases this handle: later calls on it fail. The shared
@@ -209,12 +237,9 @@ func (p *Pool) Close() error {
 	return errors.Join(errs...)
 }
 
+// addrOf is t's address for dialling; t has its defaults (withDefaults).
 func addrOf(t Target) string {
-	port := t.Port
-	if port == 0 {
-		port = 22
-	}
-	return net.JoinHostPort(t.Address, strconv.Itoa(port))
+	return net.JoinHostPort(t.Address, strconv.Itoa(t.Port))
 }
 
 func connKey(t Target, depth int) string {
@@ -346,13 +371,11 @@ func (p *Pool) forget(c *sshConn) {
 }
 
 // dial connects to t (through parent if set): TCP (or a forward through the
-// parent), then the SSH handshake, all bounded by ConnectTimeout.
+// parent), then the SSH handshake, all bounded by ConnectTimeout. t has its
+// defaults (withDefaults).
 func (p *Pool) dial(ctx context.Context, t Target, parent *sshConn) (*ssh.Client, error) {
 	addr := addrOf(t)
 	timeout := t.ConnectTimeout
-	if timeout <= 0 {
-		timeout = defaultConnectTimeout
-	}
 	unreach := func(phase string, err error) error {
 		return &UnreachableError{Host: t.Name, Addr: addr, Phase: phase, Err: err}
 	}

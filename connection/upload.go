@@ -16,12 +16,6 @@ import (
 	"github.com/opsmop/opsmop/internal/shell"
 )
 
-// sftpServerScript starts the host's sftp-server with umask 077, so that a
-// file it creates is 0600 from the first instant (pkg/sftp cannot pass a
-// mode on open). Run under sudo when the handle is, so SFTP writes as the
-// become-user.
-const sftpServerScript = `umask 077; for p in /usr/lib/openssh/sftp-server /usr/libexec/openssh/sftp-server /usr/lib/ssh/sftp-server /usr/libexec/sftp-server /usr/lib/sftp-server; do if [ -x "$p" ]; then exec "$p"; fi; done; echo "opsmop: no sftp-server binary found" >&2; exit 127`
-
 // sftpSlot is the long-lived SFTP client of one identity on a connection.
 type sftpSlot struct {
 	mu        sync.Mutex
@@ -119,11 +113,11 @@ func (h *SSHHost) startSFTP(ctx context.Context, subsystem bool) (*sftp.Client, 
 	case h.ident.sudo:
 		prompt := "[opsmop-sudo-" + randHex(8) + "] "
 		ready := "opsmop-ready-" + randHex(8)
-		if err = sess.Start("exec " + sudoCommand(h.ident, !h.sudoPw.IsZero(), prompt, ready, sftpServerScript)); err == nil {
+		if err = sess.Start("exec " + sudoCommand(h.ident, !h.sudoPw.IsZero(), prompt, ready, scriptBody(sftpServerFile))); err == nil {
 			err = h.sudoHandshake(ctx, pump, stdin, prompt, ready, h.connTO)
 		}
 	default:
-		err = sess.Start("exec sh -c " + shell.Quote(sftpServerScript))
+		err = sess.Start("exec sh -c " + shell.Quote(scriptBody(sftpServerFile)))
 		pump.settle(0)
 	}
 	if err != nil {
@@ -288,36 +282,6 @@ func (h *SSHHost) spaceHint(ctx context.Context, dir string, size int64) string 
 		return ""
 	}
 	return fmt.Sprintf(" (no space left on the target filesystem: %d KiB free in %s for %d KiB)", free, dir, (size+1023)/1024)
-}
-
-// Download copies the file src on the host (read as the become-user) to w
-// and returns the number of bytes copied.
-func (h *SSHHost) Download(ctx context.Context, src string, w io.Writer) (int64, error) {
-	if err := h.check(); err != nil {
-		return 0, err
-	}
-	slot, cl, err := h.sftp(ctx)
-	if err != nil {
-		return 0, err
-	}
-	f, err := cl.Open(src)
-	if err != nil {
-		return 0, fmt.Errorf("host %s: download %s: %w", h.name, src, err)
-	}
-	defer f.Close()
-	stop := context.AfterFunc(ctx, func() { f.Close() })
-	defer stop()
-	n, err := f.WriteTo(w)
-	if err != nil {
-		if errors.Is(err, sftp.ErrSSHFxConnectionLost) {
-			slot.drop(cl)
-		}
-		if ctx.Err() != nil {
-			err = ctx.Err()
-		}
-		return n, fmt.Errorf("host %s: download %s: %w", h.name, src, err)
-	}
-	return n, nil
 }
 
 // sizedReader yields at most remain bytes of r, tells pkg/sftp its size
