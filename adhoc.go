@@ -2,16 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
-	"sync"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/opsmop/opsmop/engine"
+	"github.com/opsmop/opsmop/internal/view"
 	"github.com/opsmop/opsmop/policy"
 	"github.com/opsmop/opsmop/providers"
 )
@@ -122,106 +120,24 @@ func runAdhoc(ctx context.Context, env Env, opts AdhocOptions) error {
 	if opts.Forks > 0 {
 		forks = opts.Forks
 	}
-	rep := &adhocReporter{w: env.Stdout, json: opts.JSON}
+	kind := view.KindAdhoc
+	if opts.JSON {
+		kind = view.KindAdhocJSON
+	}
+	rep := view.New(kind, env.Stdout, view.Options{})
 	conn := s.newConnector(rp.hosts, opts.AcceptNewHostKeys)
 	defer conn.Close()
 	sum := engine.Run(ctx, engine.Options{
 		Policy: s.pol, Registry: s.reg, Lookup: providers.Lookup, Plans: rp.plans,
-		Forks: forks, ExtraVars: s.extra, Connector: conn, Reporter: rep, SkipFacts: true,
+		Forks: forks, ExtraVars: s.extra, Connector: conn, Hooks: rep, SkipFacts: true,
 	})
-	rep.recap(sum)
 	switch {
-	case rep.err != nil:
-		return &exitError{code: exitFailed, err: fmt.Errorf("%w: the command's output is incomplete, although it ran", rep.err)}
+	case rep.Err() != nil:
+		return &exitError{code: exitFailed, err: fmt.Errorf("%w: the command's output is incomplete, although it ran", rep.Err())}
 	case sum.Interrupted:
 		return &exitError{code: exitInterrupted}
 	case sum.Failed():
 		return &exitError{code: exitFailed}
 	}
 	return nil
-}
-
-// adhocReporter prints each host's output with a host prefix (or one JSON
-// object per host), then a recap.
-type adhocReporter struct {
-	mu   sync.Mutex
-	w    io.Writer
-	json bool
-	err  error // the first write error
-}
-
-// write writes s, keeping the first error.
-func (a *adhocReporter) write(s string) {
-	if _, err := io.WriteString(a.w, s); err != nil && a.err == nil {
-		a.err = fmt.Errorf("write output: %w", err)
-	}
-}
-
-// adhocEvent is the JSON object printed per host with --json.
-type adhocEvent struct {
-	Host   string `json:"host"`
-	Status string `json:"status"`
-	RC     *int   `json:"rc,omitempty"`
-	Stdout string `json:"stdout"`
-	Stderr string `json:"stderr"`
-	Error  string `json:"error,omitempty"`
-}
-
-// Event implements engine.Reporter.
-func (a *adhocReporter) Event(e engine.Event) {
-	if e.Type != engine.EventResource {
-		return
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.json {
-		b, _ := json.Marshal(adhocEvent{Host: e.Host, Status: string(e.Status), RC: e.RC, Stdout: e.Stdout, Stderr: e.Stderr, Error: e.Error})
-		a.write(string(b) + "\n")
-		return
-	}
-	var b strings.Builder
-	prefix := func(stream, text string) {
-		for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
-			fmt.Fprintf(&b, "%s%s | %s\n", e.Host, stream, line)
-		}
-	}
-	if e.Stdout != "" {
-		prefix("", e.Stdout)
-	}
-	if e.Stderr != "" {
-		prefix(" (stderr)", e.Stderr)
-	}
-	switch {
-	case e.Status == engine.StatusUnreachable:
-		fmt.Fprintf(&b, "%s | UNREACHABLE: %s\n", e.Host, e.Error)
-	case e.Status == engine.StatusFailed && e.RC != nil:
-		fmt.Fprintf(&b, "%s | FAILED: rc=%d\n", e.Host, *e.RC)
-	case e.Status == engine.StatusFailed:
-		fmt.Fprintf(&b, "%s | FAILED: %s\n", e.Host, e.Error)
-	case e.Stdout == "" && e.Stderr == "" && e.RC != nil:
-		// A host that succeeded silently still gets its line: no line
-		// would look like a host that was never run.
-		fmt.Fprintf(&b, "%s | OK: rc=%d, no output\n", e.Host, *e.RC)
-	}
-	a.write(b.String())
-}
-
-// recap prints the count of hosts that succeeded, failed and could not be
-// reached (nothing with --json).
-func (a *adhocReporter) recap(s *engine.Summary) {
-	if a.json {
-		return
-	}
-	ok, failed, unreachable := 0, 0, 0
-	for _, st := range s.Hosts {
-		switch {
-		case st.Unreachable > 0:
-			unreachable++
-		case st.Failed > 0:
-			failed++
-		default:
-			ok++
-		}
-	}
-	a.write(fmt.Sprintf("\nRECAP run in %.2fs: hosts=%d ok=%d failed=%d unreachable=%d\n", s.Duration, len(s.Hosts), ok, failed, unreachable))
 }

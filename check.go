@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/opsmop/opsmop/engine"
+	"github.com/opsmop/opsmop/internal/view"
 	"github.com/opsmop/opsmop/providers"
 )
 
@@ -117,23 +118,19 @@ func runPolicy(ctx context.Context, env Env, opts RunOptions) error {
 	if opts.Forks > 0 {
 		forks = opts.Forks
 	}
-	var rep interface {
-		engine.Reporter
-		Err() error
-	}
+	kind := view.KindHuman
 	if opts.JSON {
-		rep = engine.NewJSONReporter(env.Stdout)
-	} else {
-		tty := env.isTerminal(env.Stdout)
-		rep = &engine.HumanReporter{W: env.Stdout, Color: tty && env.Getenv("NO_COLOR") == "", Verbose: opts.Verbose, Status: tty, Width: env.termWidth}
+		kind = view.KindJSON
 	}
+	tty := env.isTerminal(env.Stdout)
+	rep := view.New(kind, env.Stdout, view.Options{Color: tty && env.Getenv("NO_COLOR") == "", Verbose: opts.Verbose, Status: tty, Width: env.termWidth})
 	conn := s.newConnector(rp.hosts, opts.AcceptNewHostKeys)
 	defer conn.Close()
 	sum := engine.Run(ctx, engine.Options{
 		Policy: s.pol, Registry: s.reg, Lookup: providers.Lookup, Plans: rp.plans,
 		Check: opts.Check, Forks: forks, ExtraVars: s.extra,
 		Tags: opts.Tags, SkipTags: opts.SkipTags,
-		Connector: conn, Reporter: rep, Verbose: opts.Verbose,
+		Connector: conn, Hooks: rep, Verbose: opts.Verbose,
 	})
 	if err := writeLastFailed(env.Home, opts.Policy, sum); err != nil {
 		fmt.Fprintf(env.Stderr, "warning: %v\n", err)

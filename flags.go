@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
+	"github.com/opsmop/opsmop/defaults"
 	"github.com/urfave/cli/v2"
 )
 
@@ -46,7 +48,7 @@ func limitFlag(usage string) cli.Flag {
 // forksFlag is -f/--forks N. Its help shows the default that applies when
 // it is not given (0 means "not given").
 func forksFlag() cli.Flag {
-	return &cli.IntFlag{Name: flagForks, Aliases: []string{"f"}, Usage: "hosts worked on at once", DefaultText: "tuning.forks, else 20"}
+	return &cli.IntFlag{Name: flagForks, Aliases: []string{"f"}, Usage: "hosts worked on at once", DefaultText: "tuning.forks, else " + strconv.Itoa(defaults.DefaultForks)}
 }
 
 // jsonFlag is --json.

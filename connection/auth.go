@@ -6,9 +6,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 
+	"github.com/opsmop/opsmop/internal/homedir"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 )
@@ -85,7 +85,8 @@ func (p *Pool) authMethods(t Target) *authSet {
 // key without a Passphrase function is skipped with a note.
 func (p *Pool) keySigners(t Target, a *authSet) ([]ssh.Signer, error) {
 	if t.PrivateKey != "" {
-		path := expandHome(t.PrivateKey)
+		home, _ := os.UserHomeDir() // "" on error: the path stays as written
+		path := homedir.Expand(t.PrivateKey, home)
 		s, err := p.loadKey(path)
 		if err != nil {
 			return nil, err
@@ -137,13 +138,4 @@ func (p *Pool) loadKey(path string) (ssh.Signer, error) {
 		return nil, fmt.Errorf("private key %s: %w", path, err)
 	}
 	return s, nil
-}
-
-func expandHome(p string) string {
-	if strings.HasPrefix(p, "~/") {
-		if home, err := os.UserHomeDir(); err == nil {
-			return filepath.Join(home, p[2:])
-		}
-	}
-	return p
 }

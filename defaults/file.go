@@ -16,6 +16,9 @@ import (
 	"time"
 
 	toml "github.com/pelletier/go-toml/v2"
+	"github.com/pelletier/go-toml/v2/unstable"
+
+	"github.com/opsmop/opsmop/internal/srcpos"
 )
 
 // EtcFile is the system-wide defaults file, read only when the user's
@@ -137,7 +140,8 @@ func parse(path string, b []byte) (*File, error) {
 		return nil, decodeError(path, err)
 	}
 	f := &File{SSH: raw.SSH, Sudo: raw.Sudo, Tuning: Tuning{Forks: raw.Tuning.Forks}, Path: path}
-	line := func(key string) int { return keyLine(b, key) }
+	keys := keyLines(b)
+	line := func(key string) int { return keys[key] } // 0: not written
 	if f.SSH.Port != 0 && (f.SSH.Port < 1 || f.SSH.Port > 65535) {
 		return nil, fmt.Errorf("defaults file %s:%d: ssh.port: %d is not a port (1-65535)", path, line("ssh.port"), f.SSH.Port)
 	}
@@ -193,27 +197,17 @@ func decodeError(path string, err error) error {
 	return fmt.Errorf("defaults file %s: %w", path, err)
 }
 
-// keyLine finds the line of table.key in a defaults file (0 if absent). The
-// file's shape is fixed ([table] then key = value), so a line scan suffices.
-func keyLine(b []byte, dotted string) int {
-	table, key, _ := strings.Cut(dotted, ".")
-	cur := ""
-	for i, l := range strings.Split(string(b), "\n") {
-		l = strings.TrimSpace(l)
-		if strings.HasPrefix(l, "[") {
-			cur = strings.Trim(l, "[] \t")
-			continue
+// keyLines maps each key path of a defaults file ("ssh.port") to the
+// line where it is first written.
+func keyLines(b []byte) map[string]int {
+	lines := map[string]int{}
+	srcpos.TOMLKeys(b, func(path []string, line int, _ *unstable.Node) {
+		k := strings.Join(path, ".")
+		if _, ok := lines[k]; !ok {
+			lines[k] = line
 		}
-		k, _, ok := strings.Cut(l, "=")
-		if !ok {
-			continue
-		}
-		k = strings.TrimSpace(k)
-		if (cur == table && k == key) || (cur == "" && k == dotted) {
-			return i + 1
-		}
-	}
-	return 0
+	})
+	return lines
 }
 
 var typeErrRe = regexp.MustCompile(`^cannot decode TOML (\w+) into struct field \S+ of type (\S+)$`)

@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/opsmop/opsmop/internal/homedir"
+	"github.com/opsmop/opsmop/internal/kind"
 	"github.com/opsmop/opsmop/internal/secret"
 )
 
@@ -254,7 +254,7 @@ func Resolve(in Inputs) (Settings, error) {
 		level{df.SSH.PrivateKey, dfName},
 	)
 	if key != "" {
-		s.PrivateKey, s.Source["private_key"] = expandHome(key, home), src
+		s.PrivateKey, s.Source["private_key"] = homedir.Expand(key, home), src
 	}
 
 	// Sudo.
@@ -368,20 +368,6 @@ func resolvePassword(host, what string, getenv func(string) string, asked *secre
 	return sec, src, nil
 }
 
-// expandHome expands a leading ~ or ~/ (not ~user) to home.
-func expandHome(p, home string) string {
-	if home == "" {
-		return p
-	}
-	if p == "~" {
-		return home
-	}
-	if strings.HasPrefix(p, "~/") {
-		return filepath.Join(home, p[2:])
-	}
-	return p
-}
-
 // varReader reads typed magic variables of one host.
 type varReader struct {
 	host string
@@ -396,7 +382,7 @@ func (r varReader) str(name string) (string, bool, error) {
 	}
 	s, isStr := v.(string)
 	if !isStr {
-		return "", false, &VarError{Host: r.host, Var: name, Want: "a string", Got: describe(v)}
+		return "", false, &VarError{Host: r.host, Var: name, Want: "a string", Got: kind.Describe(v)}
 	}
 	return s, s != "", nil
 }
@@ -409,7 +395,7 @@ func (r varReader) password(name string) (string, bool, error) {
 	}
 	s, isStr := v.(string)
 	if !isStr {
-		return "", false, &VarError{Host: r.host, Var: name, Want: "a string (a password, env:NAME or file:PATH; quote it)", Got: fmt.Sprintf("a %s", kind(v))}
+		return "", false, &VarError{Host: r.host, Var: name, Want: "a string (a password, env:NAME or file:PATH; quote it)", Got: kind.A(kind.Of(v))}
 	}
 	return s, s != "", nil
 }
@@ -421,7 +407,7 @@ func (r varReader) boolean(name string) (bool, bool, error) {
 	}
 	b, isBool := v.(bool)
 	if !isBool {
-		return false, false, &VarError{Host: r.host, Var: name, Want: "true or false", Got: describe(v)}
+		return false, false, &VarError{Host: r.host, Var: name, Want: "true or false", Got: kind.Describe(v)}
 	}
 	return b, true, nil
 }
@@ -444,39 +430,10 @@ func (r varReader) port(name string) (int, bool, error) {
 			n = int64(x)
 		}
 	default:
-		return 0, false, &VarError{Host: r.host, Var: name, Want: "a port number (1-65535)", Got: describe(v)}
+		return 0, false, &VarError{Host: r.host, Var: name, Want: "a port number (1-65535)", Got: kind.Describe(v)}
 	}
 	if n < 1 || n > 65535 {
-		return 0, false, &VarError{Host: r.host, Var: name, Want: "a port number (1-65535)", Got: describe(v)}
+		return 0, false, &VarError{Host: r.host, Var: name, Want: "a port number (1-65535)", Got: kind.Describe(v)}
 	}
 	return int(n), true, nil
-}
-
-// describe shows a (non-secret) value with its kind: string "abc", int 5.
-func describe(v any) string {
-	switch x := v.(type) {
-	case string:
-		return "string " + strconv.Quote(x)
-	case map[string]any, []any:
-		return "a " + kind(v)
-	}
-	return fmt.Sprintf("%s %v", kind(v), v)
-}
-
-func kind(v any) string {
-	switch v.(type) {
-	case string:
-		return "string"
-	case bool:
-		return "bool"
-	case int, int64, int32, uint, uint64:
-		return "integer"
-	case float64, float32:
-		return "number"
-	case map[string]any:
-		return "table"
-	case []any:
-		return "list"
-	}
-	return fmt.Sprintf("%T", v)
 }

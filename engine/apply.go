@@ -59,7 +59,7 @@ func (a attempt) result() *connection.Result {
 // checkApply checks in from its current probe result and, in apply mode,
 // applies exactly the change the check returned. It does not retry.
 func (hr *hostRun) checkApply(ctx context.Context, in *instance) attempt {
-	ch, err := safeCheck(ctx, in.prov, in.req, in.run.result)
+	ch, err := safeCheck(in.prov, in.req, in.run.result)
 	if err != nil {
 		return attempt{err: err}
 	}
@@ -146,11 +146,7 @@ func (hr *hostRun) retry(ctx context.Context, in *instance) attempt {
 // process checks one instance and, in apply mode, applies it (with its
 // retries), then emits its event and registers its result.
 func (hr *hostRun) process(ctx context.Context, in *instance) outcome {
-	evType := EventResource
-	if in.handler {
-		evType = EventHandler
-	}
-	ev := Event{Type: evType, Host: hr.hs.info.Name, Role: hr.role.Name, Resource: in.label, ResourceType: in.typ}
+	ev := ResourceResult{Host: hr.hs.info.Name, Role: hr.role.Name, Resource: in.label, ResourceType: in.typ, Handler: in.handler}
 	if in.err != nil {
 		return hr.failed(in, ev, in.err, nil)
 	}
@@ -159,7 +155,7 @@ func (hr *hostRun) process(ctx context.Context, in *instance) outcome {
 		ev.Message = in.skip
 		hr.count(StatusSkipped)
 		hr.register(in, nil, StatusSkipped)
-		hr.r.emit(ev)
+		hr.r.o.Hooks.Resource(ev)
 		return unchanged
 	}
 	start := time.Now()
@@ -199,7 +195,7 @@ func (hr *hostRun) process(ctx context.Context, in *instance) outcome {
 	}
 	hr.count(ev.Status)
 	hr.register(in, res, ev.Status)
-	hr.r.emit(ev)
+	hr.r.o.Hooks.Resource(ev)
 	if isChanged {
 		return changed
 	}
@@ -208,7 +204,7 @@ func (hr *hostRun) process(ctx context.Context, in *instance) outcome {
 
 // failed records in's failure (or, with ignore_errors, its ignored error)
 // and emits its event.
-func (hr *hostRun) failed(in *instance, ev Event, err error, res *connection.Result) outcome {
+func (hr *hostRun) failed(in *instance, ev ResourceResult, err error, res *connection.Result) outcome {
 	ev.Status = StatusFailed
 	ev.Error = err.Error()
 	if res != nil {
@@ -229,7 +225,7 @@ func (hr *hostRun) failed(in *instance, ev Event, err error, res *connection.Res
 	}
 	hr.r.mu.Unlock()
 	hr.register(in, res, StatusFailed)
-	hr.r.emit(ev)
+	hr.r.o.Hooks.Resource(ev)
 	if ignore {
 		return unchanged
 	}
@@ -243,9 +239,9 @@ func safeProbe(p providers.Provider, req *providers.Request) (s string, err erro
 	return p.Probe(req)
 }
 
-func safeCheck(ctx context.Context, p providers.Provider, req *providers.Request, res connection.Result) (ch *providers.Change, err error) {
+func safeCheck(p providers.Provider, req *providers.Request, res connection.Result) (ch *providers.Change, err error) {
 	defer recoverInto(&err)
-	ch, err = p.Check(ctx, req, res)
+	ch, err = p.Check(req, res)
 	if err == nil && ch == nil {
 		ch = &providers.Change{Action: providers.None}
 	}

@@ -1,7 +1,7 @@
 // Package engine runs a policy: per host it gathers facts, expands and
 // renders resources, checks them (batching read-only probes into one round
 // trip), and in apply mode performs exactly the checked change and checks
-// it again. Events go to a Reporter.
+// it again. What happens goes to Hooks (the views).
 package engine
 
 import (
@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/opsmop/opsmop/defaults"
 	"github.com/opsmop/opsmop/policy"
 	"github.com/opsmop/opsmop/providers"
 )
@@ -51,8 +52,9 @@ type Options struct {
 	Tags      []string
 	SkipTags  []string
 	Connector Connector
-	Reporter  Reporter
-	Eval      *Evaluator
+	// Hooks receive what happens (nil: nothing does).
+	Hooks Hooks
+	Eval  *Evaluator
 	// Verbose adds unchanged ("ok") resources to the human output; the
 	// engine itself emits every event regardless.
 	Verbose bool
@@ -96,7 +98,10 @@ func Run(ctx context.Context, o Options) *Summary {
 		r.mode = "check"
 	}
 	if r.o.Forks <= 0 {
-		r.o.Forks = 20
+		r.o.Forks = defaults.DefaultForks
+	}
+	if r.o.Hooks == nil {
+		r.o.Hooks = NopHooks{}
 	}
 	if r.o.Eval == nil {
 		r.o.Eval = NewEvaluator(o.Policy.Dir)
@@ -114,7 +119,7 @@ func Run(ctx context.Context, o Options) *Summary {
 			}
 		}
 	}
-	r.emit(Event{Type: EventRunStart, Hosts: total, Tasks: tasks})
+	r.o.Hooks.RunStart(RunStart{Mode: r.mode, Hosts: total, Tasks: tasks})
 	for _, p := range o.Plans {
 		if ctx.Err() != nil {
 			break
@@ -143,14 +148,6 @@ func Run(ctx context.Context, o Options) *Summary {
 		sum.Total.Unreachable += st.Unreachable
 		sum.Total.Ignored += st.Ignored
 	}
-	r.emit(Event{Type: EventSummary, Summary: sum, Duration: sum.Duration})
+	r.o.Hooks.Summary(sum)
 	return sum
-}
-
-func (r *runner) emit(e Event) {
-	e.Time = time.Now()
-	e.Mode = r.mode
-	if r.o.Reporter != nil {
-		r.o.Reporter.Event(e)
-	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/opsmop/opsmop/connection"
 	"github.com/opsmop/opsmop/engine"
+	"github.com/opsmop/opsmop/internal/view"
 	"github.com/opsmop/opsmop/policy"
 	"github.com/opsmop/opsmop/providers"
 )
@@ -84,28 +85,6 @@ func (f *fakeConnector) Connect(_ context.Context, _ *policy.Role, h *engine.Hos
 	return c, nil
 }
 
-// recorder keeps every event.
-type recorder struct {
-	mu     sync.Mutex
-	events []engine.Event
-}
-
-func (r *recorder) Event(e engine.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
-}
-
-func (r *recorder) resources(host string) []engine.Event {
-	var out []engine.Event
-	for _, e := range r.events {
-		if (e.Type == engine.EventResource || e.Type == engine.EventHandler) && e.Host == host {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 // fakeSpec and fakeProvider let tests script checks and applies.
 type fakeSpec struct {
 	ID string `opsmop:"id" required:"true"`
@@ -117,7 +96,7 @@ type fakeProvider struct {
 }
 
 func (f fakeProvider) Probe(*providers.Request) (string, error) { return "true", nil }
-func (f fakeProvider) Check(_ context.Context, req *providers.Request, _ connection.Result) (*providers.Change, error) {
+func (f fakeProvider) Check(req *providers.Request, _ connection.Result) (*providers.Change, error) {
 	return f.check(req.Spec.(*fakeSpec).ID)
 }
 func (f fakeProvider) Apply(_ context.Context, _ providers.Host, req *providers.Request, _ *providers.Change) (*providers.Outcome, error) {
@@ -175,7 +154,7 @@ func (h *harness) run(src string, check bool, extra map[string]any, hosts ...str
 		plans = append(plans, pl)
 	}
 	rec := &recorder{}
-	sum := engine.Run(context.Background(), engine.Options{Policy: pol, Registry: h.reg, Lookup: h.lookup, Plans: plans, Check: check, Forks: 4, ExtraVars: extra, Connector: h.conn, Reporter: rec})
+	sum := engine.Run(context.Background(), engine.Options{Policy: pol, Registry: h.reg, Lookup: h.lookup, Plans: plans, Check: check, Forks: 4, ExtraVars: extra, Connector: h.conn, Hooks: rec})
 	return sum, rec
 }
 
@@ -242,7 +221,7 @@ func TestCheckApplyCheck(t *testing.T) {
 	}
 	var handlers []string
 	for _, e := range rec.resources("h1") {
-		if e.Type == engine.EventHandler {
+		if e.Type == "handler" {
 			handlers = append(handlers, e.Resource)
 		}
 	}
@@ -551,7 +530,7 @@ func TestUndefinedVariableNamesIt(t *testing.T) {
 func TestJSONReporterLinesDecode(t *testing.T) {
 	h := newHarness(t)
 	var buf bytes.Buffer
-	rep := engine.NewJSONReporter(&buf)
+	rep := view.New(view.KindJSON, &buf, view.Options{})
 	p := filepath.Join(h.pdir, "site.toml")
 	src := "[[roles]]\nname = \"r\"\n[[roles.resources]]\ntype = \"file\"\npath = \"{{ .root }}/f\"\ncontent = \"x\"\n[[roles.resources]]\ntype = \"shell\"\ncmd = \"false\"\n"
 	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
@@ -562,7 +541,7 @@ func TestJSONReporterLinesDecode(t *testing.T) {
 		t.Fatal(err)
 	}
 	plans := []engine.Plan{{Role: pol.Roles[0], Hosts: []*engine.HostInfo{{Name: "h1", Vars: map[string]any{"root": h.dir}}}}}
-	engine.Run(context.Background(), engine.Options{Policy: pol, Registry: h.reg, Lookup: h.lookup, Plans: plans, Connector: h.conn, Reporter: rep})
+	engine.Run(context.Background(), engine.Options{Policy: pol, Registry: h.reg, Lookup: h.lookup, Plans: plans, Connector: h.conn, Hooks: rep})
 	types := map[string]int{}
 	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
 		var e map[string]any
@@ -581,16 +560,16 @@ func TestJSONReporterLinesDecode(t *testing.T) {
 func TestBatches(t *testing.T) {
 	cases := []struct {
 		n      int
-		serial []any
+		serial []policy.BatchSize
 		want   string
 	}{
 		{10, nil, "[10]"},
-		{10, []any{3}, "[3 3 3 1]"},
-		{10, []any{1, 5, "25%"}, "[1 5 2 2]"},
-		{10, []any{"50%"}, "[5 5]"},
-		{3, []any{"10%"}, "[1 1 1]"},
-		{2, []any{5}, "[2]"},
-		{0, []any{1}, "[]"},
+		{10, []policy.BatchSize{{Hosts: 3}}, "[3 3 3 1]"},
+		{10, []policy.BatchSize{{Hosts: 1}, {Hosts: 5}, {Percent: 25}}, "[1 5 2 2]"},
+		{10, []policy.BatchSize{{Percent: 50}}, "[5 5]"},
+		{3, []policy.BatchSize{{Percent: 10}}, "[1 1 1]"},
+		{2, []policy.BatchSize{{Hosts: 5}}, "[2]"},
+		{0, []policy.BatchSize{{Hosts: 1}}, "[]"},
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprint(c.n, c.serial), func(t *testing.T) {
@@ -616,7 +595,7 @@ max_fail_percentage = 20
 	sum, rec := h.run(src, true, nil, hosts...)
 	var starts []string
 	for _, e := range rec.events {
-		if e.Type == engine.EventHostStart {
+		if e.Type == "host_start" {
 			starts = append(starts, e.Host)
 		}
 	}

@@ -1,11 +1,5 @@
 package engine
 
-import (
-	"time"
-
-	"github.com/opsmop/opsmop/providers"
-)
-
 // Status is a resource's or host's outcome.
 type Status string
 
@@ -19,47 +13,6 @@ const (
 	// StatusIgnored is a failure of a resource with ignore_errors.
 	StatusIgnored Status = "ignored"
 )
-
-// Event types, in the order a run emits them.
-const (
-	EventRunStart  = "run_start"
-	EventHostStart = "host_start"
-	EventResource  = "resource"
-	EventHandler   = "handler"
-	EventHostEnd   = "host_end"
-	EventSummary   = "summary"
-	EventNotice    = "notice"
-)
-
-// Event is one thing that happened during a run. Reporters render it; the
-// JSON reporter writes it as one line.
-type Event struct {
-	Type         string            `json:"type"`
-	Time         time.Time         `json:"time"`
-	Mode         string            `json:"mode,omitempty"`
-	Host         string            `json:"host,omitempty"`
-	Role         string            `json:"role,omitempty"`
-	Resource     string            `json:"resource,omitempty"`
-	ResourceType string            `json:"resource_type,omitempty"`
-	Status       Status            `json:"status,omitempty"`
-	Change       *providers.Change `json:"change,omitempty"`
-	Error        string            `json:"error,omitempty"`
-	Message      string            `json:"message,omitempty"`
-	Stdout       string            `json:"stdout,omitempty"`
-	Stderr       string            `json:"stderr,omitempty"`
-	RC           *int              `json:"rc,omitempty"`
-	Duration     float64           `json:"duration_s,omitempty"`
-	Hosts        int               `json:"hosts,omitempty"`
-	Tasks        int               `json:"tasks,omitempty"`
-	Stats        *Stats            `json:"stats,omitempty"`
-	Summary      *Summary          `json:"summary,omitempty"`
-}
-
-// Reporter receives a run's events. Implementations must be safe for
-// concurrent use: hosts report from their own goroutines.
-type Reporter interface {
-	Event(e Event)
-}
 
 // Stats counts one host's results.
 type Stats struct {

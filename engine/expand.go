@@ -134,39 +134,39 @@ func (hr *hostRun) expand(res *policy.Resource, handler bool) []*instance {
 	return out
 }
 
-func (hr *hostRun) loopItems(loop any, scope map[string]any) ([]any, error) {
-	switch l := loop.(type) {
-	case []any:
-		return l, nil
-	case string:
-		v, err := hr.r.o.Eval.Eval(l, scope)
-		if err != nil {
-			return nil, err
-		}
-		switch vv := v.(type) {
-		case []any:
-			return vv, nil
-		case []string:
-			out := make([]any, len(vv))
-			for i, s := range vv {
-				out[i] = s
-			}
-			return out, nil
-		case map[string]any:
-			keys := make([]string, 0, len(vv))
-			for k := range vv {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			out := make([]any, len(keys))
-			for i, k := range keys {
-				out[i] = map[string]any{"key": k, "value": vv[k]}
-			}
-			return out, nil
-		}
-		return nil, fmt.Errorf("expression %q gives %T, want a list", l, v)
+// loopItems returns the items of a resource's loop for this host: the
+// literal list, or what the expression gives (a list; a map becomes its
+// {key, value} pairs in key order).
+func (hr *hostRun) loopItems(loop *policy.Loop, scope map[string]any) ([]any, error) {
+	if loop.Items != nil {
+		return loop.Items, nil
 	}
-	return nil, fmt.Errorf("loop must be a list or an expression, got %T", loop)
+	v, err := hr.r.o.Eval.Eval(loop.Expr, scope)
+	if err != nil {
+		return nil, err
+	}
+	switch vv := v.(type) {
+	case []any:
+		return vv, nil
+	case []string:
+		out := make([]any, len(vv))
+		for i, s := range vv {
+			out[i] = s
+		}
+		return out, nil
+	case map[string]any:
+		keys := make([]string, 0, len(vv))
+		for k := range vv {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		out := make([]any, len(keys))
+		for i, k := range keys {
+			out[i] = map[string]any{"key": k, "value": vv[k]}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("expression %q gives %T, want a list", loop.Expr, v)
 }
 
 func (hr *hostRun) request(res *policy.Resource, scope map[string]any) *providers.Request {
@@ -207,16 +207,10 @@ func (hr *hostRun) request(res *policy.Resource, scope map[string]any) *provider
 	}
 }
 
-// uploadSink is implemented by reporters that show upload progress.
-type uploadSink interface {
-	Upload(host, path string, written, total int64)
-}
-
+// uploadProgress reports the progress of res's upload to the hooks.
 func (hr *hostRun) uploadProgress(res *policy.Resource) func(written, total int64) {
-	sink, ok := hr.r.o.Reporter.(uploadSink)
-	if !ok {
-		return nil
-	}
 	label := res.DefaultLabel(hr.r.o.Registry)
-	return func(written, total int64) { sink.Upload(hr.hs.info.Name, label, written, total) }
+	return func(written, total int64) {
+		hr.r.o.Hooks.Upload(UploadProgress{Host: hr.hs.info.Name, Resource: label, Written: written, Total: total})
+	}
 }

@@ -65,10 +65,9 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, hs *hostState) 
 	r.mu.Lock()
 	hs.started = true
 	r.mu.Unlock()
-	r.emit(Event{Type: EventHostStart, Host: name, Role: role.Name})
+	r.o.Hooks.HostStart(HostStart{Host: name, Role: role.Name})
 	end := func() {
-		st := hs.stats
-		r.emit(Event{Type: EventHostEnd, Host: name, Role: role.Name, Stats: &st, Duration: time.Since(start).Seconds()})
+		r.o.Hooks.HostEnd(HostEnd{Host: name, Role: role.Name, Stats: hs.stats, Duration: time.Since(start).Seconds()})
 	}
 	h, err := r.o.Connector.Connect(ctx, role, hs.info)
 	if err != nil {
@@ -112,7 +111,7 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, hs *hostState) 
 		}
 		if !ok {
 			hs.stats.Skipped++
-			r.emit(Event{Type: EventResource, Host: name, Role: role.Name, Resource: "role " + role.Name, Status: StatusSkipped, Message: "when is false: " + role.When})
+			r.o.Hooks.Resource(ResourceResult{Host: name, Role: role.Name, Resource: "role " + role.Name, Status: StatusSkipped, Message: "when is false: " + role.When})
 			end()
 			return
 		}
@@ -152,7 +151,7 @@ func (r *runner) unreachable(hs *hostState, role *policy.Role, err error) {
 	hs.stats.Error = err.Error()
 	hs.stop = hostUnreachable
 	r.mu.Unlock()
-	r.emit(Event{Type: EventResource, Host: hs.info.Name, Role: role.Name, Status: StatusUnreachable, Error: err.Error()})
+	r.o.Hooks.Resource(ResourceResult{Host: hs.info.Name, Role: role.Name, Status: StatusUnreachable, Error: err.Error()})
 }
 
 func (r *runner) fail(hs *hostState, role *policy.Role, label, typ string, err error) {
@@ -161,7 +160,7 @@ func (r *runner) fail(hs *hostState, role *policy.Role, label, typ string, err e
 	hs.stats.Error = err.Error()
 	hs.stop = hostFailed
 	r.mu.Unlock()
-	r.emit(Event{Type: EventResource, Host: hs.info.Name, Role: role.Name, Resource: label, ResourceType: typ, Status: StatusFailed, Error: err.Error()})
+	r.o.Hooks.Resource(ResourceResult{Host: hs.info.Name, Role: role.Name, Resource: label, ResourceType: typ, Status: StatusFailed, Error: err.Error()})
 }
 
 // runList processes resources in order; it returns false when the host

@@ -13,6 +13,7 @@ import (
 	"github.com/opsmop/opsmop/connection"
 	"github.com/opsmop/opsmop/engine"
 	"github.com/opsmop/opsmop/internal/lab"
+	"github.com/opsmop/opsmop/internal/view"
 	"github.com/opsmop/opsmop/policy"
 	"github.com/opsmop/opsmop/providers"
 )
@@ -33,23 +34,42 @@ func (c *poolConnector) Connect(ctx context.Context, role *policy.Role, h *engin
 	})
 }
 
-// fanout sends every event to several reporters.
-type fanout []engine.Reporter
+// fanout sends every hook call to several views.
+type fanout []engine.Hooks
 
-func (f fanout) Event(e engine.Event) {
-	for _, r := range f {
-		r.Event(e)
+func (f fanout) RunStart(e engine.RunStart) {
+	for _, h := range f {
+		h.RunStart(e)
 	}
 }
-
-// Upload forwards upload progress to the reporters that show it.
-func (f fanout) Upload(host, path string, written, total int64) {
-	for _, r := range f {
-		if u, ok := r.(interface {
-			Upload(host, path string, written, total int64)
-		}); ok {
-			u.Upload(host, path, written, total)
-		}
+func (f fanout) HostStart(e engine.HostStart) {
+	for _, h := range f {
+		h.HostStart(e)
+	}
+}
+func (f fanout) Resource(e engine.ResourceResult) {
+	for _, h := range f {
+		h.Resource(e)
+	}
+}
+func (f fanout) Upload(e engine.UploadProgress) {
+	for _, h := range f {
+		h.Upload(e)
+	}
+}
+func (f fanout) HostEnd(e engine.HostEnd) {
+	for _, h := range f {
+		h.HostEnd(e)
+	}
+}
+func (f fanout) Notice(e engine.Notice) {
+	for _, h := range f {
+		h.Notice(e)
+	}
+}
+func (f fanout) Summary(s *engine.Summary) {
+	for _, h := range f {
+		h.Summary(s)
 	}
 }
 
@@ -142,10 +162,10 @@ func TestLabThreeHostsConcurrently(t *testing.T) {
 		pool := connection.NewPool(connection.PoolConfig{KnownHostsFiles: []string{l.KnownHosts}, Keepalive: 5 * time.Second})
 		defer pool.Close()
 		var human, js lockedBuffer
-		rep := fanout{&engine.HumanReporter{W: &human, Status: true, Verbose: true}, engine.NewJSONReporter(&js)}
+		rep := fanout{view.New(view.KindHuman, &human, view.Options{Status: true, Verbose: true}), view.New(view.KindJSON, &js, view.Options{})}
 		sum := engine.Run(context.Background(), engine.Options{
 			Policy: pol, Registry: reg, Lookup: providers.Lookup, Plans: plans, Check: check, Forks: 3,
-			Connector: &poolConnector{l: l, pool: pool}, Reporter: rep,
+			Connector: &poolConnector{l: l, pool: pool}, Hooks: rep,
 		})
 		return sum, human.b.String()
 	}

@@ -78,7 +78,7 @@ func (hr *hostRun) probeBatch(ctx context.Context, recheck *instance, pending []
 // finishRecheck checks a just-applied resource again from its fresh probe:
 // it must now check clean.
 func (hr *hostRun) finishRecheck(in *instance) bool {
-	ch, err := safeCheck(context.Background(), in.prov, in.req, in.run.result)
+	ch, err := safeCheck(in.prov, in.req, in.run.result)
 	if err == nil && ch.Changed() {
 		err = fmt.Errorf("did not converge: after apply it still checks as %s%s", ch.Action, describeFields(ch))
 	}

@@ -41,7 +41,7 @@ func (r *runner) runRole(ctx context.Context, p Plan) {
 			for i, hs := range batch {
 				names[i] = hs.info.Name
 			}
-			r.emit(Event{Type: EventNotice, Role: p.Role.Name, Message: fmt.Sprintf("role %s: batch %d/%d: %s", p.Role.Name, bi+1, len(batches), strings.Join(names, ", "))})
+			r.o.Hooks.Notice(Notice{Role: p.Role.Name, Message: fmt.Sprintf("role %s: batch %d/%d: %s", p.Role.Name, bi+1, len(batches), strings.Join(names, ", "))})
 		}
 		r.runBatch(ctx, p.Role, batch)
 		if mf := p.Role.MaxFailPercentage; mf != nil {
@@ -63,7 +63,7 @@ func (r *runner) runRole(ctx context.Context, p Plan) {
 				r.mu.Lock()
 				r.notes = append(r.notes, msg)
 				r.mu.Unlock()
-				r.emit(Event{Type: EventNotice, Role: p.Role.Name, Message: msg})
+				r.o.Hooks.Notice(Notice{Role: p.Role.Name, Message: msg})
 				return
 			}
 		}
@@ -92,10 +92,10 @@ func (r *runner) runBatch(ctx context.Context, role *policy.Role, batch []*hostS
 	wg.Wait()
 }
 
-// Batches splits n hosts by a serial plan: each entry an int (hosts) or a
-// "N%" string (of n, at least 1); the last size repeats until every host
-// is placed. An empty plan is one batch of all hosts.
-func Batches(n int, serial []any) []int {
+// Batches splits n hosts by a serial plan: each size of at least 1 host
+// (policy.BatchSize.Of), the last one repeating until every host is
+// placed. An empty plan is one batch of all hosts.
+func Batches(n int, serial []policy.BatchSize) []int {
 	if n == 0 {
 		return nil
 	}
@@ -105,22 +105,7 @@ func Batches(n int, serial []any) []int {
 	var out []int
 	left := n
 	for i := 0; left > 0; i++ {
-		spec := serial[min(i, len(serial)-1)]
-		size := 0
-		switch v := spec.(type) {
-		case int:
-			size = v
-		case int64:
-			size = int(v)
-		case float64:
-			size = int(v)
-		case string:
-			var pct float64
-			if _, err := fmt.Sscanf(strings.TrimSuffix(v, "%"), "%g", &pct); err == nil {
-				size = int(float64(n) * pct / 100)
-			}
-		}
-		size = max(1, min(size, left))
+		size := max(1, min(serial[min(i, len(serial)-1)].Of(n), left))
 		out = append(out, size)
 		left -= size
 	}

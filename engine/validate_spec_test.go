@@ -92,11 +92,6 @@ func (localOnce) Connect(context.Context, *policy.Role, *engine.HostInfo) (provi
 	return &connection.Local{CommandTimeout: 60 * time.Second}, nil
 }
 
-// eventLog keeps every event.
-type eventLog struct{ events []engine.Event }
-
-func (l *eventLog) Event(e engine.Event) { l.events = append(l.events, e) }
-
 // TestTemplateRenderedOncePerHost: one host, one run, one rendering. A
 // template rendering the time ({{ now.UnixNano }}) applies and converges,
 // as a `template` and as a `file` with template: the re-check after apply
@@ -124,9 +119,9 @@ name = "r"
 	if errs := engine.Validate(pol, reg, engine.NewEvaluator(pol.Dir), nil); len(errs) > 0 {
 		t.Fatalf("validate: %v", errs)
 	}
-	log := &eventLog{}
+	log := &recorder{}
 	plans := []engine.Plan{{Role: pol.Roles[0], Hosts: []*engine.HostInfo{{Name: "h1", Address: "h1", Groups: []string{"all"}, CommandTimeout: 60 * time.Second}}}}
-	sum := engine.Run(context.Background(), engine.Options{Policy: pol, Registry: reg, Lookup: providers.Lookup, Plans: plans, Forks: 1, Connector: localOnce{}, Reporter: log})
+	sum := engine.Run(context.Background(), engine.Options{Policy: pol, Registry: reg, Lookup: providers.Lookup, Plans: plans, Forks: 1, Connector: localOnce{}, Hooks: log})
 	if sum.Failed() {
 		for _, e := range log.events {
 			if e.Error != "" {
@@ -137,7 +132,7 @@ name = "r"
 	}
 	n := 0
 	for _, e := range log.events {
-		if e.Type != engine.EventResource || e.Host != "h1" {
+		if e.Type != "resource" || e.Host != "h1" {
 			continue
 		}
 		n++

@@ -88,9 +88,7 @@ func yamlAgrees(t *testing.T, src string) {
 	if yaml.Unmarshal([]byte(src), &root) != nil || len(root.Content) != 1 {
 		return
 	}
-	conv := newYAMLConv()
-	conv.aliasMax = 10000
-	got, err := conv.value(root.Content[0])
+	got, err := yamlValue(root.Content[0], 10000)
 	if err != nil {
 		return
 	}

@@ -74,8 +74,8 @@ func TestLoadHostileInput(t *testing.T) {
 		{name: "YAML nested a million deep", file: "deep.yaml", content: "groups:\n  web:\n    vars:\n      x: " + deep + "\n", want: "exceeded max depth of 10000", maxAlloc: 64 << 20},
 		{name: "TOML nested a million deep", file: "deep.toml", content: "[groups.web.vars]\nx = " + deep + "\n", want: "nested more than the maximum of 10000 levels deep", maxAlloc: 64 << 20},
 		{name: "TOML with too many keys", file: "keys.toml", content: manyKeys.String(), want: "more than 100000 keys; TOML inventories that large load too slowly", maxAlloc: 256 << 20},
-		{name: "YAML non-scalar key", file: "key.yaml", content: "groups:\n  ? [a, b]\n  : {}\n", want: "line 2: a mapping key must be a plain value", maxAlloc: 1 << 20},
-		{name: "YAML merge of a scalar", file: "merge.yaml", content: "groups:\n  web:\n    vars:\n      <<: 5\n", want: "line 4: map merge requires a mapping", maxAlloc: 1 << 20},
+		{name: "YAML non-scalar key", file: "key.yaml", content: "groups:\n  ? [a, b]\n  : {}\n", want: "line 2: map keys must be plain strings, not a list", maxAlloc: 1 << 20},
+		{name: "YAML merge of a scalar", file: "merge.yaml", content: "groups:\n  web:\n    vars:\n      <<: 5\n", want: "line 4: map merge (<<) needs a map or a list of maps, not an integer 5", maxAlloc: 1 << 20},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -182,7 +182,7 @@ func TestYAMLConvMatchesDecoder(t *testing.T) {
 			if err := root.Content[0].Decode(&want); err != nil {
 				t.Fatal(err)
 			}
-			got, err := newYAMLConv().value(root.Content[0])
+			got, err := yamlValue(root.Content[0], maxAliasValues)
 			if err != nil {
 				t.Fatalf("value: %v", err)
 			}
@@ -198,16 +198,16 @@ func TestYAMLConvMatchesDecoder(t *testing.T) {
 // 1 and "1" through, and one of the two values won at random).
 func TestYAMLDuplicateKeys(t *testing.T) {
 	cases := []struct{ src, want string }{
-		{"a: 1\nb: 2\na: 3\n", `line 3: mapping key "a" already defined at line 1`},
-		{"1: x\n\"1\": y\n", `line 2: mapping key "1" already defined at line 1`},
-		{"<<: {a: 1}\n<<: {b: 2}\n", "line 2: a second merge key (<<) in the same mapping"},
+		{"a: 1\nb: 2\na: 3\n", `line 3: duplicate key "a" (first set at line 1)`},
+		{"1: x\n\"1\": y\n", `line 2: duplicate key "1" (first set at line 1)`},
+		{"<<: {a: 1}\n<<: {b: 2}\n", "line 2: a second merge key (<<) in the same map (the first is at line 1); merge several maps with one: <<: [*a, *b]"},
 	}
 	for _, c := range cases {
 		var root yaml.Node
 		if err := yaml.Unmarshal([]byte(c.src), &root); err != nil {
 			t.Fatal(err)
 		}
-		_, err := newYAMLConv().value(&root)
+		_, err := yamlValue(&root, maxAliasValues)
 		if err == nil || err.Error() != c.want {
 			t.Errorf("%q: got %v; want %q", c.src, err, c.want)
 		}

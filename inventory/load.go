@@ -19,7 +19,9 @@ import (
 	"github.com/pelletier/go-toml/v2/unstable"
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/opsmop/opsmop/internal/kind"
 	"github.com/opsmop/opsmop/internal/limitread"
+	"github.com/opsmop/opsmop/internal/srcpos"
 )
 
 // Load reads the inventory at path:
@@ -88,21 +90,12 @@ func readLimited(path string) ([]byte, error) {
 	b, err := limitread.File(path, MaxFileSize)
 	var tl *limitread.TooLargeError
 	switch {
-	case errors.As(err, &tl) && tl.Size >= 0:
-		return nil, fmt.Errorf("inventory %s: %s is larger than the limit of %d MiB; split it, or generate hosts with an inventory script", path, sizeString(tl.Size), MaxFileSize>>20)
 	case errors.As(err, &tl):
-		return nil, fmt.Errorf("inventory %s: larger than the limit of %d MiB; split it, or generate hosts with an inventory script", path, MaxFileSize>>20)
+		return nil, fmt.Errorf("inventory %s: %s; split it, or generate hosts with an inventory script", path, tl.Reason())
 	case err != nil:
 		return nil, fmt.Errorf("inventory: %w", err)
 	}
 	return b, nil
-}
-
-func sizeString(n int64) string {
-	if n >= 1<<20 {
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
 
 // ---- TOML and YAML: one schema ----
@@ -247,12 +240,12 @@ func fromTree(file string, doc map[string]any, pos positions, order []string) (*
 			case "children":
 				list, ok := gdoc[k].([]any)
 				if !ok {
-					return nil, fail(kpath, "must be a list of group names, not %s", typeName(gdoc[k]))
+					return nil, fail(kpath, "must be a list of group names, not %s", kind.A(kind.Of(gdoc[k])))
 				}
 				for _, c := range list {
 					s, ok := c.(string)
 					if !ok {
-						return nil, fail(kpath, "must be a list of group names; %v is %s", c, typeName(c))
+						return nil, fail(kpath, "must be a list of group names; %v is %s", c, kind.A(kind.Of(c)))
 					}
 					if _, ok := groupsDoc[s]; !ok {
 						return nil, fail(kpath, "child group %q is not defined; define it as [groups.%s] (defined groups: %s)", s, formatPath([]string{s}), strings.Join(sortedKeys(groupsDoc), ", "))
@@ -325,7 +318,7 @@ func groupHosts(v any) ([]string, map[string]any, error) {
 		for _, e := range x {
 			s, ok := e.(string)
 			if !ok {
-				return nil, nil, fmt.Errorf("must be a table of host names to variables or a list of host names; %v is %s", e, typeName(e))
+				return nil, nil, fmt.Errorf("must be a table of host names to variables or a list of host names; %v is %s", e, kind.A(kind.Of(e)))
 			}
 			names = append(names, s)
 		}
@@ -333,7 +326,7 @@ func groupHosts(v any) ([]string, map[string]any, error) {
 	case nil:
 		return nil, nil, nil
 	}
-	return nil, nil, fmt.Errorf("must be a table of host names to variables, not %s", typeName(v))
+	return nil, nil, fmt.Errorf("must be a table of host names to variables, not %s", kind.A(kind.Of(v)))
 }
 
 // hostValue reads the value given to a host in a group's hosts table: a
@@ -350,7 +343,7 @@ func hostValue(v any) (map[string]any, error) {
 		}
 		return x, nil
 	}
-	return nil, fmt.Errorf("must be a string of NAME=VALUE words or a table of variables, not %s", typeName(v))
+	return nil, fmt.Errorf("must be a string of NAME=VALUE words or a table of variables, not %s", kind.A(kind.Of(v)))
 }
 
 // varNameError reports an invalid variable name in a table of variables.
@@ -376,25 +369,7 @@ func asTable(v any) (map[string]any, error) {
 	case map[string]any:
 		return x, nil
 	}
-	return nil, fmt.Errorf("must be a table, not %s", typeName(v))
-}
-
-func typeName(v any) string {
-	switch v.(type) {
-	case nil:
-		return "empty"
-	case string:
-		return "a string"
-	case bool:
-		return "a bool"
-	case int, int64, float64:
-		return "a number"
-	case []any:
-		return "a list"
-	case map[string]any:
-		return "a table"
-	}
-	return fmt.Sprintf("a %T", v)
+	return nil, fmt.Errorf("must be a table, not %s", kind.A(kind.Of(v)))
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -470,78 +445,28 @@ func parseTOML(file string, b []byte) (*Inventory, error) {
 	return fromTree(file, doc, pos, order)
 }
 
-// tomlPositions records the line of every key path in a TOML document,
-// and returns its host names in the order they first appear.
+// tomlPositions records the line of every key path in a TOML document
+// (the first line a path, or a path it begins, is written at), and
+// returns its host names in the order they first appear.
 func tomlPositions(b []byte) (positions, []string) {
 	pos := positions{}
 	var seq hostSeq
-	var p unstable.Parser
-	p.Reset(b)
-	// Parser.Shape counts lines from the start of the document on every
-	// call, which made large inventories quadratic: look lines up in an
-	// index of newline offsets instead.
-	var newlines []int
-	for i, c := range b {
-		if c == '\n' {
-			newlines = append(newlines, i)
-		}
-	}
-	lineOf := func(off uint32) int { return sort.SearchInts(newlines, int(off)) + 1 }
-	var table []string
-	keyOf := func(n *unstable.Node) ([]string, int) {
-		var parts []string
-		line := 0
-		it := n.Key()
-		for it.Next() {
-			k := it.Node()
-			parts = append(parts, string(k.Data))
-			line = lineOf(k.Raw.Offset)
-		}
-		return parts, line
-	}
-	var keyval func(base []string, n *unstable.Node)
-	keyval = func(base []string, n *unstable.Node) {
-		parts, line := keyOf(n)
-		full := append(append([]string{}, base...), parts...)
-		for i := len(base) + 1; i <= len(full); i++ {
-			if _, ok := pos[pathKey(full[:i])]; !ok {
-				pos[pathKey(full[:i])] = line
+	srcpos.TOMLKeys(b, func(path []string, line int, v *unstable.Node) {
+		for i := 1; i <= len(path); i++ {
+			if _, ok := pos[pathKey(path[:i])]; !ok {
+				pos[pathKey(path[:i])] = line
 			}
 		}
-		seq.key(full)
-		switch v := n.Value(); v.Kind {
-		case unstable.InlineTable:
-			it := v.Children()
-			for it.Next() {
-				if c := it.Node(); c.Kind == unstable.KeyValue {
-					keyval(full, c)
-				}
-			}
-		case unstable.Array:
+		seq.key(path)
+		if v != nil && v.Kind == unstable.Array {
 			it := v.Children()
 			for it.Next() {
 				if c := it.Node(); c.Kind == unstable.String {
-					seq.listItem(full, string(c.Data))
+					seq.listItem(path, string(c.Data))
 				}
 			}
 		}
-	}
-	for p.NextExpression() {
-		e := p.Expression()
-		switch e.Kind {
-		case unstable.Table, unstable.ArrayTable:
-			parts, line := keyOf(e)
-			table = parts
-			for i := 1; i <= len(parts); i++ {
-				if _, ok := pos[pathKey(parts[:i])]; !ok {
-					pos[pathKey(parts[:i])] = line
-				}
-			}
-			seq.key(parts)
-		case unstable.KeyValue:
-			keyval(table, e)
-		}
-	}
+	})
 	return pos, seq.names
 }
 
@@ -559,12 +484,12 @@ func parseYAML(file string, b []byte) (*Inventory, error) {
 			return nil, fmt.Errorf("inventory %s:%d: the document must be a mapping with groups and hosts", file, top.Line)
 		}
 		yamlPositions(top, nil, pos)
-		raw, err := newYAMLConv().value(top)
+		raw, err := yamlValue(top, maxAliasValues)
 		if err != nil {
 			return nil, fmt.Errorf("inventory %s: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))
 		}
 		doc, _ = normalize(raw).(map[string]any)
-		// After value: the converter has bounded what aliases expand to.
+		// After yamlValue: it has bounded what aliases expand to.
 		order = yamlHostOrder(top)
 	}
 	return fromTree(file, doc, pos, order)
@@ -598,11 +523,11 @@ func parseAnsibleJSON(file string, b []byte, strict bool, hostVars func(host str
 		return nil, fmt.Errorf("inventory %s: %s", file, jsonErr(b, err))
 	}
 	if dec.More() {
-		return nil, fmt.Errorf("inventory %s:%d: unexpected data after the JSON object", file, lineAt(b, int(dec.InputOffset())))
+		return nil, fmt.Errorf("inventory %s:%d: unexpected data after the JSON object", file, srcpos.LineAt(b, int(dec.InputOffset())))
 	}
 	doc, ok := normalize(raw).(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("inventory %s: the JSON must be an object of groups (and _meta), not %s", file, typeName(raw))
+		return nil, fmt.Errorf("inventory %s: the JSON must be an object of groups (and _meta), not %s", file, kind.A(kind.Of(raw)))
 	}
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("inventory %s: "+format, append([]any{file}, args...)...)
@@ -621,7 +546,7 @@ func parseAnsibleJSON(file string, b []byte, strict bool, hostVars func(host str
 			for _, h := range x {
 				s, ok := h.(string)
 				if !ok {
-					return nil, fail("group %s: hosts must be strings; %v is %s", gname, h, typeName(h))
+					return nil, fail("group %s: hosts must be strings; %v is %s", gname, h, kind.A(kind.Of(h)))
 				}
 				g.Hosts = append(g.Hosts, s)
 			}
@@ -631,12 +556,12 @@ func parseAnsibleJSON(file string, b []byte, strict bool, hostVars func(host str
 				case "hosts", "children":
 					list, ok := x[k].([]any)
 					if !ok && x[k] != nil {
-						return nil, fail("group %s: %s must be a list of names, not %s", gname, k, typeName(x[k]))
+						return nil, fail("group %s: %s must be a list of names, not %s", gname, k, kind.A(kind.Of(x[k])))
 					}
 					for _, e := range list {
 						s, ok := e.(string)
 						if !ok {
-							return nil, fail("group %s: %s must be a list of names; %v is %s", gname, k, e, typeName(e))
+							return nil, fail("group %s: %s must be a list of names; %v is %s", gname, k, e, kind.A(kind.Of(e)))
 						}
 						if k == "hosts" {
 							g.Hosts = append(g.Hosts, s)
@@ -658,7 +583,7 @@ func parseAnsibleJSON(file string, b []byte, strict bool, hostVars func(host str
 			}
 		case nil:
 		default:
-			return nil, fail("group %s: must be an object with hosts, vars and children, not %s", gname, typeName(x))
+			return nil, fail("group %s: must be an object with hosts, vars and children, not %s", gname, kind.A(kind.Of(x)))
 		}
 		for _, h := range g.Hosts {
 			hostSeen[h] = true
@@ -722,21 +647,14 @@ func parseAnsibleJSON(file string, b []byte, strict bool, hostVars func(host str
 func jsonErr(b []byte, err error) string {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return fmt.Sprintf("line %d: invalid JSON: %v", lineAt(b, int(se.Offset)), se)
+		return fmt.Sprintf("line %d: invalid JSON: %v", srcpos.LineAt(b, int(se.Offset)), se)
 	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return fmt.Sprintf("line %d: %v", lineAt(b, int(te.Offset)), te)
+		return fmt.Sprintf("line %d: %v", srcpos.LineAt(b, int(te.Offset)), te)
 	}
 	if errors.Is(err, io.EOF) {
 		return "empty JSON document"
 	}
 	return "invalid JSON: " + err.Error()
-}
-
-func lineAt(b []byte, off int) int {
-	if off > len(b) {
-		off = len(b)
-	}
-	return bytes.Count(b[:off], []byte("\n")) + 1
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/opsmop/opsmop/internal/yamlsafe"
 )
 
 // Host order: an inventory keeps its hosts in the order in which their
@@ -54,42 +56,21 @@ func (s *hostSeq) listItem(path []string, item string) {
 
 // yamlHostOrder returns the host names of a YAML inventory (its top
 // mapping) in the order they first appear, following aliases and merge
-// keys (<<) as the converter does. Call it only on a document the
-// converter accepted: that bounds what aliases expand to and rules out
-// cycles.
+// keys (<<) where they are written (yamlsafe.Pairs). Call it only on a
+// document yamlValue accepted: that bounds what aliases expand to and
+// rules out cycles.
 func yamlHostOrder(top *yaml.Node) []string {
 	var seq hostSeq
-	conv := newYAMLConv()
-	deref := func(n *yaml.Node) *yaml.Node {
-		for n != nil && n.Kind == yaml.AliasNode {
-			n = n.Alias
-		}
-		return n
-	}
-	// entries calls f with each key of mapping n (merged keys where the
-	// merge key is written) and its value.
-	var entries func(n *yaml.Node, f func(key string, v *yaml.Node))
-	entries = func(n *yaml.Node, f func(key string, v *yaml.Node)) {
-		n = deref(n)
-		if n == nil || n.Kind != yaml.MappingNode {
-			return
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			if isMergeKey(k) {
-				if m := deref(v); m != nil && m.Kind == yaml.SequenceNode {
-					for _, e := range m.Content {
-						entries(e, f)
-					}
-				} else {
-					entries(m, f)
-				}
-				continue
+	// entries calls f with each scalar key of mapping n and its value.
+	entries := func(n *yaml.Node, f func(key string, v *yaml.Node)) {
+		yamlsafe.Pairs(n, func(k, v *yaml.Node) {
+			if k = yamlsafe.Deref(k); k.Kind != yaml.ScalarNode {
+				return
 			}
-			if key, err := conv.key(k); err == nil {
+			if key, err := yamlKey(k); err == nil {
 				f(key, v)
 			}
-		}
+		})
 	}
 	addKey := func(host string, _ *yaml.Node) { seq.add(host) }
 	entries(top, func(key string, v *yaml.Node) {
@@ -100,14 +81,14 @@ func yamlHostOrder(top *yaml.Node) []string {
 					if key != "hosts" {
 						return
 					}
-					hosts = deref(hosts)
+					hosts = yamlsafe.Deref(hosts)
 					if hosts == nil || hosts.Kind != yaml.SequenceNode {
 						entries(hosts, addKey)
 						return
 					}
 					for _, e := range hosts.Content {
 						var item any
-						if e = deref(e); e.Kind == yaml.ScalarNode && e.Decode(&item) == nil {
+						if e = yamlsafe.Deref(e); e.Kind == yaml.ScalarNode && e.Decode(&item) == nil {
 							if s, ok := item.(string); ok {
 								seq.add(s)
 							}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/opsmop/opsmop/internal/limitread"
 )
 
 // hostVarsWorkers bounds concurrent "--host NAME" runs of an inventory
@@ -56,16 +58,16 @@ func runInventoryScript(ctx context.Context, path string, args ...string) ([]byt
 	cmd := exec.CommandContext(ctx, path, args...)
 	// Output is bounded: stdout by MaxFileSize (beyond it the script's
 	// pipe is closed and the run fails), stderr by keeping its first MiB.
-	stdout := &cappedBuffer{max: MaxFileSize}
-	stderr := &cappedBuffer{max: 1 << 20, drop: true}
+	stdout := &limitread.Buffer{Max: MaxFileSize}
+	stderr := &limitread.Buffer{Max: 1 << 20, Drop: true}
 	cmd.Stdout = stdout
 	cmd.Stderr = stderr
 	// Children of the script that keep its pipes open must not hang us
 	// after ctx is done.
 	cmd.WaitDelay = 2 * time.Second
 	err := cmd.Run()
-	if stdout.over {
-		return nil, fmt.Errorf("printed more than the limit of %d MiB of JSON; refusing it", MaxFileSize>>20)
+	if stdout.Over() {
+		return nil, fmt.Errorf("printed more than the limit of %s of JSON; refusing it", limitread.FormatLimit(MaxFileSize))
 	}
 	if err == nil {
 		return stdout.Bytes(), nil
@@ -121,38 +123,3 @@ func fetchHostVars(hosts []string, get func(host string) (map[string]any, error)
 	}
 	return out, nil
 }
-
-// cappedBuffer holds at most max bytes. Beyond that it fails the write (so
-// exec closes the pipe and the writer gets EPIPE), or with drop silently
-// discards the rest. It has no ReadFrom on purpose: io.Copy would use it
-// and bypass the cap.
-type cappedBuffer struct {
-	b    []byte
-	max  int
-	drop bool
-	over bool
-}
-
-func (c *cappedBuffer) Write(p []byte) (int, error) {
-	n := len(p)
-	if room := c.max - len(c.b); n > room {
-		c.over = !c.drop
-		p = p[:max(room, 0)]
-	}
-	if cap(c.b)-len(c.b) < len(p) {
-		// Grow by doubling, but never past max: bytes.Buffer's growth
-		// would allocate up to twice the limit for the last step alone.
-		nc := min(max(2*cap(c.b), len(c.b)+len(p), 4096), c.max)
-		nb := make([]byte, len(c.b), nc)
-		copy(nb, c.b)
-		c.b = nb
-	}
-	c.b = append(c.b, p...)
-	if c.over {
-		return 0, errors.New("output too large")
-	}
-	return n, nil
-}
-
-func (c *cappedBuffer) Bytes() []byte  { return c.b }
-func (c *cappedBuffer) String() string { return string(c.b) }

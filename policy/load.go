@@ -84,7 +84,7 @@ const MaxFileSize = 16 << 20
 func readLimited(path string) ([]byte, error) {
 	b, err := limitread.File(path, MaxFileSize)
 	if errors.As(err, new(*limitread.TooLargeError)) {
-		return nil, fmt.Errorf("%s is larger than the limit of %d MiB for a policy file; move data into inventory variables or split it into included files", path, MaxFileSize>>20)
+		return nil, fmt.Errorf("%s is larger than the limit of %s for a policy file; move data into inventory variables or split it into included files", path, limitread.FormatLimit(MaxFileSize))
 	}
 	return b, err
 }
@@ -288,8 +288,9 @@ func escapes(dir, path string) bool {
 
 var percentRE = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)%$`)
 
-// serial decodes a batch plan: an integer, a "25%" string, or a list.
-func (l *loader) serial(n *Node, path string) []any {
+// serial decodes a batch plan: an integer, a "25%" string, or a list of
+// those.
+func (l *loader) serial(n *Node, path string) []BatchSize {
 	if n == nil || n.Kind == Null {
 		return nil
 	}
@@ -301,7 +302,7 @@ func (l *loader) serial(n *Node, path string) []any {
 			return nil
 		}
 	}
-	var out []any
+	var out []BatchSize
 	for i, it := range items {
 		p := path
 		if n.Kind == List {
@@ -309,13 +310,12 @@ func (l *loader) serial(n *Node, path string) []any {
 		}
 		switch {
 		case it.Kind == Int && it.Value.(int64) >= 1 && it.Value.(int64) <= 1<<31:
-			out = append(out, int(it.Value.(int64)))
+			out = append(out, BatchSize{Hosts: int(it.Value.(int64))})
 			continue
 		case it.Kind == String:
-			s := strings.TrimSpace(it.Value.(string))
-			if m := percentRE.FindStringSubmatch(s); m != nil {
+			if m := percentRE.FindStringSubmatch(strings.TrimSpace(it.Value.(string))); m != nil {
 				if f, _ := strconv.ParseFloat(m[1], 64); f > 0 && f <= 100 {
-					out = append(out, s)
+					out = append(out, BatchSize{Percent: f})
 					continue
 				}
 			}
@@ -498,9 +498,9 @@ func decodeResource(reg Registry, n *Node, path string, handler bool) (*Resource
 	if ck.Loop != nil {
 		switch ck.Loop.Kind {
 		case String:
-			r.Loop = ck.Loop.Value.(string)
+			r.Loop = &Loop{Expr: ck.Loop.Value.(string)}
 		case List:
-			r.Loop = ck.Loop.Interface()
+			r.Loop = &Loop{Items: ck.Loop.Interface().([]any)}
 		case Null:
 		default:
 			errs.add(ck.Loop.Pos, path+".loop", "want a list or an expression string giving a list, got %s", ck.Loop.describe(false))

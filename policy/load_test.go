@@ -220,15 +220,15 @@ roles:
 		name      string
 		got, want any
 	}{
-		{"serial list", web.Serial, []any{1, "25%"}},
-		{"serial int", p.Roles[1].Serial, []any{2}},
+		{"serial list", web.Serial, []BatchSize{{Hosts: 1}, {Percent: 25}}},
+		{"serial int", p.Roles[1].Serial, []BatchSize{{Hosts: 2}}},
 		{"max_fail_percentage", web.MaxFailPercentage, &mf},
 		{"tags list1", web.Tags, []string{"deploy"}},
 		{"ssh_as", *web.SSHAs, Login{Username: "u", Password: "env:PW", PrivateKey: "~/.ssh/id"}},
 		{"package single", web.Resources[0].Spec, &packageSpec{Name: []string{"nginx"}}},
 		{"package list", web.Resources[1].Spec, &packageSpec{Name: []string{"a", "b"}}},
-		{"loop expr", web.Resources[1].Loop, "{{ items }}"},
-		{"loop list", web.Resources[2].Loop, []any{1, "two"}},
+		{"loop expr", web.Resources[1].Loop, &Loop{Expr: "{{ items }}"}},
+		{"loop list", web.Resources[2].Loop, &Loop{Items: []any{1, "two"}}},
 		{"retries", web.Resources[2].Retries, 3},
 		{"delay", web.Resources[2].Delay.String(), "2s"},
 		{"until", web.Resources[2].Until, "result.rc == 0"},

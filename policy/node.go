@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/opsmop/opsmop/internal/kind"
 )
 
 // Kind is the type of a Node.
@@ -20,23 +22,24 @@ const (
 	List
 )
 
-// String names the kind for messages ("string", "integer", ...).
+// String names the kind as messages do (see package internal/kind):
+// "null", "string", "integer", "number", "boolean", "map", "list".
 func (k Kind) String() string {
 	switch k {
 	case Null:
-		return "null"
+		return kind.Null
 	case String:
-		return "string"
+		return kind.String
 	case Int:
-		return "integer"
+		return kind.Integer
 	case Float:
-		return "number"
+		return kind.Number
 	case Bool:
-		return "boolean"
+		return kind.Boolean
 	case Map:
-		return "map"
+		return kind.Map
 	case List:
-		return "list"
+		return kind.List
 	}
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -147,28 +150,21 @@ func (n *Node) Clone() *Node {
 	return &c
 }
 
-// describe says what n is for messages: `an integer 755`, `a string "x"`.
-// With hide set the value is left out (passwords).
+// describe says what n is for messages, in the words of package
+// internal/kind: `an integer 755`, `a string "x"`, `a map`, `null`. A
+// number shows as written (0o755). With hide set the value is left out
+// (passwords): `an integer`.
 func (n *Node) describe(hide bool) string {
 	if n == nil {
 		return "nothing"
 	}
-	art := "a "
-	if n.Kind == Int {
-		art = "an "
+	switch {
+	case hide, n.Kind == Null, n.Kind == Map, n.Kind == List:
+		return kind.A(n.Kind.String())
+	case n.Kind == String:
+		return kind.Describe(n.Value)
 	}
-	if hide {
-		return art + n.Kind.String()
-	}
-	switch n.Kind {
-	case String:
-		return art + "string " + strconv.Quote(truncate(n.Value.(string), 40))
-	case Int, Float, Bool:
-		return art + n.Kind.String() + " " + n.scalarText()
-	case Null:
-		return "null"
-	}
-	return art + n.Kind.String()
+	return kind.A(n.Kind.String()) + " " + n.scalarText()
 }
 
 // scalarText is the scalar as the user wrote it (as best known).
@@ -187,14 +183,6 @@ func (n *Node) scalarText() string {
 		return strconv.FormatBool(v)
 	}
 	return ""
-}
-
-func truncate(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n]) + "..."
 }
 
 // Parse parses a policy document, choosing the syntax by file extension:

@@ -3,11 +3,12 @@ package policy
 import (
 	"errors"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2/unstable"
+
+	"github.com/opsmop/opsmop/internal/srcpos"
 )
 
 // ParseTOML parses a TOML document into a Node tree (a Map at the top).
@@ -21,7 +22,7 @@ func ParseTOML(file string, data []byte) (*Node, error) {
 	b := &tomlBuilder{
 		file:  file,
 		data:  data,
-		lines: lineStarts(data),
+		lines: srcpos.NewLines(data),
 		state: map[*Node]tableState{},
 		index: map[*Node]map[string]int{},
 	}
@@ -42,7 +43,7 @@ func ParseTOML(file string, data []byte) (*Node, error) {
 		var perr *unstable.ParserError
 		if errors.As(err, &perr) {
 			off := cap(data) - cap(perr.Highlight)
-			pos.Line = b.lineOf(off)
+			pos.Line = b.lines.Line(off)
 			if m := b.leadingZero(off, perr.Message); m != "" {
 				msg = m
 			}
@@ -77,7 +78,7 @@ func (b *tomlBuilder) leadingZero(off int, msg string) string {
 	}
 	// The key, when the number is a key's value (not a list item).
 	key := ""
-	before := strings.TrimRight(string(b.data[b.lines[b.lineOf(start)-1]:start]), " \t")
+	before := strings.TrimRight(string(b.data[b.lines.Start(b.lines.Line(start)):start]), " \t")
 	if k, ok := strings.CutSuffix(before, "="); ok {
 		if i := strings.LastIndexAny(k, "{,"); i >= 0 {
 			k = k[i+1:]
@@ -107,7 +108,7 @@ const (
 type tomlBuilder struct {
 	file     string
 	data     []byte
-	lines    []int
+	lines    *srcpos.Lines
 	root     *Node
 	cur      *Node // table receiving key/values
 	curPath  string
@@ -116,28 +117,6 @@ type tomlBuilder struct {
 	errs     ErrorList
 	nodes    int
 	lastLine int
-}
-
-// lineStarts returns the offset of each line's first byte.
-func lineStarts(data []byte) []int {
-	starts := []int{0}
-	for i, c := range data {
-		if c == '\n' {
-			starts = append(starts, i+1)
-		}
-	}
-	return starts
-}
-
-// lineOf turns a byte offset into a 1-based line number.
-func (b *tomlBuilder) lineOf(off int) int {
-	if off < 0 {
-		off = 0
-	}
-	if off > len(b.data) {
-		off = len(b.data)
-	}
-	return sort.Search(len(b.lines), func(i int) bool { return b.lines[i] > off })
 }
 
 // get returns t's entry for key, or nil (a map index keeps this O(1)).
@@ -159,8 +138,10 @@ func (b *tomlBuilder) put(t *Node, e Entry) {
 	t.Entries = append(t.Entries, e)
 }
 
+// posOf returns the position of r, and remembers its line as the last
+// one read.
 func (b *tomlBuilder) posOf(r unstable.Range) Pos {
-	l := b.lineOf(int(r.Offset))
+	l := b.lines.Line(int(r.Offset))
 	b.lastLine = l
 	return Pos{File: b.file, Line: l}
 }
@@ -170,12 +151,16 @@ type keyPart struct {
 	pos  Pos
 }
 
+// keyParts returns the parts of n's key with their positions, and
+// remembers the last part's line as the last one read.
 func (b *tomlBuilder) keyParts(n *unstable.Node) []keyPart {
-	var parts []keyPart
-	it := n.Key()
-	for it.Next() {
-		k := it.Node()
-		parts = append(parts, keyPart{name: string(k.Data), pos: b.posOf(k.Raw)})
+	src := b.lines.TOMLKey(n)
+	parts := make([]keyPart, len(src))
+	for i, p := range src {
+		parts[i] = keyPart{name: p.Name, pos: Pos{File: b.file, Line: p.Line}}
+	}
+	if len(src) > 0 {
+		b.lastLine = src[len(src)-1].Line
 	}
 	return parts
 }

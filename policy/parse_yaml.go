@@ -11,14 +11,19 @@ import (
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/opsmop/opsmop/internal/kind"
+	"github.com/opsmop/opsmop/internal/srcpos"
+	"github.com/opsmop/opsmop/internal/yamlsafe"
 )
 
-// ParseYAML parses one YAML (or JSON) document into a Node tree. Aliases
-// are expanded (each use is a copy carrying the anchor's positions) and
-// merge keys (<<) are applied, explicit keys winning. Documents that would
-// expand to more than MaxNodes nodes or nest deeper than MaxDepth are
-// refused before anything is built. Duplicate keys, non-scalar keys,
-// unsupported tags, numbers written with a leading zero (0750: octal to
+// ParseYAML parses one YAML (or JSON) document into a Node tree, with
+// package internal/yamlsafe: aliases are expanded (each use is a copy
+// carrying the anchor's positions) and merge keys (<<) are applied,
+// explicit keys winning; documents that would expand to more than
+// MaxNodes nodes or nest deeper than MaxDepth are refused before anything
+// is built. Duplicate keys, non-scalar keys, a second merge key in one
+// map, unsupported tags, numbers written with a leading zero (0750: octal to
 // YAML 1.1, decimal to YAML 1.2) and a second document are errors; a
 // syntax error is reported at the line of the offending text. An empty
 // document is an empty map. Timestamps stay strings as written.
@@ -38,29 +43,21 @@ func ParseYAML(file string, data []byte) (*Node, error) {
 	case !errors.Is(err, io.EOF):
 		return nil, yamlError(file, data, err)
 	}
-	root := &doc
-	if root.Kind == yaml.DocumentNode {
-		if len(root.Content) == 0 {
-			return &Node{Kind: Map, Pos: Pos{File: file, Line: 1}}, nil
+	n, err := yamlsafe.Convert[*Node](&doc, yamlBuilder{file: file}, yamlsafe.Limits{MaxValues: MaxNodes, MaxDepth: MaxDepth})
+	if err != nil {
+		errs, _ := err.(yamlsafe.Errors) // what Convert returns
+		list := make(ErrorList, len(errs))
+		for i, e := range errs {
+			list[i] = &Error{Pos: Pos{File: file, Line: e.Line}, Path: pathString(e.Path), Msg: e.Msg}
 		}
-		root = root.Content[0]
+		return nil, list.Err()
 	}
-	c := &yamlConv{file: file, memo: map[*yaml.Node]yamlSize{}, busy: map[*yaml.Node]bool{}}
-	size, depth, ok := c.measure(root)
-	switch {
-	case !ok:
-		return nil, c.errs.Err()
-	case size > MaxNodes:
-		return nil, ErrorList{{Pos: Pos{File: file, Line: root.Line}, Msg: "document expands to more than " + strconv.Itoa(MaxNodes) + " values (aliases re-used too often?); refusing it"}}
-	case depth > MaxDepth:
-		return nil, ErrorList{{Pos: Pos{File: file, Line: root.Line}, Msg: "document nests more than " + strconv.Itoa(MaxDepth) + " levels deep; refusing it"}}
-	}
-	n := c.convert(root, "", "")
-	if err := c.errs.Err(); err != nil {
-		return nil, err
-	}
-	if n.Kind == Null {
-		return &Node{Kind: Map, Pos: n.Pos}, nil
+	if n == nil || n.Kind == Null {
+		line := 1
+		if n != nil {
+			line = n.Pos.Line
+		}
+		return &Node{Kind: Map, Pos: Pos{File: file, Line: line}}, nil
 	}
 	return n, nil
 }
@@ -116,23 +113,17 @@ func yamlHint(msg string) string {
 // when from is past the end or finding L would parse more than
 // yamlSearchBudget bytes (a file of megabytes erring near its end).
 func yamlErrorLine(data []byte, msg string, from int) int {
-	starts := lineStarts(data)
-	prefix := func(l int) []byte {
-		if l >= len(starts) {
-			return data
-		}
-		return data[:starts[l]]
-	}
+	lines := srcpos.NewLines(data)
 	// Invariant: the first hi lines fail with msg (all of them do: that
 	// is the error being located).
-	lo, hi := max(from, 1), len(starts)
+	lo, hi := max(from, 1), lines.Count()
 	if lo > hi {
 		return 0
 	}
 	budget := yamlSearchBudget
 	for lo < hi {
 		mid := lo + (hi-lo)/2
-		p := prefix(mid)
+		p := data[:lines.End(mid)]
 		if budget -= len(p); budget < 0 {
 			return 0
 		}
@@ -170,105 +161,52 @@ func yamlFailure(data []byte) string {
 	return ""
 }
 
-type yamlSize struct{ size, depth int }
+// yamlBuilder makes the Node tree of a policy file for yamlsafe.Convert,
+// which expands aliases and merge keys and checks keys and limits.
+type yamlBuilder struct{ file string }
 
-type yamlConv struct {
-	file string
-	errs ErrorList
-	memo map[*yaml.Node]yamlSize
-	busy map[*yaml.Node]bool
+func (b yamlBuilder) pos(n *yaml.Node) Pos { return Pos{File: b.file, Line: n.Line} }
+
+// Key spells a key as written.
+func (yamlBuilder) Key(k *yaml.Node) (string, error) { return k.Value, nil }
+
+// List makes a List node.
+func (b yamlBuilder) List(n *yaml.Node, items []*Node) *Node {
+	return &Node{Kind: List, Pos: b.pos(n), Items: items}
 }
 
-// measure returns how many nodes n expands to (capped just above
-// MaxNodes) and how deep it nests, without building anything.
-func (c *yamlConv) measure(n *yaml.Node) (size, depth int, ok bool) {
-	if m, done := c.memo[n]; done {
-		return m.size, m.depth, true
+// Map makes a Map node, its entries in the order given.
+func (b yamlBuilder) Map(n *yaml.Node, entries []yamlsafe.Entry[*Node]) *Node {
+	m := &Node{Kind: Map, Pos: b.pos(n)}
+	for _, e := range entries {
+		m.Entries = append(m.Entries, Entry{Key: e.Key, KeyPos: b.pos(e.KeyNode), Value: e.Value})
 	}
-	if c.busy[n] {
-		c.errs.add(Pos{File: c.file, Line: n.Line}, "", "alias refers to a node that contains it")
-		return 0, 0, false
-	}
-	c.busy[n] = true
-	defer delete(c.busy, n)
-	switch n.Kind {
-	case yaml.AliasNode:
-		if n.Alias == nil {
-			c.errs.add(Pos{File: c.file, Line: n.Line}, "", "unknown alias *%s", n.Value)
-			return 0, 0, false
-		}
-		size, depth, ok = c.measure(n.Alias)
-		if !ok {
-			return 0, 0, false
-		}
-	case yaml.MappingNode, yaml.SequenceNode, yaml.DocumentNode:
-		size = 1
-		for _, ch := range n.Content {
-			s, d, ok := c.measure(ch)
-			if !ok {
-				return 0, 0, false
-			}
-			size += s
-			if size > MaxNodes {
-				size = MaxNodes + 1
-			}
-			depth = max(depth, d)
-		}
-		depth++
-	default:
-		size = 1
-	}
-	c.memo[n] = yamlSize{size, depth}
-	return size, depth, true
+	return m
 }
 
-func (c *yamlConv) pos(n *yaml.Node) Pos { return Pos{File: c.file, Line: n.Line} }
-
-// convert builds the Node for n; errors are collected and a Null node is
-// returned in place of a bad value. key is the map key whose value n is
-// ("" for a list item or the document), for advice in messages.
-func (c *yamlConv) convert(n *yaml.Node, path, key string) *Node {
-	for n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	pos := c.pos(n)
-	switch n.Kind {
-	case yaml.ScalarNode:
-		return c.scalar(n, path, key)
-	case yaml.SequenceNode:
-		l := &Node{Kind: List, Pos: pos, Items: make([]*Node, 0, len(n.Content))}
-		for i, ch := range n.Content {
-			l.Items = append(l.Items, c.convert(ch, indexPath(path, i), ""))
-		}
-		return l
-	case yaml.MappingNode:
-		return c.mapping(n, path)
-	}
-	c.errs.add(pos, path, "unsupported YAML node")
-	return &Node{Kind: Null, Pos: pos}
-}
-
-func (c *yamlConv) scalar(n *yaml.Node, path, key string) *Node {
-	pos := c.pos(n)
-	bad := func(what string) *Node {
-		c.errs.add(pos, path, "%s %s", what, strconv.Quote(truncate(n.Value, 40)))
-		return &Node{Kind: Null, Pos: pos}
+// Scalar makes a scalar node as its YAML 1.2 tag says; timestamps stay
+// strings. A bad value is a Null node and an error.
+func (b yamlBuilder) Scalar(n *yaml.Node, path yamlsafe.Path) (*Node, error) {
+	pos := b.pos(n)
+	null := &Node{Kind: Null, Pos: pos}
+	bad := func(what string) (*Node, error) {
+		return null, fmt.Errorf("%s %s", what, strconv.Quote(kind.Truncate(n.Value, kind.MaxShown)))
 	}
 	tag := n.ShortTag()
 	if (tag == "!!int" || tag == "!!float") && leadingZeroRE.MatchString(n.Value) {
-		return c.leadingZero(n, path, key, tag)
+		return null, leadingZero(n, tag, path)
 	}
 	switch tag {
 	case "!!null":
-		return &Node{Kind: Null, Pos: pos}
+		return null, nil
 	case "!!str", "!!timestamp":
-		return &Node{Kind: String, Value: n.Value, Pos: pos}
+		return &Node{Kind: String, Value: n.Value, Pos: pos}, nil
 	case "!!bool":
-		var b bool
-		if err := n.Decode(&b); err != nil {
+		var v bool
+		if err := n.Decode(&v); err != nil {
 			return bad("invalid boolean")
 		}
-		return &Node{Kind: Bool, Value: b, Pos: pos}
+		return &Node{Kind: Bool, Value: v, Pos: pos}, nil
 	case "!!int":
 		var v any
 		if err := n.Decode(&v); err != nil {
@@ -294,29 +232,26 @@ func (c *yamlConv) scalar(n *yaml.Node, path, key string) *Node {
 		if strconv.FormatInt(i, 10) != n.Value {
 			out.Text = n.Value
 		}
-		return out
+		return out, nil
 	case "!!float":
 		var f float64
 		if err := n.Decode(&f); err != nil {
 			return bad("invalid number")
 		}
-		return &Node{Kind: Float, Value: f, Text: n.Value, Pos: pos}
+		return &Node{Kind: Float, Value: f, Text: n.Value, Pos: pos}, nil
 	case "!!binary":
 		return bad("binary values are not supported:")
-	default:
-		c.errs.add(pos, path, "unsupported YAML tag %s; remove it", tag)
-		return &Node{Kind: Null, Pos: pos}
 	}
+	return null, fmt.Errorf("unsupported YAML tag %s; remove it", tag)
 }
 
-// leadingZero reports a number written with a leading zero (mode: 0750)
-// and returns a Null node in its place. yaml.v3 follows YAML 1.1 and reads
-// 0750 as the octal 488, YAML 1.2 reads it as the decimal 750, and TOML
-// and JSON refuse it: a policy means the same in every syntax, so it is
-// refused here too rather than read either way. Spelled 0o750 the number
-// is unambiguous and accepted.
-func (c *yamlConv) leadingZero(n *yaml.Node, path, key, tag string) *Node {
-	pos := c.pos(n)
+// leadingZero explains a number written with a leading zero (mode: 0750),
+// which is refused. yaml.v3 follows YAML 1.1 and reads 0750 as the octal
+// 488, YAML 1.2 reads it as the decimal 750, and TOML and JSON refuse it:
+// a policy means the same in every syntax, so it is refused here too
+// rather than read either way. Spelled 0o750 the number is unambiguous and
+// accepted.
+func leadingZero(n *yaml.Node, tag string, path yamlsafe.Path) error {
 	msg := n.Value + ": numbers cannot have leading zeros"
 	if tag == "!!int" {
 		var v int64
@@ -325,73 +260,23 @@ func (c *yamlConv) leadingZero(n *yaml.Node, path, key, tag string) *Node {
 			msg += fmt.Sprintf(" (YAML 1.1 reads it as octal %d, YAML 1.2 as decimal %d)", v, dec)
 		}
 	}
-	c.errs.add(pos, path, "%s; %s", msg, leadingZeroAdvice(key, ": ", n.Value))
-	return &Node{Kind: Null, Pos: pos}
+	key := ""
+	if len(path) > 0 && path[len(path)-1].IsKey() {
+		key = path[len(path)-1].Key
+	}
+	return fmt.Errorf("%s; %s", msg, leadingZeroAdvice(key, ": ", n.Value))
 }
 
-func (c *yamlConv) mapping(n *yaml.Node, path string) *Node {
-	m := &Node{Kind: Map, Pos: c.pos(n)}
-	seen := map[string]int{} // key → entry index
-	var merges []*yaml.Node
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		for k.Kind == yaml.AliasNode {
-			k = k.Alias
-		}
-		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
-			merges = append(merges, v)
-			continue
-		}
-		kpos := c.pos(k)
-		if k.Kind != yaml.ScalarNode {
-			c.errs.add(kpos, path, "map keys must be plain strings, not a %s", yamlKindName(k.Kind))
-			continue
-		}
-		key := k.Value
-		if i, dup := seen[key]; dup {
-			c.errs.add(kpos, keyPath(path, key), "duplicate key %q (first set at line %d)", key, m.Entries[i].KeyPos.Line)
-			continue
-		}
-		seen[key] = len(m.Entries)
-		m.Entries = append(m.Entries, Entry{Key: key, KeyPos: kpos, Value: c.convert(v, keyPath(path, key), key)})
-	}
-	for _, src := range merges {
-		var srcs []*yaml.Node
-		if deref(src).Kind == yaml.SequenceNode {
-			srcs = deref(src).Content
+// pathString spells a yamlsafe.Path as policy key paths are spelled:
+// roles[0].vars."a b".
+func pathString(p yamlsafe.Path) string {
+	s := ""
+	for _, st := range p {
+		if st.IsKey() {
+			s = keyPath(s, st.Key)
 		} else {
-			srcs = []*yaml.Node{src}
-		}
-		for _, s := range srcs {
-			mn := c.convert(s, path, "")
-			if mn.Kind != Map {
-				c.errs.add(mn.Pos, path, "<< merges maps only, got %s", mn.describe(false))
-				continue
-			}
-			for _, e := range mn.Entries {
-				if _, dup := seen[e.Key]; !dup {
-					seen[e.Key] = len(m.Entries)
-					m.Entries = append(m.Entries, e)
-				}
-			}
+			s = indexPath(s, st.Index)
 		}
 	}
-	return m
-}
-
-func deref(n *yaml.Node) *yaml.Node {
-	for n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	return n
-}
-
-func yamlKindName(k yaml.Kind) string {
-	switch k {
-	case yaml.MappingNode:
-		return "map"
-	case yaml.SequenceNode:
-		return "list"
-	}
-	return "node"
+	return s
 }

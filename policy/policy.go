@@ -2,7 +2,10 @@
 // strictly into one schema, with errors that name file, line and key path.
 package policy
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // Pos is a place in a policy file.
 type Pos struct {
@@ -48,9 +51,10 @@ type Role struct {
 	When string
 	Vars map[string]any
 	Tags []string
-	// Serial is the batch plan: nil (all at once), or a list of sizes, each
-	// an int (hosts) or a string like "25%".
-	Serial            []any
+	// Serial is the batch plan: nil (all hosts at once), or the sizes of
+	// the batches in order, the last one repeating until every host is
+	// placed. Load has checked each size.
+	Serial            []BatchSize
 	MaxFailPercentage *float64
 	Pre               []*Resource
 	Resources         []*Resource
@@ -60,6 +64,33 @@ type Role struct {
 	Pos Pos
 	// keyPos is where each key the role sets is written (see KeyPos).
 	keyPos map[string]Pos
+}
+
+// BatchSize is one size of a role's serial plan: a number of hosts or a
+// percentage of the role's hosts. Exactly one of the two is set.
+type BatchSize struct {
+	// Hosts is a number of hosts, at least 1; 0 when Percent is set.
+	Hosts int
+	// Percent is a percentage of the role's hosts, more than 0 and at
+	// most 100; 0 when Hosts is set.
+	Percent float64
+}
+
+// Of returns the batch size for a role of n hosts: Hosts, or Percent of
+// n rounded down (callers make a size of 0 at least 1).
+func (b BatchSize) Of(n int) int {
+	if b.Percent > 0 {
+		return int(float64(n) * b.Percent / 100)
+	}
+	return b.Hosts
+}
+
+// String writes the size as a policy does: 5, or 25%.
+func (b BatchSize) String() string {
+	if b.Percent > 0 {
+		return strconv.FormatFloat(b.Percent, 'g', -1, 64) + "%"
+	}
+	return strconv.Itoa(b.Hosts)
 }
 
 // KeyPos returns where the role's key is written: key is a role key such
@@ -83,7 +114,7 @@ type Resource struct {
 	Label        string
 	When         string
 	Notify       []string
-	Loop         any // nil, a list, or a string expression giving a list
+	Loop         *Loop // nil: no loop
 	IgnoreErrors bool
 	Vars         map[string]any
 	Tags         []string
@@ -99,6 +130,17 @@ type Resource struct {
 	// messages.
 	Path string
 	Pos  Pos
+}
+
+// Loop is a resource's loop: a literal list of items, or an expression
+// that gives the list when evaluated for a host.
+type Loop struct {
+	// Items is the literal list (non-nil, possibly empty), or nil when
+	// Expr is the loop.
+	Items []any
+	// Expr is the expression as written (templates in it are not
+	// rendered), used when Items is nil.
+	Expr string
 }
 
 // KeyPos returns where the resource's key is written: key is a common key

@@ -110,7 +110,7 @@ roles:
 		if !reflect.DeepEqual(got.Spec, want) {
 			t.Errorf("spec: got %+v; want %+v", got.Spec, want)
 		}
-		if !reflect.DeepEqual(got.Loop, []any{"{{ loop item }}"}) || got.Until != "{{ until }}" {
+		if !reflect.DeepEqual(got.Loop, &Loop{Items: []any{"{{ loop item }}"}}) || got.Until != "{{ until }}" {
 			t.Errorf("loop/until: got %v %q; want them unrendered", got.Loop, got.Until)
 		}
 		if !reflect.DeepEqual(f.calls, []string{"echo {{ app }}"}) {

@@ -93,14 +93,14 @@ func TestServiceCommands(t *testing.T) {
 			s := tc.spec
 			req := newReq(&s, "", nil, nil)
 			req.Facts["init_system"] = tc.init
-			script, err := serviceProvider{}.Probe(req)
+			script, err := mustProvider("service").Probe(req)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !strings.Contains(script, tc.probe) {
 				t.Errorf("probe: got %q; want it to contain %q", script, tc.probe)
 			}
-			ch, err := serviceProvider{}.Check(testCtx(t), req, connection.Result{Stdout: []byte(tc.out)})
+			ch, err := mustProvider("service").Check(req, connection.Result{Stdout: []byte(tc.out)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -116,7 +116,7 @@ func TestServiceCommands(t *testing.T) {
 				return
 			}
 			f := &fakeHost{}
-			if _, err := (serviceProvider{}).Apply(testCtx(t), f, req, ch); err != nil {
+			if _, err := mustProvider("service").Apply(testCtx(t), f, req, ch); err != nil {
 				t.Fatal(err)
 			}
 			if len(f.scripts) != 1 || f.scripts[0] != tc.apply {
@@ -126,7 +126,7 @@ func TestServiceCommands(t *testing.T) {
 	}
 	// No tool to manage enabled is an error at check time.
 	req := newReq(&ServiceSpec{Service: "x", Enabled: ptr(true)}, "", nil, nil)
-	if _, err := (serviceProvider{}).Check(testCtx(t), req, connection.Result{Stdout: []byte("exists=1\nstatus=0\nentool=none\n")}); err == nil || !strings.Contains(err.Error(), "neither update-rc.d nor chkconfig") {
+	if _, err := mustProvider("service").Check(req, connection.Result{Stdout: []byte("exists=1\nstatus=0\nentool=none\n")}); err == nil || !strings.Contains(err.Error(), "neither update-rc.d nor chkconfig") {
 		t.Errorf("got %v; want an error about update-rc.d/chkconfig", err)
 	}
 }
@@ -214,14 +214,14 @@ func TestUserCommands(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := tc.spec
 			req := newReq(&s, "", nil, nil)
-			script, err := userProvider{}.Probe(req)
+			script, err := mustProvider("user").Probe(req)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if strings.Contains(script, "$6$") {
 				t.Errorf("probe script contains the password hash")
 			}
-			ch, err := userProvider{}.Check(testCtx(t), req, connection.Result{Stdout: []byte(tc.out)})
+			ch, err := mustProvider("user").Check(req, connection.Result{Stdout: []byte(tc.out)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -240,7 +240,7 @@ func TestUserCommands(t *testing.T) {
 				return
 			}
 			f := &fakeHost{}
-			if _, err := (userProvider{}).Apply(testCtx(t), f, req, ch); err != nil {
+			if _, err := mustProvider("user").Apply(testCtx(t), f, req, ch); err != nil {
 				t.Fatal(err)
 			}
 			if strings.Join(f.scripts, "\n") != strings.Join(tc.scripts, "\n") || strings.Join(f.stdins, "|") != strings.Join(tc.stdins, "|") {
@@ -257,13 +257,13 @@ func TestUserAndGroupErrors(t *testing.T) {
 		spec any
 		want string
 	}{
-		{"user option-like name", userProvider{}, &UserSpec{Name: "-o"}, "is not a valid name"},
-		{"user colon in comment", userProvider{}, &UserSpec{Name: "a", Comment: "x:y"}, `comment contains ":" at byte 1: /etc/passwd fields cannot hold a colon or control characters`},
-		{"user tab in comment", userProvider{}, &UserSpec{Name: "a", Comment: "x\ty"}, `comment contains "\t" at byte 1`},
-		{"user newline in home", userProvider{}, &UserSpec{Name: "a", Home: "/h\n"}, `home contains "\n" at byte 2`},
-		{"user DEL in shell", userProvider{}, &UserSpec{Name: "a", Shell: "/bin/sh\x7f"}, `shell contains "\x7f" at byte 7`},
-		{"user bad hash never echoed", userProvider{}, &UserSpec{Name: "a", Password: "secret:value"}, "password contains a colon"},
-		{"group bad name", groupProvider{}, &GroupSpec{Name: "a b"}, "is not a valid name"},
+		{"user option-like name", mustProvider("user"), &UserSpec{Name: "-o"}, "is not a valid name"},
+		{"user colon in comment", mustProvider("user"), &UserSpec{Name: "a", Comment: "x:y"}, `comment contains ":" at byte 1: /etc/passwd fields cannot hold a colon or control characters`},
+		{"user tab in comment", mustProvider("user"), &UserSpec{Name: "a", Comment: "x\ty"}, `comment contains "\t" at byte 1`},
+		{"user newline in home", mustProvider("user"), &UserSpec{Name: "a", Home: "/h\n"}, `home contains "\n" at byte 2`},
+		{"user DEL in shell", mustProvider("user"), &UserSpec{Name: "a", Shell: "/bin/sh\x7f"}, `shell contains "\x7f" at byte 7`},
+		{"user bad hash never echoed", mustProvider("user"), &UserSpec{Name: "a", Password: "secret:value"}, "password contains a colon"},
+		{"group bad name", mustProvider("group"), &GroupSpec{Name: "a b"}, "is not a valid name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := tc.p.Probe(newReq(tc.spec, "", nil, nil))
@@ -293,7 +293,7 @@ func TestGroupCommands(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := tc.spec
 			req := newReq(&s, "", nil, nil)
-			ch, err := groupProvider{}.Check(testCtx(t), req, connection.Result{Stdout: []byte(tc.out)})
+			ch, err := mustProvider("group").Check(req, connection.Result{Stdout: []byte(tc.out)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -304,7 +304,7 @@ func TestGroupCommands(t *testing.T) {
 				return
 			}
 			f := &fakeHost{}
-			if _, err := (groupProvider{}).Apply(testCtx(t), f, req, ch); err != nil {
+			if _, err := mustProvider("group").Apply(testCtx(t), f, req, ch); err != nil {
 				t.Fatal(err)
 			}
 			if len(f.scripts) != 1 || f.scripts[0] != tc.apply {

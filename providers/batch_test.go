@@ -14,7 +14,7 @@ import (
 type plainProber struct{}
 
 func (plainProber) Probe(*Request) (string, error) { return "", nil }
-func (plainProber) Check(context.Context, *Request, connection.Result) (*Change, error) {
+func (plainProber) Check(*Request, connection.Result) (*Change, error) {
 	return &Change{Action: None}, nil
 }
 func (plainProber) Apply(context.Context, Host, *Request, *Change) (*Outcome, error) {

@@ -20,19 +20,6 @@ type DirectorySpec struct {
 	Recurse bool   `opsmop:"recurse" doc:"apply owner, group and mode to everything beneath too (mode applies to files as well as directories, as chmod -R does)"`
 }
 
-type directoryProvider struct{}
-
-type directoryPlan struct {
-	Path    string
-	Remove  bool
-	Mkdir   bool
-	Chmod   bool
-	Mode    uint32
-	Owner   string
-	Group   string
-	Recurse bool
-}
-
 // Validate checks the rules of a directory that need no host (see
 // Validator): path is absolute and, with state = "absent", not /; state
 // is present or absent; mode is octal; owner and group are names or
@@ -48,17 +35,32 @@ func (s *DirectorySpec) Validate() error {
 	return p.err()
 }
 
+// directoryProvider implements `directory`.
+type directoryProvider struct{}
+
+// directoryPlan is what Apply does for a directory.
+type directoryPlan struct {
+	Path    string
+	Remove  bool
+	Mkdir   bool
+	Chmod   bool
+	Mode    uint32
+	Owner   string
+	Group   string
+	Recurse bool
+}
+
+// labels names the instance by its path; the errors of Apply name it
+// themselves.
+func (directoryProvider) labels(s *DirectorySpec) errLabels {
+	l := "directory " + s.Path
+	return errLabels{Probe: l, Check: l}
+}
+
 // Probe reports the directory's type and attributes and, with recurse,
 // whether anything beneath has another owner, group or mode
 // (`beneath=0|1`).
-func (directoryProvider) Probe(req *Request) (string, error) {
-	s, err := spec[DirectorySpec](req, "directory")
-	if err != nil {
-		return "", err
-	}
-	if err := s.Validate(); err != nil {
-		return "", fmt.Errorf("directory %s: %w", s.Path, err)
-	}
+func (directoryProvider) Probe(s *DirectorySpec, req *Request) (string, error) {
 	script := statScript(s.Path)
 	if s.State != "absent" && s.Recurse && (s.Owner != "" || s.Group != "" || s.Mode != "") {
 		var conds []string
@@ -83,27 +85,10 @@ func (directoryProvider) Probe(req *Request) (string, error) {
 func (directoryProvider) ProbeVars() []string { return pathProbeVars() }
 
 // ProbePath names the path the probe looks at, for ProbePrelude.
-func (directoryProvider) ProbePath(req *Request) (ProbedPath, bool) {
-	return specPath(req, "directory", func(s *DirectorySpec) string { return s.Path })
-}
+func (directoryProvider) ProbePath(s *DirectorySpec) ProbedPath { return ProbedPath{Path: s.Path} }
 
 // Check compares the wanted directory with the probed one.
-func (directoryProvider) Check(ctx context.Context, req *Request, probe connection.Result) (*Change, error) {
-	s, err := spec[DirectorySpec](req, "directory")
-	if err != nil {
-		return nil, err
-	}
-	ch, err := checkDirectory(s, probe)
-	if err != nil {
-		return nil, fmt.Errorf("directory %s: %w", s.Path, err)
-	}
-	return ch, nil
-}
-
-func checkDirectory(s *DirectorySpec, probe connection.Result) (*Change, error) {
-	if err := s.Validate(); err != nil {
-		return nil, err
-	}
+func (directoryProvider) Check(s *DirectorySpec, req *Request, probe connection.Result) (*Change, error) {
 	p, err := probeResult(probe)
 	if err != nil {
 		return nil, err
@@ -166,7 +151,7 @@ func checkDirectory(s *DirectorySpec, probe connection.Result) (*Change, error) 
 }
 
 // Apply creates, re-attributes or removes the directory.
-func (directoryProvider) Apply(ctx context.Context, h Host, req *Request, ch *Change) (*Outcome, error) {
+func (directoryProvider) Apply(ctx context.Context, h Host, s *DirectorySpec, req *Request, ch *Change) (*Outcome, error) {
 	pl, err := plan[directoryPlan](ch, "directory")
 	if err != nil {
 		return nil, err

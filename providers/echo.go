@@ -2,7 +2,6 @@ package providers
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"github.com/opsmop/opsmop/connection"
@@ -18,31 +17,24 @@ type EchoSpec struct {
 // Validator): there are none, any message (even an empty one) is shown.
 func (s *EchoSpec) Validate() error { return nil }
 
+// echoProvider implements `echo`.
 type echoProvider struct{}
 
-// Probe is empty: echo reads nothing from the host.
-func (echoProvider) Probe(req *Request) (string, error) {
-	s, err := spec[EchoSpec](req, "echo")
-	if err != nil {
-		return "", err
-	}
-	return "", s.Validate()
+// labels names only the type.
+func (echoProvider) labels(s *EchoSpec) errLabels {
+	return errLabels{Probe: "echo", Check: "echo"}
 }
 
+// Probe is empty: echo reads nothing from the host.
+func (echoProvider) Probe(s *EchoSpec, req *Request) (string, error) { return "", nil }
+
 // Check returns Action None with the message.
-func (echoProvider) Check(ctx context.Context, req *Request, probe connection.Result) (*Change, error) {
-	s, err := spec[EchoSpec](req, "echo")
-	if err != nil {
-		return nil, err
-	}
-	if err := s.Validate(); err != nil {
-		return nil, fmt.Errorf("echo: %w", err)
-	}
+func (echoProvider) Check(s *EchoSpec, req *Request, probe connection.Result) (*Change, error) {
 	return &Change{Action: None, Message: s.Msg, Output: true}, nil
 }
 
 // Apply does nothing.
-func (echoProvider) Apply(ctx context.Context, h Host, req *Request, ch *Change) (*Outcome, error) {
+func (echoProvider) Apply(ctx context.Context, h Host, s *EchoSpec, req *Request, ch *Change) (*Outcome, error) {
 	return &Outcome{}, nil
 }
 
@@ -70,24 +62,44 @@ func (s *AssertSpec) Validate() error {
 	return p.err()
 }
 
+// assertProvider implements `assert`.
 type assertProvider struct{}
 
+// labels names only the type; a false assertion's *AssertionError is
+// passed on as it is.
+func (assertProvider) labels(s *AssertSpec) errLabels {
+	return errLabels{Probe: "assert", Check: "assert"}
+}
+
 // Probe is empty: assert reads nothing from the host.
-func (assertProvider) Probe(req *Request) (string, error) {
-	s, err := spec[AssertSpec](req, "assert")
-	if err != nil {
-		return "", err
+func (assertProvider) Probe(s *AssertSpec, req *Request) (string, error) { return "", nil }
+
+// Check evaluates every expression in order; the first false one is an
+// *AssertionError. A non-boolean result is an error too.
+func (assertProvider) Check(s *AssertSpec, req *Request, probe connection.Result) (*Change, error) {
+	for _, expr := range s.That {
+		ok, err := evalBool(req, "that", expr, nil)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, &AssertionError{Expr: expr, Msg: s.Msg}
+		}
 	}
-	if err := s.Validate(); err != nil {
-		return "", fmt.Errorf("assert: %w", err)
-	}
-	return "", nil
+	return &Change{Action: None}, nil
+}
+
+// Apply does nothing: the check already passed.
+func (assertProvider) Apply(ctx context.Context, h Host, s *AssertSpec, req *Request, ch *Change) (*Outcome, error) {
+	return &Outcome{}, nil
 }
 
 // AssertionError is a false assertion.
 type AssertionError struct {
+	// Expr is the expression that was false.
 	Expr string
-	Msg  string
+	// Msg is the assert's msg ("" when it has none).
+	Msg string
 }
 
 // Error reads "assertion failed: EXPR: MSG".
@@ -98,29 +110,5 @@ func (e *AssertionError) Error() string {
 	return "assertion failed: " + e.Expr + ": " + e.Msg
 }
 
-// Check evaluates every expression in order; the first false one is an
-// *AssertionError. A non-boolean result is an error too.
-func (assertProvider) Check(ctx context.Context, req *Request, probe connection.Result) (*Change, error) {
-	s, err := spec[AssertSpec](req, "assert")
-	if err != nil {
-		return nil, err
-	}
-	if err := s.Validate(); err != nil {
-		return nil, fmt.Errorf("assert: %w", err)
-	}
-	for _, expr := range s.That {
-		ok, err := evalBool(req, "that", expr, nil)
-		if err != nil {
-			return nil, fmt.Errorf("assert: %w", err)
-		}
-		if !ok {
-			return nil, &AssertionError{Expr: expr, Msg: s.Msg}
-		}
-	}
-	return &Change{Action: None}, nil
-}
-
-// Apply does nothing: the check already passed.
-func (assertProvider) Apply(ctx context.Context, h Host, req *Request, ch *Change) (*Outcome, error) {
-	return &Outcome{}, nil
-}
+// selfLabeled: the error is the host's verdict, read as it is.
+func (*AssertionError) selfLabeled() {}

@@ -30,87 +30,6 @@ type FileSpec struct {
 	Sensitive bool    `opsmop:"sensitive" doc:"never show the contents: no diff, and the content field shows only that it changes"`
 }
 
-// fileProvider implements `file` (and, through templateProvider,
-// `template`).
-type fileProvider struct{}
-
-// filePlan is what Apply does for a file.
-type filePlan struct {
-	Path   string
-	Remove bool
-	// Upload: replace the contents (with Mode/Owner/Group applied).
-	Upload bool
-	Data   []byte // contents held in memory, or nil when Src is streamed
-	Src    string // local file re-opened at apply time when Data is nil
-	Size   int64
-	Sum    string // expected sha256 of what is uploaded
-	Mode   uint32 // 0: the host's default
-	Owner  string
-	Group  string
-	// Attribute-only changes (no upload).
-	Chmod       bool
-	ChownOwner  string
-	ChownGroup  string
-	Backup      bool // copy the existing file aside first
-	BackupMoved bool // for Remove: move it aside instead of deleting
-	// MkdirParent creates missing parent directories before the upload
-	// (line with create = true, like Ansible's lineinfile).
-	MkdirParent bool
-}
-
-// Probe reports the path's type and attributes, the sha256 of its
-// contents computed on the host, and, for a small text file that is not
-// sensitive, the contents themselves for the diff.
-func (fileProvider) Probe(req *Request) (string, error) {
-	s, err := spec[FileSpec](req, "file")
-	if err != nil {
-		return "", err
-	}
-	if err := s.Validate(); err != nil {
-		return "", fmt.Errorf("file: %w", err)
-	}
-	return probeFile(req, s), nil
-}
-
-// probeFile is the probe of a valid file spec.
-func probeFile(req *Request, s *FileSpec) string {
-	script := statScript(s.Path)
-	if s.State == "absent" {
-		return script
-	}
-	if s.Content == nil && s.Src == "" && s.Template == "" {
-		// Only attributes are managed: the contents are not compared.
-		return script
-	}
-	script += "if [ \"$t\" = file ]; then\n" + hashScript(s.Path)
-	if !s.Sensitive {
-		// The current contents are fetched for the diff, so only when
-		// they differ from the wanted ones (when the wanted sum is known
-		// here) and a diff can be shown (not for a large src).
-		switch sum, diffable := probeSum(req, s); {
-		case !diffable:
-		case sum != "":
-			script += "if [ \"$s\" != " + sum + " ]; then\n" + blobScript(maxDiffSize, true) + "fi\n"
-		default:
-			script += blobScript(maxDiffSize, true)
-		}
-	}
-	script += "fi\n"
-	return script
-}
-
-// probeSum is the sha256 of the wanted contents ("" when they cannot be
-// loaded, e.g. a template that fails to render: Check reports that), and
-// whether a diff against the current contents is possible at all (not
-// for a src file larger than maxDiffSize).
-func probeSum(req *Request, s *FileSpec) (sum string, diffable bool) {
-	var pl filePlan
-	if err := loadSource(req, s, &pl); err != nil {
-		return "", true
-	}
-	return pl.Sum, pl.Data != nil
-}
-
 // Validate checks the rules of a file that need no host (see
 // Validator): path is absolute; state is present or absent; at most one
 // of content, src and template, and none with state = "absent"; mode is
@@ -139,36 +58,80 @@ func (s *FileSpec) Validate() error {
 	return p.err()
 }
 
+// fileProvider implements `file` (and, through templateProvider,
+// `template`).
+type fileProvider struct{}
+
+// filePlan is what Apply does for a file.
+type filePlan struct {
+	Path   string
+	Remove bool
+	// Upload: replace the contents (with Mode/Owner/Group applied).
+	Upload bool
+	Data   []byte // contents held in memory, or nil when Src is streamed
+	Src    string // local file re-opened at apply time when Data is nil
+	Size   int64
+	Sum    string // expected sha256 of what is uploaded
+	Mode   uint32 // 0: the host's default
+	Owner  string
+	Group  string
+	// Attribute-only changes (no upload).
+	Chmod       bool
+	ChownOwner  string
+	ChownGroup  string
+	Backup      bool // copy the existing file aside first
+	BackupMoved bool // for Remove: move it aside instead of deleting
+	// MkdirParent creates missing parent directories before the upload
+	// (line with create = true, like Ansible's lineinfile).
+	MkdirParent bool
+}
+
+// labels names the instance by its path, except in the errors of Probe,
+// which name only the type.
+func (fileProvider) labels(s *FileSpec) errLabels {
+	return errLabels{Probe: "file", Check: "file " + s.Path, Apply: "file " + s.Path}
+}
+
+// Probe reports the path's type and attributes, the sha256 of its
+// contents computed on the host, and, for a small text file that is not
+// sensitive, the contents themselves for the diff.
+func (fileProvider) Probe(s *FileSpec, req *Request) (string, error) {
+	script := statScript(s.Path)
+	if s.State == "absent" {
+		return script, nil
+	}
+	if s.Content == nil && s.Src == "" && s.Template == "" {
+		// Only attributes are managed: the contents are not compared.
+		return script, nil
+	}
+	script += "if [ \"$t\" = file ]; then\n" + hashScript(s.Path)
+	if !s.Sensitive {
+		// The current contents are fetched for the diff, so only when
+		// they differ from the wanted ones (when the wanted sum is known
+		// here) and a diff can be shown (not for a large src).
+		switch sum, diffable := probeSum(req, s); {
+		case !diffable:
+		case sum != "":
+			script += "if [ \"$s\" != " + sum + " ]; then\n" + blobScript(maxDiffSize, true) + "fi\n"
+		default:
+			script += blobScript(maxDiffSize, true)
+		}
+	}
+	script += "fi\n"
+	return script, nil
+}
+
 // ProbeVars says that the probe may run inline (connection.Probe) and
 // names the variables it sets.
 func (fileProvider) ProbeVars() []string { return pathProbeVars() }
 
 // ProbePath names the path the probe looks at, for ProbePrelude.
-func (fileProvider) ProbePath(req *Request) (ProbedPath, bool) {
-	s, err := spec[FileSpec](req, "file")
-	if err != nil {
-		return ProbedPath{}, false
-	}
-	return ProbedPath{Path: s.Path, Hash: s.State != "absent" && (s.Content != nil || s.Src != "" || s.Template != "")}, true
+func (fileProvider) ProbePath(s *FileSpec) ProbedPath {
+	return ProbedPath{Path: s.Path, Hash: s.State != "absent" && (s.Content != nil || s.Src != "" || s.Template != "")}
 }
 
 // Check compares the wanted file with the probed one.
-func (fileProvider) Check(ctx context.Context, req *Request, probe connection.Result) (*Change, error) {
-	s, err := spec[FileSpec](req, "file")
-	if err != nil {
-		return nil, err
-	}
-	ch, err := checkFile(req, s, probe)
-	if err != nil {
-		return nil, fmt.Errorf("file %s: %w", s.Path, err)
-	}
-	return ch, nil
-}
-
-func checkFile(req *Request, s *FileSpec, probe connection.Result) (*Change, error) {
-	if err := s.Validate(); err != nil {
-		return nil, err
-	}
+func (fileProvider) Check(s *FileSpec, req *Request, probe connection.Result) (*Change, error) {
 	p, err := probeResult(probe)
 	if err != nil {
 		return nil, err
@@ -308,6 +271,103 @@ func checkFile(req *Request, s *FileSpec, probe connection.Result) (*Change, err
 	return ch, nil
 }
 
+// Apply replaces, removes or re-attributes the file as planned.
+func (fileProvider) Apply(ctx context.Context, h Host, s *FileSpec, req *Request, ch *Change) (*Outcome, error) {
+	pl, err := plan[filePlan](ch, "file")
+	if err != nil {
+		return nil, err
+	}
+	if err := applyFile(ctx, h, req, pl); err != nil {
+		return nil, err
+	}
+	return &Outcome{}, nil
+}
+
+// TemplateSpec is the `template` resource: shorthand for a `file` with
+// `template`.
+type TemplateSpec struct {
+	Src       string `opsmop:"src" required:"true" local:"template" doc:"the local template, relative to the policy directory"`
+	Path      string `opsmop:"path" required:"true" doc:"absolute path of the file on the host"`
+	Mode      string `opsmop:"mode" doc:"octal permissions as a quoted string, e.g. \"0644\"; unset: 0644 for a new file, unchanged for an existing one"`
+	Owner     string `opsmop:"owner" doc:"owner (user name or numeric uid); unset: unchanged"`
+	Group     string `opsmop:"group" doc:"group (name or numeric gid); unset: unchanged"`
+	Backup    bool   `opsmop:"backup" doc:"before replacing the file, keep the previous version beside it as PATH.YYYYMMDDTHHMMSS~"`
+	Sensitive bool   `opsmop:"sensitive" doc:"never show the rendered contents: no diff"`
+}
+
+// Validate checks the rules of a template that need no host (see
+// Validator): src is given; path is absolute; mode is octal; owner and
+// group are names or numeric ids.
+func (s *TemplateSpec) Validate() error {
+	var p problems
+	if s.Src == "" {
+		p.add("src", "src is empty: give the local template file, relative to the policy directory")
+	}
+	p.path("path", s.Path)
+	p.attrs(s.Mode, s.Owner, s.Group)
+	return p.err()
+}
+
+// templateProvider implements `template` with file's probe, check and
+// apply on the same Request (only the spec is translated), so that the
+// rendering kept in req.Memo serves them all.
+type templateProvider struct{}
+
+// labels names the instance by its path.
+func (templateProvider) labels(s *TemplateSpec) errLabels {
+	l := "template " + s.Path
+	return errLabels{Probe: l, Check: l, Apply: l}
+}
+
+// Probe is file's probe.
+func (templateProvider) Probe(s *TemplateSpec, req *Request) (string, error) {
+	return fileProvider{}.Probe(s.fileSpec(), req)
+}
+
+// ProbeVars says that the probe may run inline (connection.Probe) and
+// names the variables it sets.
+func (templateProvider) ProbeVars() []string { return pathProbeVars() }
+
+// ProbePath names the path the probe looks at, for ProbePrelude.
+func (templateProvider) ProbePath(s *TemplateSpec) ProbedPath {
+	return ProbedPath{Path: s.Path, Hash: s.Src != ""}
+}
+
+// Check is file's check with the template as source.
+func (templateProvider) Check(s *TemplateSpec, req *Request, probe connection.Result) (*Change, error) {
+	return fileProvider{}.Check(s.fileSpec(), req, probe)
+}
+
+// Apply is file's apply.
+func (templateProvider) Apply(ctx context.Context, h Host, s *TemplateSpec, req *Request, ch *Change) (*Outcome, error) {
+	pl, err := plan[filePlan](ch, "template")
+	if err != nil {
+		return nil, err
+	}
+	if err := applyFile(ctx, h, req, pl); err != nil {
+		return nil, err
+	}
+	return &Outcome{}, nil
+}
+
+// fileSpec is the file spec that s is shorthand for.
+func (s *TemplateSpec) fileSpec() *FileSpec {
+	return &FileSpec{Path: s.Path, Template: s.Src, Mode: s.Mode, Owner: s.Owner, Group: s.Group, State: "present", Backup: s.Backup, Sensitive: s.Sensitive}
+}
+
+// probeSum is the sha256 of the wanted contents ("" when they cannot be
+// loaded, e.g. a template that fails to render: Check reports that), and
+// whether a diff against the current contents is possible at all (not
+// for a src file larger than maxDiffSize).
+func probeSum(req *Request, s *FileSpec) (sum string, diffable bool) {
+	var pl filePlan
+	if err := loadSource(req, s, &pl); err != nil {
+		return "", true
+	}
+	return pl.Sum, pl.Data != nil
+}
+
+// beforeIf is v as a Field's Before: "" when the file does not exist.
 func beforeIf(exists bool, v string) string {
 	if exists {
 		return v
@@ -370,6 +430,7 @@ func loadSource(req *Request, s *FileSpec, pl *filePlan) error {
 	return nil
 }
 
+// readSource reads the wanted contents for loadSource, uncached.
 func readSource(req *Request, s *FileSpec, pl *filePlan) error {
 	switch {
 	case s.Content != nil:
@@ -420,18 +481,6 @@ func readSource(req *Request, s *FileSpec, pl *filePlan) error {
 	pl.Size = int64(len(pl.Data))
 	pl.Sum = sha256Hex(pl.Data)
 	return nil
-}
-
-// Apply replaces, removes or re-attributes the file as planned.
-func (fileProvider) Apply(ctx context.Context, h Host, req *Request, ch *Change) (*Outcome, error) {
-	pl, err := plan[filePlan](ch, "file")
-	if err != nil {
-		return nil, err
-	}
-	if err := applyFile(ctx, h, req, pl); err != nil {
-		return nil, fmt.Errorf("file %s: %w", pl.Path, err)
-	}
-	return &Outcome{}, nil
 }
 
 // backupPath is where the previous version of p is kept.
@@ -517,105 +566,4 @@ func (v *verifyReader) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
-}
-
-// TemplateSpec is the `template` resource: shorthand for a `file` with
-// `template`.
-type TemplateSpec struct {
-	Src       string `opsmop:"src" required:"true" local:"template" doc:"the local template, relative to the policy directory"`
-	Path      string `opsmop:"path" required:"true" doc:"absolute path of the file on the host"`
-	Mode      string `opsmop:"mode" doc:"octal permissions as a quoted string, e.g. \"0644\"; unset: 0644 for a new file, unchanged for an existing one"`
-	Owner     string `opsmop:"owner" doc:"owner (user name or numeric uid); unset: unchanged"`
-	Group     string `opsmop:"group" doc:"group (name or numeric gid); unset: unchanged"`
-	Backup    bool   `opsmop:"backup" doc:"before replacing the file, keep the previous version beside it as PATH.YYYYMMDDTHHMMSS~"`
-	Sensitive bool   `opsmop:"sensitive" doc:"never show the rendered contents: no diff"`
-}
-
-// Validate checks the rules of a template that need no host (see
-// Validator): src is given; path is absolute; mode is octal; owner and
-// group are names or numeric ids.
-func (s *TemplateSpec) Validate() error {
-	var p problems
-	if s.Src == "" {
-		p.add("src", "src is empty: give the local template file, relative to the policy directory")
-	}
-	p.path("path", s.Path)
-	p.attrs(s.Mode, s.Owner, s.Group)
-	return p.err()
-}
-
-// fileSpec is the file spec that s is shorthand for.
-func (s *TemplateSpec) fileSpec() *FileSpec {
-	return &FileSpec{Path: s.Path, Template: s.Src, Mode: s.Mode, Owner: s.Owner, Group: s.Group, State: "present", Backup: s.Backup, Sensitive: s.Sensitive}
-}
-
-// templateProvider implements `template` with file's probe, check and
-// apply on the same Request (only the spec is translated), so that the
-// rendering kept in req.Memo serves them all.
-type templateProvider struct{}
-
-// templateSpec returns the request's template spec, validated, as the
-// file spec it stands for.
-func templateSpec(req *Request) (*TemplateSpec, *FileSpec, error) {
-	s, err := spec[TemplateSpec](req, "template")
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := s.Validate(); err != nil {
-		return s, nil, err
-	}
-	return s, s.fileSpec(), nil
-}
-
-// Probe is file's probe.
-func (templateProvider) Probe(req *Request) (string, error) {
-	s, fs, err := templateSpec(req)
-	if err != nil {
-		if s != nil {
-			return "", fmt.Errorf("template %s: %w", s.Path, err)
-		}
-		return "", err
-	}
-	return probeFile(req, fs), nil
-}
-
-// ProbeVars says that the probe may run inline (connection.Probe) and
-// names the variables it sets.
-func (templateProvider) ProbeVars() []string { return pathProbeVars() }
-
-// ProbePath names the path the probe looks at, for ProbePrelude.
-func (templateProvider) ProbePath(req *Request) (ProbedPath, bool) {
-	s, err := spec[TemplateSpec](req, "template")
-	if err != nil {
-		return ProbedPath{}, false
-	}
-	return ProbedPath{Path: s.Path, Hash: s.Src != ""}, true
-}
-
-// Check is file's check with the template as source.
-func (templateProvider) Check(ctx context.Context, req *Request, probe connection.Result) (*Change, error) {
-	s, fs, err := templateSpec(req)
-	if err != nil {
-		if s != nil {
-			return nil, fmt.Errorf("template %s: %w", s.Path, err)
-		}
-		return nil, err
-	}
-	ch, err := checkFile(req, fs, probe)
-	if err != nil {
-		return nil, fmt.Errorf("template %s: %w", s.Path, err)
-	}
-	return ch, nil
-}
-
-// Apply is file's apply.
-func (templateProvider) Apply(ctx context.Context, h Host, req *Request, ch *Change) (*Outcome, error) {
-	pl, err := plan[filePlan](ch, "template")
-	if err != nil {
-		return nil, err
-	}
-	if err := applyFile(ctx, h, req, pl); err != nil {
-		return nil, fmt.Errorf("template %s: %w", pl.Path, err)
-	}
-	return &Outcome{}, nil
 }

@@ -261,7 +261,7 @@ func TestFileConverges(t *testing.T) {
 				tc.setup(t, d, src)
 			}
 			req := newReq(tc.spec(d), src, map[string]any{"port": 8080}, nil)
-			ch := converge(t, d.h, fileProvider{}, req, func() string { return d.snapshot(t) }, tc.action)
+			ch := converge(t, d.h, mustProvider("file"), req, func() string { return d.snapshot(t) }, tc.action)
 			if got, want := strings.Join(sortedFieldNames(ch), ","), strings.Join(tc.fields, ","); got != want {
 				t.Errorf("fields: got %s; want %s (%v)", got, want, ch.Fields)
 			}
@@ -297,7 +297,7 @@ func TestFileErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			req := newReq(tc.spec, t.TempDir(), nil, nil)
-			_, err := check(t, testCtx(t), d.h, fileProvider{}, req)
+			_, err := check(t, testCtx(t), d.h, mustProvider("file"), req)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got error %v; want one containing %q", err, tc.want)
 			}
@@ -330,7 +330,7 @@ func TestFileHashFallbacks(t *testing.T) {
 			writeFile(t, d.path("f"), "content\n", 0o644)
 			spec := &FileSpec{Path: d.path("f"), Content: ptr("content\n")}
 			req := newReq(spec, t.TempDir(), nil, nil)
-			script, err := fileProvider{}.Probe(req)
+			script, err := mustProvider("file").Probe(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -345,7 +345,7 @@ func TestFileHashFallbacks(t *testing.T) {
 			if got, want := p.get("sha256"), sha256Hex([]byte("content\n")); got != want {
 				t.Fatalf("sha256 via %s: got %q; want %q (stderr %s)", tc.tool, got, want, res.Stderr)
 			}
-			ch, err := fileProvider{}.Check(testCtx(t), req, res)
+			ch, err := mustProvider("file").Check(req, res)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -359,7 +359,7 @@ func TestFileHashFallbacks(t *testing.T) {
 // TestFileProbeWithoutHashTool: without any hash tool the small file's contents are
 // hashed locally; an identical file is still unchanged.
 func TestFileProbeWithoutHashTool(t *testing.T) {
-	ch, err := fileProvider{}.Check(testCtx(t), newReq(&FileSpec{Path: "/x", Content: ptr("hi\n")}, "", nil, nil),
+	ch, err := mustProvider("file").Check(newReq(&FileSpec{Path: "/x", Content: ptr("hi\n")}, "", nil, nil),
 		connection.Result{Stdout: []byte("type=file\nstat=644 0 0 root root 3\nsha256=\nblob=3\nhi\n")})
 	if err != nil {
 		t.Fatal(err)
@@ -376,11 +376,11 @@ func TestFileUploadOptions(t *testing.T) {
 	f := &fakeHost{}
 	req := newReq(&FileSpec{Path: "/etc/app.conf", Content: ptr("new\n")}, "", nil, nil)
 	probe := connection.Result{Stdout: []byte("type=file\nstat=2750 0 50 root staff 4\nsha256=" + sha256Hex([]byte("old\n")) + "\nblob=4\nold\n")}
-	ch, err := fileProvider{}.Check(testCtx(t), req, probe)
+	ch, err := mustProvider("file").Check(req, probe)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := (fileProvider{}).Apply(testCtx(t), f, req, ch); err != nil {
+	if _, err := mustProvider("file").Apply(testCtx(t), f, req, ch); err != nil {
 		t.Fatal(err)
 	}
 	if len(f.uploads) != 1 || len(f.scripts) != 0 {
@@ -394,7 +394,7 @@ func TestFileUploadOptions(t *testing.T) {
 		t.Errorf("got upload %s %q %+v; want /etc/app.conf %q %+v", u.dst, u.data, u.opts, "new\n", want)
 	}
 	same := connection.Result{Stdout: []byte("type=file\nstat=644 0 0 root root 4\nsha256=" + sha256Hex([]byte("new\n")) + "\n")}
-	ch, err = fileProvider{}.Check(testCtx(t), req, same)
+	ch, err = mustProvider("file").Check(req, same)
 	if err != nil || ch.Changed() {
 		t.Errorf("identical contents (no blob): got %v, %v; want no change", ch, err)
 	}
@@ -407,7 +407,7 @@ func TestTemplateConverges(t *testing.T) {
 	writeFile(t, filepath.Join(src, "app.tmpl"), "name = {{ .name }}\n", 0o644)
 	spec := &TemplateSpec{Src: "app.tmpl", Path: d.path("app.conf"), Mode: "0600", Owner: "nobody"}
 	req := newReq(spec, src, map[string]any{"name": "web1"}, nil)
-	ch := converge(t, d.h, templateProvider{}, req, func() string { return d.snapshot(t) }, Create)
+	ch := converge(t, d.h, mustProvider("template"), req, func() string { return d.snapshot(t) }, Create)
 	if !strings.Contains(ch.Diff, "+name = web1") {
 		t.Errorf("diff: got %q; want it to contain %q", ch.Diff, "+name = web1")
 	}
@@ -420,10 +420,10 @@ func TestTemplateConverges(t *testing.T) {
 	}
 	// A changed variable changes the file.
 	req2 := newReq(spec, src, map[string]any{"name": "web2"}, nil)
-	converge(t, d.h, templateProvider{}, req2, func() string { return d.snapshot(t) }, Update)
+	converge(t, d.h, mustProvider("template"), req2, func() string { return d.snapshot(t) }, Update)
 	// A template error names the template.
 	req3 := newReq(spec, src, map[string]any{}, nil)
-	if _, err := check(t, testCtx(t), d.h, templateProvider{}, req3); err == nil || !strings.Contains(err.Error(), "app.tmpl") {
+	if _, err := check(t, testCtx(t), d.h, mustProvider("template"), req3); err == nil || !strings.Contains(err.Error(), "app.tmpl") {
 		t.Errorf("got %v; want an error naming app.tmpl", err)
 	}
 }
@@ -455,7 +455,7 @@ func TestFileProbeFetchesContentsOnlyForADiff(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := newReq(tc.spec, src, nil, nil)
-			script, err := fileProvider{}.Probe(req)
+			script, err := mustProvider("file").Probe(req)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -115,7 +115,7 @@ func TestDirectoryConverges(t *testing.T) {
 				tc.setup(t, d)
 			}
 			req := newReq(tc.spec(d), "", nil, nil)
-			ch := converge(t, d.h, directoryProvider{}, req, func() string { return d.snapshot(t) }, tc.action)
+			ch := converge(t, d.h, mustProvider("directory"), req, func() string { return d.snapshot(t) }, tc.action)
 			if got := strings.Join(sortedFieldNames(ch), ","); got != tc.fields {
 				t.Errorf("fields: got %s; want %s (%v)", got, tc.fields, ch.Fields)
 			}
@@ -153,15 +153,20 @@ func TestDirectoryRefusals(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := check(t, testCtx(t), d.h, directoryProvider{}, newReq(tc.spec, "", nil, nil))
+			_, err := check(t, testCtx(t), d.h, mustProvider("directory"), newReq(tc.spec, "", nil, nil))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v; want an error containing %q", err, tc.want)
 			}
 		})
 	}
 	// Apply refuses / even with a forged plan.
-	if _, err := (directoryProvider{}).Apply(testCtx(t), &fakeHost{}, nil, &Change{Action: Delete, Plan: directoryPlan{Path: "/", Remove: true}}); err == nil {
-		t.Error("apply of a plan removing /: got no error")
+	f := &fakeHost{}
+	forged := &Change{Action: Delete, Plan: directoryPlan{Path: "/", Remove: true}}
+	if _, err := mustProvider("directory").Apply(testCtx(t), f, newReq(&DirectorySpec{Path: d.path("x"), State: "absent"}, "", nil, nil), forged); err == nil || !strings.Contains(err.Error(), "refusing to remove it") {
+		t.Errorf("apply of a plan removing /: got %v; want a refusal", err)
+	}
+	if len(f.scripts) != 0 {
+		t.Errorf("apply of a plan removing /: got scripts %q; want none run", f.scripts)
 	}
 }
 
@@ -221,7 +226,7 @@ func TestLinkConverges(t *testing.T) {
 			if tc.setup != nil {
 				tc.setup(t, d)
 			}
-			ch := converge(t, d.h, linkProvider{}, newReq(tc.spec(d), "", nil, nil), func() string { return d.snapshot(t) }, tc.action)
+			ch := converge(t, d.h, mustProvider("link"), newReq(tc.spec(d), "", nil, nil), func() string { return d.snapshot(t) }, tc.action)
 			if got := strings.Join(sortedFieldNames(ch), ","); got != tc.fields {
 				t.Errorf("fields: got %s; want %s (%v)", got, tc.fields, ch.Fields)
 			}
@@ -249,7 +254,7 @@ func TestLinkRefusesNonLink(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := d.snapshot(t)
-			_, err := check(t, testCtx(t), d.h, linkProvider{}, newReq(tc.spec, "", nil, nil))
+			_, err := check(t, testCtx(t), d.h, mustProvider("link"), newReq(tc.spec, "", nil, nil))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v; want an error containing %q", err, tc.want)
 			}
@@ -317,7 +322,7 @@ func TestLineConverges(t *testing.T) {
 			}
 			s := tc.spec
 			s.Path = p
-			ch := converge(t, d.h, lineProvider{}, newReq(&s, "", nil, nil), func() string { return d.snapshot(t) }, tc.action)
+			ch := converge(t, d.h, mustProvider("line"), newReq(&s, "", nil, nil), func() string { return d.snapshot(t) }, tc.action)
 			if tc.diff != "" && !strings.Contains(ch.Diff, tc.diff) {
 				t.Errorf("diff: got %q; want it to contain %q", ch.Diff, tc.diff)
 			}
@@ -352,7 +357,7 @@ func TestLineErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := tc.spec
-			_, err := check(t, testCtx(t), d.h, lineProvider{}, newReq(&s, "", nil, nil))
+			_, err := check(t, testCtx(t), d.h, mustProvider("line"), newReq(&s, "", nil, nil))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v; want an error containing %q", err, tc.want)
 			}

@@ -149,7 +149,7 @@ func check(t *testing.T, ctx context.Context, h Host, p Provider, req *Request) 
 			return nil, fmt.Errorf("run probe: %w", err)
 		}
 	}
-	return p.Check(ctx, req, res)
+	return p.Check(req, res)
 }
 
 // converge is the provider contract test (ENGINEERING.md §4): check on

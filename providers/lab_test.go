@@ -106,7 +106,7 @@ func TestOnLabHost(t *testing.T) {
 		snap := h.snap(t, "sha256sum /var/lib/dpkg/status; ls -la --time-style=full-iso /var/lib/dpkg /var/cache/apt /usr/share | sha256sum")
 		const hello = "/usr/share/opsmop-test/hello.txt"
 
-		ch := converge(t, h, packageProvider{}, req(&PackageSpec{Name: []string{"opsmop-test"}, Src: v1}, dir), snap, Create)
+		ch := converge(t, h, mustProvider("package"), req(&PackageSpec{Name: []string{"opsmop-test"}, Src: v1}, dir), snap, Create)
 		if got := fieldMap(ch)["opsmop-test"]; got != "absent -> 1.0" {
 			t.Errorf("field: got %q; want %q", got, "absent -> 1.0")
 		}
@@ -120,7 +120,7 @@ func TestOnLabHost(t *testing.T) {
 			t.Errorf("temp dirs left on the host: %s", left)
 		}
 
-		ch = converge(t, h, packageProvider{}, req(&PackageSpec{Name: []string{"opsmop-test"}, Src: v2}, dir), snap, Update)
+		ch = converge(t, h, mustProvider("package"), req(&PackageSpec{Name: []string{"opsmop-test"}, Src: v2}, dir), snap, Update)
 		if got := fieldMap(ch)["opsmop-test"]; got != "1.0 -> 2.0" {
 			t.Errorf("field: got %q; want %q", got, "1.0 -> 2.0")
 		}
@@ -128,18 +128,18 @@ func TestOnLabHost(t *testing.T) {
 			t.Errorf("installed version: got %q; want 2.0", got)
 		}
 		// present without src, and latest (apt-cache policy): already there.
-		converge(t, h, packageProvider{}, req(&PackageSpec{Name: []string{"opsmop-test"}}, dir), snap, None)
-		converge(t, h, packageProvider{}, req(&PackageSpec{Name: []string{"opsmop-test"}, State: "latest"}, dir), snap, None)
+		converge(t, h, mustProvider("package"), req(&PackageSpec{Name: []string{"opsmop-test"}}, dir), snap, None)
+		converge(t, h, mustProvider("package"), req(&PackageSpec{Name: []string{"opsmop-test"}, State: "latest"}, dir), snap, None)
 
-		converge(t, h, packageProvider{}, req(&PackageSpec{Name: []string{"opsmop-test"}, State: "absent"}, dir), snap, Delete)
+		converge(t, h, mustProvider("package"), req(&PackageSpec{Name: []string{"opsmop-test"}, State: "absent"}, dir), snap, Delete)
 		if out := h.exec(t, "test -e "+hello+" && echo present || echo gone"); out != "gone\n" {
 			t.Errorf("after absent: %s is %s", hello, out)
 		}
 
 		// An xz-compressed .deb: only presence can be checked, and check says so.
 		xz := buildDeb(t, dir, "opsmop-test-xz", "1.0", "xz")
-		converge(t, h, packageProvider{}, req(&PackageSpec{Name: []string{"opsmop-test-xz"}, Src: xz}, dir), snap, Create)
-		ch2, err := check(t, testCtx(t), h, packageProvider{}, req(&PackageSpec{Name: []string{"opsmop-test-xz"}, Src: xz}, dir))
+		converge(t, h, mustProvider("package"), req(&PackageSpec{Name: []string{"opsmop-test-xz"}, Src: xz}, dir), snap, Create)
+		ch2, err := check(t, testCtx(t), h, mustProvider("package"), req(&PackageSpec{Name: []string{"opsmop-test-xz"}, Src: xz}, dir))
 		if err != nil || !strings.Contains(ch2.Message, "only the presence") {
 			t.Errorf("xz deb: got %v, %v; want a message that only presence is checked", ch2, err)
 		}
@@ -148,23 +148,23 @@ func TestOnLabHost(t *testing.T) {
 	accounts := "sha256sum /etc/passwd /etc/group /etc/shadow /etc/gshadow; ls -la --time-style=full-iso /home"
 	t.Run("group", func(t *testing.T) {
 		snap := h.snap(t, accounts)
-		converge(t, h, groupProvider{}, req(&GroupSpec{Name: "opsg1", GID: ptr(4100)}, ""), snap, Create)
-		converge(t, h, groupProvider{}, req(&GroupSpec{Name: "opsg2", System: true}, ""), snap, Create)
-		ch := converge(t, h, groupProvider{}, req(&GroupSpec{Name: "opsg1", GID: ptr(4101)}, ""), snap, Update)
+		converge(t, h, mustProvider("group"), req(&GroupSpec{Name: "opsg1", GID: ptr(4100)}, ""), snap, Create)
+		converge(t, h, mustProvider("group"), req(&GroupSpec{Name: "opsg2", System: true}, ""), snap, Create)
+		ch := converge(t, h, mustProvider("group"), req(&GroupSpec{Name: "opsg1", GID: ptr(4101)}, ""), snap, Update)
 		if got := fieldMap(ch)["gid"]; got != "4100 -> 4101" {
 			t.Errorf("gid field: got %q", got)
 		}
 		if got := h.exec(t, "getent group opsg1 | cut -d: -f3"); got != "4101\n" {
 			t.Errorf("gid: got %q; want 4101", got)
 		}
-		converge(t, h, groupProvider{}, req(&GroupSpec{Name: "opsg3"}, ""), snap, Create)
-		converge(t, h, groupProvider{}, req(&GroupSpec{Name: "opsg3", State: "absent"}, ""), snap, Delete)
+		converge(t, h, mustProvider("group"), req(&GroupSpec{Name: "opsg3"}, ""), snap, Create)
+		converge(t, h, mustProvider("group"), req(&GroupSpec{Name: "opsg3", State: "absent"}, ""), snap, Delete)
 	})
 
 	t.Run("user", func(t *testing.T) {
 		snap := h.snap(t, accounts)
 		const hash = "$6$opsmopsalt$BXHAfHi.A4T5XkUDmJCMb42EibNJuyj6aX0siA6V7R4.g93Oq1euNRDvBDHkYdMWF5Oav89B/g3szLF75rM7q0"
-		ch := converge(t, h, userProvider{}, req(&UserSpec{Name: "alice", UID: ptr(4200), Groups: []string{"opsg1"},
+		ch := converge(t, h, mustProvider("user"), req(&UserSpec{Name: "alice", UID: ptr(4200), Groups: []string{"opsg1"},
 			Shell: "/bin/sh", Comment: "Alice Example", Password: hash}, ""), snap, Create)
 		for _, f := range ch.Fields {
 			if strings.Contains(f.Before+f.After, "$6$") {
@@ -181,7 +181,7 @@ func TestOnLabHost(t *testing.T) {
 			t.Errorf("home not created")
 		}
 
-		ch = converge(t, h, userProvider{}, req(&UserSpec{Name: "alice", Shell: "/bin/bash", Groups: []string{"opsg1", "opsg2"}}, ""), snap, Update)
+		ch = converge(t, h, mustProvider("user"), req(&UserSpec{Name: "alice", Shell: "/bin/bash", Groups: []string{"opsg1", "opsg2"}}, ""), snap, Update)
 		if got := fieldMap(ch); got["shell"] != "/bin/sh -> /bin/bash" || got["groups"] != "opsg1 -> opsg1,opsg2" {
 			t.Errorf("fields: got %v", got)
 		}
@@ -189,12 +189,12 @@ func TestOnLabHost(t *testing.T) {
 			t.Errorf("groups: got %q", got)
 		}
 		// append leaves other memberships alone; exact groups remove them.
-		converge(t, h, userProvider{}, req(&UserSpec{Name: "alice", Groups: []string{"opsg2"}, Append: true}, ""), snap, None)
-		converge(t, h, userProvider{}, req(&UserSpec{Name: "alice", Groups: []string{"opsg2"}}, ""), snap, Update)
+		converge(t, h, mustProvider("user"), req(&UserSpec{Name: "alice", Groups: []string{"opsg2"}, Append: true}, ""), snap, None)
+		converge(t, h, mustProvider("user"), req(&UserSpec{Name: "alice", Groups: []string{"opsg2"}}, ""), snap, Update)
 		if got := h.exec(t, "id -Gn alice"); got != "alice opsg2\n" {
 			t.Errorf("groups after exact set: got %q", got)
 		}
-		converge(t, h, userProvider{}, req(&UserSpec{Name: "alice", State: "absent"}, ""), snap, Delete)
+		converge(t, h, mustProvider("user"), req(&UserSpec{Name: "alice", State: "absent"}, ""), snap, Delete)
 		if out := h.exec(t, "getent passwd alice || echo none"); out != "none\n" {
 			t.Errorf("after absent: %q", out)
 		}
@@ -247,7 +247,7 @@ func TestOnLabHost(t *testing.T) {
 			return res.ExitCode == 0
 		}
 
-		ch := converge(t, h, serviceProvider{}, req(&ServiceSpec{Service: "opsmop-svc", State: "started", Enabled: ptr(true)}, ""), snap, Update)
+		ch := converge(t, h, mustProvider("service"), req(&ServiceSpec{Service: "opsmop-svc", State: "started", Enabled: ptr(true)}, ""), snap, Update)
 		if got := fieldMap(ch); got["state"] != "stopped -> running" || got["enabled"] != "false -> true" {
 			t.Errorf("fields: got %v", got)
 		}
@@ -258,8 +258,8 @@ func TestOnLabHost(t *testing.T) {
 			t.Errorf("rc2.d start links: got %q; want 1", out)
 		}
 
-		convergeAgain(t, h, serviceProvider{}, req(&ServiceSpec{Service: "opsmop-svc", State: "restarted"}, ""), snap, Run, Run)
-		convergeAgain(t, h, serviceProvider{}, req(&ServiceSpec{Service: "opsmop-svc", State: "reloaded"}, ""), snap, Run, Run)
+		convergeAgain(t, h, mustProvider("service"), req(&ServiceSpec{Service: "opsmop-svc", State: "restarted"}, ""), snap, Run, Run)
+		convergeAgain(t, h, mustProvider("service"), req(&ServiceSpec{Service: "opsmop-svc", State: "reloaded"}, ""), snap, Run, Run)
 		if got := h.exec(t, "cat /var/lib/opsmop-svc.log"); got != "start\nstop\nstart\nreload\n" {
 			t.Errorf("service log: got %q", got)
 		}
@@ -267,7 +267,7 @@ func TestOnLabHost(t *testing.T) {
 			t.Error("not running after restart")
 		}
 
-		converge(t, h, serviceProvider{}, req(&ServiceSpec{Service: "opsmop-svc", State: "stopped", Enabled: ptr(false)}, ""), snap, Update)
+		converge(t, h, mustProvider("service"), req(&ServiceSpec{Service: "opsmop-svc", State: "stopped", Enabled: ptr(false)}, ""), snap, Update)
 		if running() {
 			t.Error("still running after stopped")
 		}
@@ -276,11 +276,11 @@ func TestOnLabHost(t *testing.T) {
 		}
 
 		// A missing service: check says so, apply fails clearly.
-		ch, err := check(t, testCtx(t), h, serviceProvider{}, req(&ServiceSpec{Service: "opsmop-nosuch", State: "started"}, ""))
+		ch, err := check(t, testCtx(t), h, mustProvider("service"), req(&ServiceSpec{Service: "opsmop-nosuch", State: "started"}, ""))
 		if err != nil || !strings.Contains(ch.Message, "not found") {
 			t.Fatalf("missing service: got %v, %v; want a not-found message", ch, err)
 		}
-		if _, err := (serviceProvider{}).Apply(testCtx(t), h, req(&ServiceSpec{Service: "opsmop-nosuch", State: "started"}, ""), ch); err == nil {
+		if _, err := mustProvider("service").Apply(testCtx(t), h, req(&ServiceSpec{Service: "opsmop-nosuch", State: "started"}, ""), ch); err == nil {
 			t.Error("starting a missing service: got no error")
 		}
 	})

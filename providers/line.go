@@ -24,14 +24,6 @@ type LineSpec struct {
 	Create      bool   `opsmop:"create" doc:"create the file (mode 0644), and its missing parent directories, when it does not exist; without it a missing file is an error (with state absent a missing file is fine)"`
 }
 
-type lineProvider struct{}
-
-// compiled is a LineSpec with its expressions compiled.
-type compiledLine struct {
-	*LineSpec
-	re, after *regexp.Regexp
-}
-
 // Validate checks the rules of a line that need no host (see Validator):
 // path is absolute; state is present or absent; line is one line;
 // regexp and insert_after compile; with state present line is given, with
@@ -63,35 +55,18 @@ func (s *LineSpec) Validate() error {
 	return p.err()
 }
 
-// compile validates s and compiles its expressions.
-func (s *LineSpec) compile() (*compiledLine, error) {
-	if err := s.Validate(); err != nil {
-		return nil, err
-	}
-	c := &compiledLine{LineSpec: s}
-	var err error
-	if s.Regexp != "" {
-		if c.re, err = regexp.Compile(s.Regexp); err != nil {
-			return nil, fmt.Errorf("regexp %q: %w", s.Regexp, err)
-		}
-	}
-	if s.InsertAfter != "" && s.InsertAfter != "EOF" {
-		if c.after, err = regexp.Compile(s.InsertAfter); err != nil {
-			return nil, fmt.Errorf("insert_after %q: %w", s.InsertAfter, err)
-		}
-	}
-	return c, nil
+// lineProvider implements `line`.
+type lineProvider struct{}
+
+// labels names the instance by its path in the errors of Check and
+// Apply; the errors of Probe name only the type.
+func (lineProvider) labels(s *LineSpec) errLabels {
+	l := "line in " + s.Path
+	return errLabels{Probe: "line", Check: l, Apply: l}
 }
 
 // Probe reports the file's type and attributes and its whole contents.
-func (lineProvider) Probe(req *Request) (string, error) {
-	s, err := spec[LineSpec](req, "line")
-	if err != nil {
-		return "", err
-	}
-	if err := s.Validate(); err != nil {
-		return "", fmt.Errorf("line: %w", err)
-	}
+func (lineProvider) Probe(s *LineSpec, req *Request) (string, error) {
 	return statScript(s.Path) + "if [ \"$t\" = file ]; then\n[ -r \"$p\" ] || echo readable=0\n" + blobScript(-1, false) + "fi\n", nil
 }
 
@@ -100,24 +75,10 @@ func (lineProvider) Probe(req *Request) (string, error) {
 func (lineProvider) ProbeVars() []string { return pathProbeVars() }
 
 // ProbePath names the path the probe looks at, for ProbePrelude.
-func (lineProvider) ProbePath(req *Request) (ProbedPath, bool) {
-	return specPath(req, "line", func(s *LineSpec) string { return s.Path })
-}
+func (lineProvider) ProbePath(s *LineSpec) ProbedPath { return ProbedPath{Path: s.Path} }
 
 // Check computes the new contents locally and compares.
-func (lineProvider) Check(ctx context.Context, req *Request, probe connection.Result) (*Change, error) {
-	s, err := spec[LineSpec](req, "line")
-	if err != nil {
-		return nil, err
-	}
-	ch, err := checkLine(s, probe)
-	if err != nil {
-		return nil, fmt.Errorf("line in %s: %w", s.Path, err)
-	}
-	return ch, nil
-}
-
-func checkLine(s *LineSpec, probe connection.Result) (*Change, error) {
+func (lineProvider) Check(s *LineSpec, req *Request, probe connection.Result) (*Change, error) {
 	c, err := s.compile()
 	if err != nil {
 		return nil, err
@@ -169,6 +130,41 @@ func checkLine(s *LineSpec, probe connection.Result) (*Change, error) {
 		Plan: filePlan{Path: s.Path, Upload: true, Data: after, Size: int64(len(after)), Sum: sha256Hex(after),
 			Mode: st.Mode, Owner: st.UID, Group: st.GID},
 	}, nil
+}
+
+// Apply uploads the new contents, keeping the file's mode, owner and group.
+func (lineProvider) Apply(ctx context.Context, h Host, s *LineSpec, req *Request, ch *Change) (*Outcome, error) {
+	pl, err := plan[filePlan](ch, "line")
+	if err != nil {
+		return nil, err
+	}
+	if err := applyFile(ctx, h, req, pl); err != nil {
+		return nil, err
+	}
+	return &Outcome{}, nil
+}
+
+// compiledLine is a LineSpec with its expressions compiled.
+type compiledLine struct {
+	*LineSpec
+	re, after *regexp.Regexp
+}
+
+// compile compiles the expressions of s.
+func (s *LineSpec) compile() (*compiledLine, error) {
+	c := &compiledLine{LineSpec: s}
+	var err error
+	if s.Regexp != "" {
+		if c.re, err = regexp.Compile(s.Regexp); err != nil {
+			return nil, fmt.Errorf("regexp %q: %w", s.Regexp, err)
+		}
+	}
+	if s.InsertAfter != "" && s.InsertAfter != "EOF" {
+		if c.after, err = regexp.Compile(s.InsertAfter); err != nil {
+			return nil, fmt.Errorf("insert_after %q: %w", s.InsertAfter, err)
+		}
+	}
+	return c, nil
 }
 
 // edit returns the new contents and a Field describing the edit.
@@ -230,6 +226,8 @@ func (c *compiledLine) edit(content []byte) ([]byte, Field) {
 	return join(out, trailingNL || at == len(lines)), Field{Name: "line", Before: "", After: c.Line}
 }
 
+// join joins lines into file contents, ending with a newline when
+// trailingNL is set.
 func join(lines []string, trailingNL bool) []byte {
 	if len(lines) == 0 {
 		return []byte{}
@@ -239,16 +237,4 @@ func join(lines []string, trailingNL bool) []byte {
 		s += "\n"
 	}
 	return []byte(s)
-}
-
-// Apply uploads the new contents, keeping the file's mode, owner and group.
-func (lineProvider) Apply(ctx context.Context, h Host, req *Request, ch *Change) (*Outcome, error) {
-	pl, err := plan[filePlan](ch, "line")
-	if err != nil {
-		return nil, err
-	}
-	if err := applyFile(ctx, h, req, pl); err != nil {
-		return nil, fmt.Errorf("line in %s: %w", pl.Path, err)
-	}
-	return &Outcome{}, nil
 }

@@ -18,16 +18,6 @@ type LinkSpec struct {
 	Force  bool   `opsmop:"force" doc:"replace (or, with state = \"absent\", remove) a regular file or directory at path; without it such a path is an error"`
 }
 
-type linkProvider struct{}
-
-type linkPlan struct {
-	Path   string
-	Target string
-	Remove bool
-	// Replace: remove what is at Path (a non-link, with force) first.
-	Replace bool
-}
-
 // Validate checks the rules of a link that need no host (see Validator):
 // path is absolute and not /; state is present or absent; with state
 // present, target is given and holds no NUL byte or newline.
@@ -49,15 +39,27 @@ func (s *LinkSpec) Validate() error {
 	return p.err()
 }
 
+// linkProvider implements `link`.
+type linkProvider struct{}
+
+// linkPlan is what Apply does for a link.
+type linkPlan struct {
+	Path   string
+	Target string
+	Remove bool
+	// Replace: remove what is at Path (a non-link, with force) first.
+	Replace bool
+}
+
+// labels names the instance by its path in the errors of Check; the
+// errors of Probe name only the type, and those of Apply name the
+// instance themselves.
+func (linkProvider) labels(s *LinkSpec) errLabels {
+	return errLabels{Probe: "link", Check: "link " + s.Path}
+}
+
 // Probe reports what is at path and, for a symlink, `target=`.
-func (linkProvider) Probe(req *Request) (string, error) {
-	s, err := spec[LinkSpec](req, "link")
-	if err != nil {
-		return "", err
-	}
-	if err := s.Validate(); err != nil {
-		return "", fmt.Errorf("link: %w", err)
-	}
+func (linkProvider) Probe(s *LinkSpec, req *Request) (string, error) {
 	return statScript(s.Path) + "if [ \"$t\" = link ]; then printf 'target=%s\\n' \"$(readlink -- \"$p\")\"; fi\n", nil
 }
 
@@ -66,37 +68,10 @@ func (linkProvider) Probe(req *Request) (string, error) {
 func (linkProvider) ProbeVars() []string { return pathProbeVars() }
 
 // ProbePath names the path the probe looks at, for ProbePrelude.
-func (linkProvider) ProbePath(req *Request) (ProbedPath, bool) {
-	return specPath(req, "link", func(s *LinkSpec) string { return s.Path })
-}
+func (linkProvider) ProbePath(s *LinkSpec) ProbedPath { return ProbedPath{Path: s.Path} }
 
 // Check compares the link with the probed path.
-func (linkProvider) Check(ctx context.Context, req *Request, probe connection.Result) (*Change, error) {
-	s, err := spec[LinkSpec](req, "link")
-	if err != nil {
-		return nil, err
-	}
-	ch, err := checkLink(s, probe)
-	if err != nil {
-		return nil, fmt.Errorf("link %s: %w", s.Path, err)
-	}
-	return ch, nil
-}
-
-func describeType(t string) string {
-	switch t {
-	case "file":
-		return "a regular file"
-	case "directory":
-		return "a directory"
-	}
-	return "not a symlink"
-}
-
-func checkLink(s *LinkSpec, probe connection.Result) (*Change, error) {
-	if err := s.Validate(); err != nil {
-		return nil, err
-	}
+func (linkProvider) Check(s *LinkSpec, req *Request, probe connection.Result) (*Change, error) {
 	p, err := probeResult(probe)
 	if err != nil {
 		return nil, err
@@ -136,7 +111,7 @@ func checkLink(s *LinkSpec, probe connection.Result) (*Change, error) {
 }
 
 // Apply creates, replaces or removes the link.
-func (linkProvider) Apply(ctx context.Context, h Host, req *Request, ch *Change) (*Outcome, error) {
+func (linkProvider) Apply(ctx context.Context, h Host, s *LinkSpec, req *Request, ch *Change) (*Outcome, error) {
 	pl, err := plan[linkPlan](ch, "link")
 	if err != nil {
 		return nil, err
@@ -159,4 +134,15 @@ func (linkProvider) Apply(ctx context.Context, h Host, req *Request, ch *Change)
 		return nil, err
 	}
 	return &Outcome{}, nil
+}
+
+// describeType names a probed type other than a symlink, for errors.
+func describeType(t string) string {
+	switch t {
+	case "file":
+		return "a regular file"
+	case "directory":
+		return "a directory"
+	}
+	return "not a symlink"
 }

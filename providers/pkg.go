@@ -22,7 +22,189 @@ type PackageSpec struct {
 	Src         string   `opsmop:"src" local:"file" doc:"a local package file (relative to the policy directory) to upload and install, e.g. a .deb (installed with apt-get install ./file.deb, so its dependencies come from the repositories)"`
 }
 
+// Validate checks the rules of a package that need no host (see
+// Validator): names are package names; state and provider are known
+// values; version and src go with a single name and state = "present";
+// version is not given for a package manager that cannot pin one (when
+// provider names it; else Probe and Check check that for the host's).
+func (s *PackageSpec) Validate() error {
+	var p problems
+	if len(s.Name) == 0 {
+		p.add("name", "name is required")
+	}
+	for _, n := range s.Name {
+		if !templated(n) && (n == "" || n[0] == '-' || strings.ContainsAny(n, " \t\n\x00=")) {
+			p.add("name", "name %q is not a package name", n)
+		}
+	}
+	p.enum("state", s.State, "present", "latest", "absent")
+	p.enum("provider", s.Provider, "apt", "dnf", "yum", "apk", "pacman")
+	if s.Version != "" {
+		if len(s.Name) > 1 {
+			p.add("version", "version is only allowed with a single name")
+		}
+		if s.State == "latest" || s.State == "absent" {
+			p.add("version", "version makes no sense with state = %q", s.State)
+		}
+		if s.Provider != "" && !templated(s.Provider) {
+			if m, err := managerFor(nil, s); err == nil {
+				p.addErr("version", s.versionFor(m))
+			}
+		}
+	}
+	if s.Src != "" {
+		if len(s.Name) > 1 {
+			p.add("src", "with src give the one name of the package in that file")
+		}
+		if s.State == "latest" || s.State == "absent" {
+			p.add("src", "src installs a package file: it takes state = \"present\", not %q", s.State)
+		}
+	}
+	return p.err()
+}
+
+// packageProvider implements `package`.
 type packageProvider struct{}
+
+// packagePlan is what Apply does for a package resource: one run of the
+// package manager.
+type packagePlan struct {
+	Manager     string
+	Names       []string
+	Install     []string // names (pinned when a version is given) to install
+	Upgrade     []string
+	Remove      []string
+	Src         string
+	UpdateCache bool
+}
+
+// labels names the instance by its package names.
+func (packageProvider) labels(s *PackageSpec) errLabels {
+	l := "package " + s.label()
+	return errLabels{Probe: l, Check: l, Apply: l}
+}
+
+// Probe lists which of the names are installed (and, for latest, which
+// have a newer version in the package cache).
+func (packageProvider) Probe(s *PackageSpec, req *Request) (string, error) {
+	m, err := s.manager(req)
+	if err != nil {
+		return "", err
+	}
+	return m.probe(s.Name, s.State == "latest"), nil
+}
+
+// Check decides what to install, upgrade or remove.
+func (packageProvider) Check(s *PackageSpec, req *Request, probe connection.Result) (*Change, error) {
+	m, err := s.manager(req)
+	if err != nil {
+		return nil, err
+	}
+	if probe.ExitCode != 0 {
+		return nil, fmt.Errorf("probe failed with exit status %d: %s", probe.ExitCode, firstLines(probe.Stderr, 5))
+	}
+	installed, upgradable := m.parse(s.Name, string(probe.Stdout))
+	pl := packagePlan{Manager: m.name, Names: s.Name, UpdateCache: s.UpdateCache}
+	msg := ""
+	if s.Src != "" && s.Version == "" && strings.HasSuffix(s.Src, ".deb") {
+		v, note, err := srcDebVersion(req, s)
+		if err != nil {
+			return nil, err
+		}
+		msg = note
+		if v != "" {
+			c := *s
+			c.Version = v
+			s = &c
+		}
+	}
+	var fields []Field
+	missing := 0
+	for _, n := range s.Name {
+		v, ok := installed[n]
+		switch s.State {
+		case "absent":
+			if ok {
+				pl.Remove = append(pl.Remove, n)
+				fields = append(fields, Field{Name: n, Before: v, After: "absent"})
+			}
+		case "latest":
+			if !ok {
+				missing++
+				pl.Install = append(pl.Install, n)
+				fields = append(fields, Field{Name: n, Before: "absent", After: "latest"})
+			} else if c, up := upgradable[n]; up {
+				pl.Upgrade = append(pl.Upgrade, n)
+				fields = append(fields, Field{Name: n, Before: v, After: c})
+			}
+		default:
+			want := orDefault(s.Version, "present")
+			switch {
+			case !ok:
+				missing++
+			case s.Version != "" && !versionMatches(v, s.Version):
+			default:
+				continue
+			}
+			before := v
+			if !ok {
+				before = "absent"
+			}
+			fields = append(fields, Field{Name: n, Before: before, After: want})
+			if s.Src != "" {
+				pl.Src = s.Src
+			} else if s.Version != "" {
+				pl.Install = append(pl.Install, m.pin(n, s.Version))
+			} else {
+				pl.Install = append(pl.Install, n)
+			}
+		}
+	}
+	if len(fields) == 0 {
+		return &Change{Action: None, Message: msg}, nil
+	}
+	act := Update
+	switch {
+	case s.State == "absent":
+		act = Delete
+	case missing == len(s.Name):
+		act = Create
+	}
+	return &Change{Action: act, Fields: fields, Message: msg, Plan: pl}, nil
+}
+
+// Apply runs the package manager once for what Check found.
+func (packageProvider) Apply(ctx context.Context, h Host, s *PackageSpec, req *Request, ch *Change) (*Outcome, error) {
+	pl, err := plan[packagePlan](ch, "package")
+	if err != nil {
+		return nil, err
+	}
+	if err := applyPackage(ctx, h, req, pl); err != nil {
+		return nil, err
+	}
+	return &Outcome{}, nil
+}
+
+// label is the package names, comma-separated, as errors show them.
+func (s *PackageSpec) label() string { return strings.Join(s.Name, ",") }
+
+// versionFor checks that m can install the version s asks for.
+func (s *PackageSpec) versionFor(m pkgManager) error {
+	if s.Version != "" && m.pin == nil {
+		return fmt.Errorf("version is not supported with %s: leave it out, or use src with a package file", m.name)
+	}
+	return nil
+}
+
+// manager returns the package manager to use for s on the host, checking
+// the rule of s that depends on it (see versionFor).
+func (s *PackageSpec) manager(req *Request) (pkgManager, error) {
+	m, err := managerFor(req, s)
+	if err != nil {
+		return pkgManager{}, err
+	}
+	return m, s.versionFor(m)
+}
 
 // pkgManager knows one package manager's commands and output.
 type pkgManager struct {
@@ -44,11 +226,13 @@ type pkgManager struct {
 
 const updatesMarker = "--opsmop-updates--"
 
+// splitUpdates splits probe output at the updates marker.
 func splitUpdates(out string) (inst, upd string) {
 	inst, upd, _ = strings.Cut(out, updatesMarker+"\n")
 	return inst, upd
 }
 
+// pkgWords quotes names as sh words.
 func pkgWords(names []string) string { return shell.Join(names...) }
 
 var aptManager = pkgManager{
@@ -105,6 +289,7 @@ var aptManager = pkgManager{
 	},
 }
 
+// rpmManager is dnf or yum (bin).
 func rpmManager(bin string) pkgManager {
 	return pkgManager{
 		name: bin,
@@ -224,6 +409,7 @@ var pacmanManager = pkgManager{
 	installFile: func(p string) string { return "pacman -U --noconfirm " + shell.Quote(p) },
 }
 
+// setOf is the set of names.
 func setOf(names []string) map[string]bool {
 	m := make(map[string]bool, len(names))
 	for _, n := range names {
@@ -255,188 +441,9 @@ func managerFor(req *Request, s *PackageSpec) (pkgManager, error) {
 	return pkgManager{}, fmt.Errorf("package manager %q is not supported: set provider to apt, dnf, yum, apk or pacman", name)
 }
 
-func (s *PackageSpec) label() string { return strings.Join(s.Name, ",") }
-
-// Validate checks the rules of a package that need no host (see
-// Validator): names are package names; state and provider are known
-// values; version and src go with a single name and state = "present";
-// version is not given for a package manager that cannot pin one (when
-// provider names it; else Probe and Check check that for the host's).
-func (s *PackageSpec) Validate() error {
-	var p problems
-	if len(s.Name) == 0 {
-		p.add("name", "name is required")
-	}
-	for _, n := range s.Name {
-		if !templated(n) && (n == "" || n[0] == '-' || strings.ContainsAny(n, " \t\n\x00=")) {
-			p.add("name", "name %q is not a package name", n)
-		}
-	}
-	p.enum("state", s.State, "present", "latest", "absent")
-	p.enum("provider", s.Provider, "apt", "dnf", "yum", "apk", "pacman")
-	if s.Version != "" {
-		if len(s.Name) > 1 {
-			p.add("version", "version is only allowed with a single name")
-		}
-		if s.State == "latest" || s.State == "absent" {
-			p.add("version", "version makes no sense with state = %q", s.State)
-		}
-		if s.Provider != "" && !templated(s.Provider) {
-			if m, err := managerFor(nil, s); err == nil {
-				p.addErr("version", s.versionFor(m))
-			}
-		}
-	}
-	if s.Src != "" {
-		if len(s.Name) > 1 {
-			p.add("src", "with src give the one name of the package in that file")
-		}
-		if s.State == "latest" || s.State == "absent" {
-			p.add("src", "src installs a package file: it takes state = \"present\", not %q", s.State)
-		}
-	}
-	return p.err()
-}
-
-// versionFor checks that m can install the version s asks for.
-func (s *PackageSpec) versionFor(m pkgManager) error {
-	if s.Version != "" && m.pin == nil {
-		return fmt.Errorf("version is not supported with %s: leave it out, or use src with a package file", m.name)
-	}
-	return nil
-}
-
-// manager validates s (Validate, then the rule that depends on the
-// host's package manager) and returns the manager to use.
-func (s *PackageSpec) manager(req *Request) (pkgManager, error) {
-	if err := s.Validate(); err != nil {
-		return pkgManager{}, err
-	}
-	m, err := managerFor(req, s)
-	if err != nil {
-		return pkgManager{}, err
-	}
-	return m, s.versionFor(m)
-}
-
-type packagePlan struct {
-	Manager     string
-	Names       []string
-	Install     []string // names (pinned when a version is given) to install
-	Upgrade     []string
-	Remove      []string
-	Src         string
-	UpdateCache bool
-}
-
-// Probe lists which of the names are installed (and, for latest, which
-// have a newer version in the package cache).
-func (packageProvider) Probe(req *Request) (string, error) {
-	s, err := spec[PackageSpec](req, "package")
-	if err != nil {
-		return "", err
-	}
-	m, err := s.manager(req)
-	if err != nil {
-		return "", fmt.Errorf("package %s: %w", s.label(), err)
-	}
-	return m.probe(s.Name, s.State == "latest"), nil
-}
-
 // versionMatches reports whether an installed version satisfies want.
 func versionMatches(installed, want string) bool {
 	return installed == want || strings.HasPrefix(installed, want+"-")
-}
-
-// Check decides what to install, upgrade or remove.
-func (packageProvider) Check(ctx context.Context, req *Request, probe connection.Result) (*Change, error) {
-	s, err := spec[PackageSpec](req, "package")
-	if err != nil {
-		return nil, err
-	}
-	ch, err := checkPackage(req, s, probe)
-	if err != nil {
-		return nil, fmt.Errorf("package %s: %w", s.label(), err)
-	}
-	return ch, nil
-}
-
-func checkPackage(req *Request, s *PackageSpec, probe connection.Result) (*Change, error) {
-	m, err := s.manager(req)
-	if err != nil {
-		return nil, err
-	}
-	if probe.ExitCode != 0 {
-		return nil, fmt.Errorf("probe failed with exit status %d: %s", probe.ExitCode, firstLines(probe.Stderr, 5))
-	}
-	installed, upgradable := m.parse(s.Name, string(probe.Stdout))
-	pl := packagePlan{Manager: m.name, Names: s.Name, UpdateCache: s.UpdateCache}
-	msg := ""
-	if s.Src != "" && s.Version == "" && strings.HasSuffix(s.Src, ".deb") {
-		v, note, err := srcDebVersion(req, s)
-		if err != nil {
-			return nil, err
-		}
-		msg = note
-		if v != "" {
-			c := *s
-			c.Version = v
-			s = &c
-		}
-	}
-	var fields []Field
-	missing := 0
-	for _, n := range s.Name {
-		v, ok := installed[n]
-		switch s.State {
-		case "absent":
-			if ok {
-				pl.Remove = append(pl.Remove, n)
-				fields = append(fields, Field{Name: n, Before: v, After: "absent"})
-			}
-		case "latest":
-			if !ok {
-				missing++
-				pl.Install = append(pl.Install, n)
-				fields = append(fields, Field{Name: n, Before: "absent", After: "latest"})
-			} else if c, up := upgradable[n]; up {
-				pl.Upgrade = append(pl.Upgrade, n)
-				fields = append(fields, Field{Name: n, Before: v, After: c})
-			}
-		default:
-			want := orDefault(s.Version, "present")
-			switch {
-			case !ok:
-				missing++
-			case s.Version != "" && !versionMatches(v, s.Version):
-			default:
-				continue
-			}
-			before := v
-			if !ok {
-				before = "absent"
-			}
-			fields = append(fields, Field{Name: n, Before: before, After: want})
-			if s.Src != "" {
-				pl.Src = s.Src
-			} else if s.Version != "" {
-				pl.Install = append(pl.Install, m.pin(n, s.Version))
-			} else {
-				pl.Install = append(pl.Install, n)
-			}
-		}
-	}
-	if len(fields) == 0 {
-		return &Change{Action: None, Message: msg}, nil
-	}
-	act := Update
-	switch {
-	case s.State == "absent":
-		act = Delete
-	case missing == len(s.Name):
-		act = Create
-	}
-	return &Change{Action: act, Fields: fields, Message: msg, Plan: pl}, nil
 }
 
 // srcDebVersion reads the version inside a local .deb, checking that it
@@ -464,22 +471,7 @@ func srcDebVersion(req *Request, s *PackageSpec) (version, note string, err erro
 	return version, "", nil
 }
 
-// Apply runs the package manager once for what Check found.
-func (packageProvider) Apply(ctx context.Context, h Host, req *Request, ch *Change) (*Outcome, error) {
-	s, err := spec[PackageSpec](req, "package")
-	if err != nil {
-		return nil, err
-	}
-	pl, err := plan[packagePlan](ch, "package")
-	if err != nil {
-		return nil, err
-	}
-	if err := applyPackage(ctx, h, req, pl); err != nil {
-		return nil, fmt.Errorf("package %s: %w", s.label(), err)
-	}
-	return &Outcome{}, nil
-}
-
+// applyPackage runs the package manager once for pl.
 func applyPackage(ctx context.Context, h Host, req *Request, pl packagePlan) error {
 	m, err := managerFor(req, &PackageSpec{Provider: pl.Manager})
 	if err != nil {

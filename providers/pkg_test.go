@@ -167,14 +167,14 @@ func TestPackageCommands(t *testing.T) {
 			s := tc.spec
 			req := newReq(&s, "", nil, nil)
 			req.Facts["pkg_manager"] = tc.facts
-			script, err := packageProvider{}.Probe(req)
+			script, err := mustProvider("package").Probe(req)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !strings.Contains(script, tc.probe) {
 				t.Errorf("probe: got %q; want it to contain %q", script, tc.probe)
 			}
-			ch, err := packageProvider{}.Check(testCtx(t), req, connection.Result{Stdout: []byte(tc.out)})
+			ch, err := mustProvider("package").Check(req, connection.Result{Stdout: []byte(tc.out)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -196,7 +196,7 @@ func TestPackageCommands(t *testing.T) {
 				return
 			}
 			f := &fakeHost{}
-			if _, err := (packageProvider{}).Apply(testCtx(t), f, req, ch); err != nil {
+			if _, err := mustProvider("package").Apply(testCtx(t), f, req, ch); err != nil {
 				t.Fatal(err)
 			}
 			if len(f.scripts) != 1 || f.scripts[0] != tc.apply {
@@ -229,7 +229,7 @@ func TestPackageErrors(t *testing.T) {
 			if tc.facts != "" {
 				req.Facts["pkg_manager"] = tc.facts
 			}
-			_, err := packageProvider{}.Probe(req)
+			_, err := mustProvider("package").Probe(req)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v; want an error containing %q", err, tc.want)
 			}
@@ -308,7 +308,7 @@ func TestPackageSrcFake(t *testing.T) {
 			s := tc.spec
 			req := newReq(&s, dir, nil, nil)
 			req.Facts["pkg_manager"] = "apt"
-			ch, err := packageProvider{}.Check(testCtx(t), req, connection.Result{Stdout: []byte(tc.out)})
+			ch, err := mustProvider("package").Check(req, connection.Result{Stdout: []byte(tc.out)})
 			if tc.want != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.want) {
 					t.Fatalf("got %v; want an error containing %q", err, tc.want)
@@ -325,7 +325,7 @@ func TestPackageSrcFake(t *testing.T) {
 				return
 			}
 			f := (&fakeHost{}).on("mktemp -d", "/tmp/opsmop.abc\n", 0)
-			if _, err := (packageProvider{}).Apply(testCtx(t), f, req, ch); err != nil {
+			if _, err := mustProvider("package").Apply(testCtx(t), f, req, ch); err != nil {
 				t.Fatal(err)
 			}
 			if len(f.uploads) != 1 || f.uploads[0].dst != "/tmp/opsmop.abc/"+deb {

@@ -40,16 +40,6 @@ type ProbedPath struct {
 	Hash bool
 }
 
-// specPath is ProbePath for a type whose probe only stats the path its
-// spec names.
-func specPath[T any](req *Request, typ string, path func(*T) string) (ProbedPath, bool) {
-	s, err := spec[T](req, typ)
-	if err != nil {
-		return ProbedPath{}, false
-	}
-	return ProbedPath{Path: path(s)}, true
-}
-
 // preludeKey is the variable-name suffix for path p's prelude results.
 func preludeKey(p string) string {
 	h := sha256.Sum256([]byte(p))

@@ -1,6 +1,3 @@
-// Package providers implements the resource types: each decides, from a
-// read-only probe of the target, what would change (Check) and performs
-// exactly that change (Apply). Providers speak plain POSIX sh.
 package providers
 
 import (
@@ -124,15 +121,20 @@ type Memo struct {
 
 // Provider implements one resource type. Probe and Check validate
 // req.Spec with its Validate method (see Validator) before anything else,
-// so a rule holds whether or not the policy was validated first.
+// so a rule holds whether or not the policy was validated first. A
+// request whose Spec is not the type's, or a Change that is not from the
+// type's Check, is an error naming the type.
 type Provider interface {
 	// Probe returns a read-only sh script whose result Check interprets.
 	// It must not change the target. The engine may batch the probes of
 	// several resources into one round trip.
 	Probe(req *Request) (string, error)
 	// Check decides the change from the probe's result. It does no I/O on
-	// the target.
-	Check(ctx context.Context, req *Request, probe connection.Result) (*Change, error)
+	// the target, and reads local files only through req (Render, Open,
+	// Sum), so it takes no context.
+	Check(req *Request, probe connection.Result) (*Change, error)
 	// Apply performs exactly ch (as returned by Check for the same req).
+	// It may return an Outcome along with an error (a shell's result, for
+	// register).
 	Apply(ctx context.Context, h Host, req *Request, ch *Change) (*Outcome, error)
 }

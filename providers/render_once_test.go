@@ -23,9 +23,9 @@ func TestTemplateRenderedOncePerInstance(t *testing.T) {
 		spec func(path string) any
 		copy bool
 	}{
-		{"template", templateProvider{}, func(p string) any { return &TemplateSpec{Src: "stamp.tmpl", Path: p} }, false},
-		{"file with template", fileProvider{}, func(p string) any { return &FileSpec{Path: p, Template: "stamp.tmpl", State: "present"} }, false},
-		{"template, request copied", templateProvider{}, func(p string) any { return &TemplateSpec{Src: "stamp.tmpl", Path: p} }, true},
+		{"template", mustProvider("template"), func(p string) any { return &TemplateSpec{Src: "stamp.tmpl", Path: p} }, false},
+		{"file with template", mustProvider("file"), func(p string) any { return &FileSpec{Path: p, Template: "stamp.tmpl", State: "present"} }, false},
+		{"template, request copied", mustProvider("template"), func(p string) any { return &TemplateSpec{Src: "stamp.tmpl", Path: p} }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testCtx(t)
@@ -53,7 +53,7 @@ func TestTemplateRenderedOncePerInstance(t *testing.T) {
 				c := *req
 				checkReq = &c
 			}
-			ch, err := tc.p.Check(ctx, checkReq, run())
+			ch, err := tc.p.Check(checkReq, run())
 			if err != nil {
 				t.Fatalf("check: %v", err)
 			}
@@ -66,7 +66,7 @@ func TestTemplateRenderedOncePerInstance(t *testing.T) {
 			if got, _ := os.ReadFile(target); string(got) != "rendering 1\n" {
 				t.Errorf("uploaded: got %q; want the bytes diffed, %q", got, "rendering 1\n")
 			}
-			again, err := tc.p.Check(ctx, checkReq, run())
+			again, err := tc.p.Check(checkReq, run())
 			if err != nil {
 				t.Fatalf("re-check: %v", err)
 			}
@@ -85,7 +85,7 @@ func TestTemplateRenderedOncePerInstance(t *testing.T) {
 func TestMemoRequired(t *testing.T) {
 	req := newReq(&FileSpec{Path: "/nonexistent/x", Content: ptr("x")}, "", nil, nil)
 	req.Memo = nil
-	_, err := fileProvider{}.Check(testCtx(t), req, connection.Result{Stdout: []byte("type=absent\n")})
+	_, err := mustProvider("file").Check(req, connection.Result{Stdout: []byte("type=absent\n")})
 	if err == nil || !strings.Contains(err.Error(), "no Memo") {
 		t.Fatalf("got %v; want an error saying the request has no Memo", err)
 	}

@@ -19,17 +19,6 @@ type ServiceSpec struct {
 	Provider string `opsmop:"provider" enum:"systemd|sysv" doc:"the init system; default: systemd when the host's init_system fact is systemd, else sysv (service/init.d scripts, with update-rc.d or chkconfig for enabled)"`
 }
 
-type serviceProvider struct{}
-
-type servicePlan struct {
-	Name    string
-	Init    string // systemd | sysv
-	Action  string // start | stop | restart | reload | ""
-	Enable  *bool
-	EnTool  string // sysv: update-rc.d | chkconfig
-	Missing bool
-}
-
 // Validate checks the rules of a service that need no host (see
 // Validator): service is a service name; state and provider are known
 // values.
@@ -43,34 +32,31 @@ func (s *ServiceSpec) Validate() error {
 	return p.err()
 }
 
-func initSystem(req *Request, s *ServiceSpec) string {
-	if s.Provider != "" {
-		return s.Provider
-	}
-	if v, _ := req.Facts["init_system"].(string); v == "systemd" {
-		return "systemd"
-	}
-	return "sysv"
+// serviceProvider implements `service`.
+type serviceProvider struct{}
+
+// servicePlan is what Apply does for a service.
+type servicePlan struct {
+	Name    string
+	Init    string // systemd | sysv
+	Action  string // start | stop | restart | reload | ""
+	Enable  *bool
+	EnTool  string // sysv: update-rc.d | chkconfig
+	Missing bool
 }
 
-// sysvFunc defines svc(): the init script through `service` when present.
-func sysvFunc(name string) string {
-	q := shell.Quote(name)
-	return "svc() { if command -v service >/dev/null 2>&1; then service " + q + " \"$1\"; else /etc/init.d/" + q + " \"$1\"; fi; }\n"
+// labels names the instance by its service name; the errors of Apply
+// name it themselves.
+func (serviceProvider) labels(s *ServiceSpec) errLabels {
+	l := "service " + s.Service
+	return errLabels{Probe: l, Check: l}
 }
 
 // Probe reports whether the service exists, runs, and is enabled.
 // systemd: `load=`, `active=`, `enabled=` (systemctl's words); sysv:
 // `exists=0|1`, `status=RC` (of `service NAME status`), `entool=` and
 // `enabled=0|1`.
-func (serviceProvider) Probe(req *Request) (string, error) {
-	s, err := spec[ServiceSpec](req, "service")
-	if err != nil {
-		return "", err
-	}
-	if err := s.Validate(); err != nil {
-		return "", fmt.Errorf("service %s: %w", s.Service, err)
-	}
+func (serviceProvider) Probe(s *ServiceSpec, req *Request) (string, error) {
 	q := shell.Quote(s.Service)
 	if initSystem(req, s) == "systemd" {
 		return "printf 'load=%s\\n' \"$(systemctl show -p LoadState --value " + q + " 2>/dev/null)\"\n" +
@@ -88,22 +74,7 @@ func (serviceProvider) Probe(req *Request) (string, error) {
 }
 
 // Check compares running and enabled state with the wanted ones.
-func (serviceProvider) Check(ctx context.Context, req *Request, probe connection.Result) (*Change, error) {
-	s, err := spec[ServiceSpec](req, "service")
-	if err != nil {
-		return nil, err
-	}
-	ch, err := checkService(req, s, probe)
-	if err != nil {
-		return nil, fmt.Errorf("service %s: %w", s.Service, err)
-	}
-	return ch, nil
-}
-
-func checkService(req *Request, s *ServiceSpec, probe connection.Result) (*Change, error) {
-	if err := s.Validate(); err != nil {
-		return nil, err
-	}
+func (serviceProvider) Check(s *ServiceSpec, req *Request, probe connection.Result) (*Change, error) {
 	p, err := probeResult(probe)
 	if err != nil {
 		return nil, err
@@ -182,7 +153,7 @@ func checkService(req *Request, s *ServiceSpec, probe connection.Result) (*Chang
 }
 
 // Apply starts/stops/restarts/reloads and enables/disables the service.
-func (serviceProvider) Apply(ctx context.Context, h Host, req *Request, ch *Change) (*Outcome, error) {
+func (serviceProvider) Apply(ctx context.Context, h Host, s *ServiceSpec, req *Request, ch *Change) (*Outcome, error) {
 	pl, err := plan[servicePlan](ch, "service")
 	if err != nil {
 		return nil, err
@@ -222,4 +193,21 @@ func (serviceProvider) Apply(ctx context.Context, h Host, req *Request, ch *Chan
 		return nil, err
 	}
 	return &Outcome{}, nil
+}
+
+// initSystem is the init system that manages s on the host.
+func initSystem(req *Request, s *ServiceSpec) string {
+	if s.Provider != "" {
+		return s.Provider
+	}
+	if v, _ := req.Facts["init_system"].(string); v == "systemd" {
+		return "systemd"
+	}
+	return "sysv"
+}
+
+// sysvFunc defines svc(): the init script through `service` when present.
+func sysvFunc(name string) string {
+	q := shell.Quote(name)
+	return "svc() { if command -v service >/dev/null 2>&1; then service " + q + " \"$1\"; else /etc/init.d/" + q + " \"$1\"; fi; }\n"
 }

@@ -99,7 +99,7 @@ func TestShellConverges(t *testing.T) {
 			}
 			req := newReq(tc.spec(d), "", nil, nil)
 			if tc.msg != "" {
-				ch, err := check(t, testCtx(t), d.h, shellProvider{}, req)
+				ch, err := check(t, testCtx(t), d.h, mustProvider("shell"), req)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -111,7 +111,7 @@ func TestShellConverges(t *testing.T) {
 				}
 				return
 			}
-			ch := convergeAgain(t, d.h, shellProvider{}, req, func() string { return d.snapshot(t) }, tc.first, tc.again)
+			ch := convergeAgain(t, d.h, mustProvider("shell"), req, func() string { return d.snapshot(t) }, tc.first, tc.again)
 			if f := fieldMap(ch); f["cmd"] == "" {
 				t.Errorf("fields: got %v; want a cmd field", ch.Fields)
 			}
@@ -148,11 +148,11 @@ func TestShellApplyOutcome(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := tc.spec
 			req := newReq(&s, "", nil, evals)
-			ch, err := check(t, testCtx(t), d.h, shellProvider{}, req)
+			ch, err := check(t, testCtx(t), d.h, mustProvider("shell"), req)
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, err := shellProvider{}.Apply(testCtx(t), d.h, req, ch)
+			out, err := mustProvider("shell").Apply(testCtx(t), d.h, req, ch)
 			if tc.wantErr == "" && err != nil {
 				t.Fatalf("got error %v; want none", err)
 			}
@@ -173,7 +173,7 @@ func TestShellApplyOutcome(t *testing.T) {
 }
 
 func TestShellRejectsBadEnv(t *testing.T) {
-	_, err := shellProvider{}.Probe(newReq(&ShellSpec{Cmd: "true", Env: map[string]string{"A;rm -rf /": "x"}}, "", nil, nil))
+	_, err := mustProvider("shell").Probe(newReq(&ShellSpec{Cmd: "true", Env: map[string]string{"A;rm -rf /": "x"}}, "", nil, nil))
 	if err == nil || !strings.Contains(err.Error(), "not a valid variable name") {
 		t.Fatalf("got %v; want an invalid-name error", err)
 	}
@@ -182,11 +182,11 @@ func TestShellRejectsBadEnv(t *testing.T) {
 func TestEchoAndAssert(t *testing.T) {
 	d := newLocalDir(t)
 	snap := func() string { return d.snapshot(t) }
-	ch := converge(t, d.h, echoProvider{}, newReq(&EchoSpec{Msg: "hello web1"}, "", nil, nil), snap, None)
+	ch := converge(t, d.h, mustProvider("echo"), newReq(&EchoSpec{Msg: "hello web1"}, "", nil, nil), snap, None)
 	if ch.Message != "hello web1" {
 		t.Errorf("echo message: got %q; want %q", ch.Message, "hello web1")
 	}
-	if s, _ := (echoProvider{}).Probe(newReq(&EchoSpec{Msg: "x"}, "", nil, nil)); s != "" {
+	if s, _ := mustProvider("echo").Probe(newReq(&EchoSpec{Msg: "x"}, "", nil, nil)); s != "" {
 		t.Errorf("echo probe: got %q; want empty", s)
 	}
 
@@ -195,7 +195,7 @@ func TestEchoAndAssert(t *testing.T) {
 		"port > 1024":         func(map[string]any) any { return false },
 		"port":                func(map[string]any) any { return 80 },
 	}
-	converge(t, d.h, assertProvider{}, newReq(&AssertSpec{That: []string{"facts.os == 'linux'"}}, "", nil, evals), snap, None)
+	converge(t, d.h, mustProvider("assert"), newReq(&AssertSpec{That: []string{"facts.os == 'linux'"}}, "", nil, evals), snap, None)
 
 	tests := []struct {
 		name string
@@ -211,7 +211,7 @@ func TestEchoAndAssert(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := tc.spec
-			_, err := check(t, testCtx(t), d.h, assertProvider{}, newReq(&s, "", nil, evals))
+			_, err := check(t, testCtx(t), d.h, mustProvider("assert"), newReq(&s, "", nil, evals))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v; want an error containing %q", err, tc.want)
 			}

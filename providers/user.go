@@ -29,25 +29,6 @@ type UserSpec struct {
 	CreateHome *bool    `opsmop:"create_home" default:"true" doc:"create the home directory when creating the user"`
 }
 
-type userProvider struct{}
-
-type userPlan struct {
-	Name   string
-	Delete bool
-	Add    []string // useradd options
-	Mod    []string // usermod options
-	// Password is the crypt hash, kept as a Secret so that no printing
-	// of a Change shows it.
-	Password secret.Secret
-}
-
-func validName(kind, n string) error {
-	if n == "" || n[0] == '-' || strings.ContainsAny(n, ": \t\n,\x00/") {
-		return fmt.Errorf("%s %q is not a valid name", kind, n)
-	}
-	return nil
-}
-
 // Validate checks the rules of a user that need no host (see Validator):
 // name, group and groups are valid names; state is present or absent;
 // uid is not negative; home, shell and comment fit in /etc/passwd;
@@ -84,17 +65,31 @@ func (s *UserSpec) Validate() error {
 	return p.err()
 }
 
+// userProvider implements `user`.
+type userProvider struct{}
+
+// userPlan is what Apply does for a user.
+type userPlan struct {
+	Name   string
+	Delete bool
+	Add    []string // useradd options
+	Mod    []string // usermod options
+	// Password is the crypt hash, kept as a Secret so that no printing
+	// of a Change shows it.
+	Password secret.Secret
+}
+
+// labels names the instance by its name; the errors of Apply name it
+// themselves.
+func (userProvider) labels(s *UserSpec) errLabels {
+	l := "user " + s.Name
+	return errLabels{Probe: l, Check: l}
+}
+
 // Probe prints `passwd=` (the getent passwd line, empty when the user
 // does not exist), `pgroup=` and `groups=` (id -gn / id -Gn), and, when a
 // password is managed, `shadow=` (the hash field) or `shadow_unreadable=1`.
-func (userProvider) Probe(req *Request) (string, error) {
-	s, err := spec[UserSpec](req, "user")
-	if err != nil {
-		return "", err
-	}
-	if err := s.Validate(); err != nil {
-		return "", fmt.Errorf("user %s: %w", s.Name, err)
-	}
+func (userProvider) Probe(s *UserSpec, req *Request) (string, error) {
 	script := "n=" + shell.Quote(s.Name) + `
 if e=$(getent passwd "$n"); then
 printf 'passwd=%s\n' "$e"
@@ -109,22 +104,7 @@ printf 'groups=%s\n' "$(id -Gn "$n" 2>/dev/null)"
 }
 
 // Check compares the account with the wanted one.
-func (userProvider) Check(ctx context.Context, req *Request, probe connection.Result) (*Change, error) {
-	s, err := spec[UserSpec](req, "user")
-	if err != nil {
-		return nil, err
-	}
-	ch, err := checkUser(s, probe)
-	if err != nil {
-		return nil, fmt.Errorf("user %s: %w", s.Name, err)
-	}
-	return ch, nil
-}
-
-func checkUser(s *UserSpec, probe connection.Result) (*Change, error) {
-	if err := s.Validate(); err != nil {
-		return nil, err
-	}
+func (userProvider) Check(s *UserSpec, req *Request, probe connection.Result) (*Change, error) {
 	p, err := probeResult(probe)
 	if err != nil {
 		return nil, err
@@ -266,25 +246,9 @@ func checkUser(s *UserSpec, probe connection.Result) (*Change, error) {
 	return ch, nil
 }
 
-func sortedSet(m map[string]bool) string {
-	k := make([]string, 0, len(m))
-	for n := range m {
-		k = append(k, n)
-	}
-	sort.Strings(k)
-	return strings.Join(k, ",")
-}
-
-func plusList(before string, add []string) string {
-	if before == "" {
-		return strings.Join(add, ",")
-	}
-	return "," + strings.Join(add, ",")
-}
-
 // Apply runs useradd, usermod or userdel, then chpasswd -e with the hash
 // on stdin.
-func (userProvider) Apply(ctx context.Context, h Host, req *Request, ch *Change) (*Outcome, error) {
+func (userProvider) Apply(ctx context.Context, h Host, s *UserSpec, req *Request, ch *Change) (*Outcome, error) {
 	pl, err := plan[userPlan](ch, "user")
 	if err != nil {
 		return nil, err
@@ -335,43 +299,30 @@ func (s *GroupSpec) Validate() error {
 	return p.err()
 }
 
+// groupProvider implements `group`.
 type groupProvider struct{}
 
+// groupPlan is what Apply does for a group: run Cmd with Args.
 type groupPlan struct {
 	Name string
 	Cmd  string // groupadd | groupmod | groupdel
 	Args []string
 }
 
+// labels names the instance by its name in the errors of Check; the
+// errors of Probe name only the type, and those of Apply name the
+// instance themselves.
+func (groupProvider) labels(s *GroupSpec) errLabels {
+	return errLabels{Probe: "group", Check: "group " + s.Name}
+}
+
 // Probe prints `group=` with the getent group line (empty when missing).
-func (groupProvider) Probe(req *Request) (string, error) {
-	s, err := spec[GroupSpec](req, "group")
-	if err != nil {
-		return "", err
-	}
-	if err := s.Validate(); err != nil {
-		return "", fmt.Errorf("group: %w", err)
-	}
+func (groupProvider) Probe(s *GroupSpec, req *Request) (string, error) {
 	return "if e=$(getent group " + shell.Quote(s.Name) + "); then printf 'group=%s\\n' \"$e\"; else echo group=; fi\n", nil
 }
 
 // Check compares the group with the wanted one.
-func (groupProvider) Check(ctx context.Context, req *Request, probe connection.Result) (*Change, error) {
-	s, err := spec[GroupSpec](req, "group")
-	if err != nil {
-		return nil, err
-	}
-	ch, err := checkGroup(s, probe)
-	if err != nil {
-		return nil, fmt.Errorf("group %s: %w", s.Name, err)
-	}
-	return ch, nil
-}
-
-func checkGroup(s *GroupSpec, probe connection.Result) (*Change, error) {
-	if err := s.Validate(); err != nil {
-		return nil, err
-	}
+func (groupProvider) Check(s *GroupSpec, req *Request, probe connection.Result) (*Change, error) {
 	p, err := probeResult(probe)
 	if err != nil {
 		return nil, err
@@ -409,7 +360,7 @@ func checkGroup(s *GroupSpec, probe connection.Result) (*Change, error) {
 }
 
 // Apply runs groupadd, groupmod or groupdel.
-func (groupProvider) Apply(ctx context.Context, h Host, req *Request, ch *Change) (*Outcome, error) {
+func (groupProvider) Apply(ctx context.Context, h Host, s *GroupSpec, req *Request, ch *Change) (*Outcome, error) {
 	pl, err := plan[groupPlan](ch, "group")
 	if err != nil {
 		return nil, err
@@ -423,4 +374,32 @@ func (groupProvider) Apply(ctx context.Context, h Host, req *Request, ch *Change
 		return nil, err
 	}
 	return &Outcome{}, nil
+}
+
+// validName checks a user or group name (or numeric id); kind names it
+// in the error ("user", "group", "owner").
+func validName(kind, n string) error {
+	if n == "" || n[0] == '-' || strings.ContainsAny(n, ": \t\n,\x00/") {
+		return fmt.Errorf("%s %q is not a valid name", kind, n)
+	}
+	return nil
+}
+
+// sortedSet lists the names in m, sorted, comma-separated.
+func sortedSet(m map[string]bool) string {
+	k := make([]string, 0, len(m))
+	for n := range m {
+		k = append(k, n)
+	}
+	sort.Strings(k)
+	return strings.Join(k, ",")
+}
+
+// plusList is what a groups field shown as before gains: add,
+// comma-separated, after a comma when before is not empty.
+func plusList(before string, add []string) string {
+	if before == "" {
+		return strings.Join(add, ",")
+	}
+	return "," + strings.Join(add, ",")
 }

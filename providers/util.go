@@ -370,29 +370,39 @@ func chownCmd(owner, group string, recurse bool, p string) string {
 	return ""
 }
 
-// plan returns ch.Plan as a T or an error naming the type: Apply must be
-// given the Change that Check of the same provider returned.
+// callError is the caller's misuse of the Provider contract: a request
+// without a spec of the type, a change that is not from the type's check.
+// It names the type, and adapt passes it on without a label.
+type callError struct{ msg string }
+
+// Error returns the message.
+func (e *callError) Error() string { return e.msg }
+
+func (*callError) selfLabeled() {}
+
+// plan returns ch.Plan as a T or a *callError naming the type: Apply must
+// be given the Change that Check of the same provider returned.
 func plan[T any](ch *Change, typ string) (T, error) {
 	var zero T
 	if ch == nil {
-		return zero, fmt.Errorf("%s: apply called without a change", typ)
+		return zero, &callError{fmt.Sprintf("%s: apply called without a change", typ)}
 	}
 	p, ok := ch.Plan.(T)
 	if !ok {
-		return zero, fmt.Errorf("%s: apply given a change with plan %T, not from this provider's check", typ, ch.Plan)
+		return zero, &callError{fmt.Sprintf("%s: apply given a change with plan %T, not from this provider's check", typ, ch.Plan)}
 	}
 	return p, nil
 }
 
-// spec returns req.Spec as *T or an error naming the type.
+// spec returns req.Spec as *T or a *callError naming the type.
 func spec[T any](req *Request, typ string) (*T, error) {
 	if req == nil {
-		return nil, fmt.Errorf("%s: nil request", typ)
+		return nil, &callError{fmt.Sprintf("%s: nil request", typ)}
 	}
 	s, ok := req.Spec.(*T)
 	if !ok || s == nil {
 		var zero T
-		return nil, fmt.Errorf("%s: spec is %T, want %T", typ, req.Spec, &zero)
+		return nil, &callError{fmt.Sprintf("%s: spec is %T, want %T", typ, req.Spec, &zero)}
 	}
 	return s, nil
 }

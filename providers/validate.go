@@ -18,8 +18,8 @@ import (
 //
 // The engine calls Validate on the spec as written, when it validates a
 // policy before any host is contacted (opsmop validate, check and apply),
-// and every provider calls it again in Probe and Check on the spec
-// rendered for the host. A string value holding template syntax ("{{")
+// and every Provider (through adapt) calls it again in Probe and Check
+// on the spec rendered for the host. A string value holding template syntax ("{{")
 // is known only once rendered: offline, its value checks are skipped
 // (they run on the rendered value in Probe and Check), while the
 // combinations of keys are still checked. Likewise a boolean or number

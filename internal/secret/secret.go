@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/opsmop/opsmop/internal/homedir"
 )
 
 // Redacted is what every printing of a Secret shows.
@@ -52,8 +54,9 @@ func (e *RefError) Error() string { return fmt.Sprintf("password reference %q: %
 func (e *RefError) Unwrap() error { return e.Err }
 
 // Resolve turns a configured password into a Secret. "env:NAME" reads the
-// environment variable NAME, "file:PATH" reads the file PATH (one trailing
-// newline removed); anything else is the password itself. The error, a
+// environment variable NAME, "file:PATH" reads the file PATH (a leading ~
+// is the user's home directory; one trailing newline removed); anything
+// else is the password itself. The error, a
 // *RefError, names the reference, never the value.
 func Resolve(ref string, getenv func(string) string) (Secret, error) {
 	switch {
@@ -65,12 +68,8 @@ func Resolve(ref string, getenv func(string) string) (Secret, error) {
 		}
 		return New(v), nil
 	case strings.HasPrefix(ref, "file:"):
-		p := strings.TrimPrefix(ref, "file:")
-		if strings.HasPrefix(p, "~/") {
-			if h, err := os.UserHomeDir(); err == nil {
-				p = h + p[1:]
-			}
-		}
+		home, _ := os.UserHomeDir() // "" on error: ~ stays as written
+		p := homedir.Expand(strings.TrimPrefix(ref, "file:"), home)
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return Secret{}, &RefError{Ref: ref, Err: err}

@@ -1,4 +1,4 @@
-package engine
+package view
 
 import (
 	"fmt"
@@ -11,6 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/opsmop/opsmop/engine"
 	"github.com/opsmop/opsmop/providers"
 )
 
@@ -107,14 +108,14 @@ func TestStatusUploadThrottled(t *testing.T) {
 			)
 			clock := newFakeClock()
 			var w termBuffer
-			h := &HumanReporter{W: &w, Color: c.color, Status: true, Now: clock.Now, Width: func() int { return c.width }}
-			h.Event(Event{Type: EventRunStart, Mode: "apply", Hosts: 1})
+			h := &Human{W: &w, Color: c.color, Status: true, Now: clock.Now, Width: func() int { return c.width }}
+			h.event(event{Type: evRunStart, Mode: "apply", Hosts: 1})
 			for i := 1; i <= callbacks; i++ {
 				clock.Advance(duration / callbacks)
-				h.Upload("web1", "file[/srv/blob.bin]", int64(size)*int64(i)/callbacks, size)
+				h.Upload(engine.UploadProgress{Host: "web1", Resource: "file[/srv/blob.bin]", Written: int64(size) * int64(i) / callbacks, Total: size})
 			}
-			h.Event(Event{Type: EventHostEnd, Host: "web1"})
-			h.Event(Event{Type: EventSummary, Summary: &Summary{Mode: "apply"}})
+			h.event(event{Type: evHostEnd, Host: "web1"})
+			h.event(event{Type: evSummary, Summary: &engine.Summary{Mode: "apply"}})
 			out := w.String()
 
 			draws := len(statusLines(out))
@@ -142,15 +143,15 @@ func TestStatusUploadThrottled(t *testing.T) {
 func TestStatusSilentEventsThrottled(t *testing.T) {
 	clock := newFakeClock()
 	var w termBuffer
-	h := &HumanReporter{W: &w, Status: true, Now: clock.Now}
-	h.Event(Event{Type: EventRunStart, Mode: "apply", Hosts: 2000})
+	h := &Human{W: &w, Status: true, Now: clock.Now}
+	h.event(event{Type: evRunStart, Mode: "apply", Hosts: 2000})
 	for i := range 2000 {
 		host := fmt.Sprintf("n%d", i)
 		clock.Advance(time.Millisecond)
-		h.Event(Event{Type: EventHostStart, Host: host})
-		h.Event(Event{Type: EventResource, Host: host, Resource: "file[/a]", Status: StatusOK})
-		h.Event(Event{Type: EventResource, Host: host, Resource: "file[/b]", Status: StatusSkipped})
-		h.Event(Event{Type: EventHostEnd, Host: host})
+		h.event(event{Type: evHostStart, Host: host})
+		h.event(event{Type: evResource, Host: host, Resource: "file[/a]", Status: engine.StatusOK})
+		h.event(event{Type: evResource, Host: host, Resource: "file[/b]", Status: engine.StatusSkipped})
+		h.event(event{Type: evHostEnd, Host: host})
 	}
 	out := w.String()
 	// 2 s of fake time: the first draw and then one per 250 ms.
@@ -165,20 +166,20 @@ func TestStatusSilentEventsThrottled(t *testing.T) {
 func TestStatusAfterResults(t *testing.T) {
 	clock := newFakeClock()
 	var w termBuffer
-	h := &HumanReporter{W: &w, Status: true, Now: clock.Now}
-	h.Event(Event{Type: EventRunStart, Mode: "apply", Hosts: 3})
+	h := &Human{W: &w, Status: true, Now: clock.Now}
+	h.event(event{Type: evRunStart, Mode: "apply", Hosts: 3})
 	for i := range 3 {
 		clock.Advance(time.Millisecond)
 		before, writes := len(w.String()), w.writes
 		host := fmt.Sprintf("n%d", i)
-		h.Event(Event{Type: EventResource, Host: host, Resource: "file[/srv/x]", Status: StatusChanged, Mode: "apply", Change: &providers.Change{Action: "create"}})
+		h.event(event{Type: evResource, Host: host, Resource: "file[/srv/x]", Status: engine.StatusChanged, Mode: "apply", Change: &providers.Change{Action: "create"}})
 		got := w.String()[before:]
 		want := fmt.Sprintf("\r\x1b[K%s: file[/srv/x]: create\n[0/3 done] changed %d  failed 0  unreachable 0  0.0s", host, i+1)
 		if got != want || w.writes != writes+1 {
 			t.Errorf("%s: got %q in %d write(s); want %q in 1", host, got, w.writes-writes, want)
 		}
 	}
-	h.Event(Event{Type: EventSummary, Summary: &Summary{Mode: "apply"}})
+	h.event(event{Type: evSummary, Summary: &engine.Summary{Mode: "apply"}})
 	if out := w.String(); !strings.Contains(out, "0.0s\r\x1b[K\nRECAP") {
 		t.Errorf("got %q; want the status line erased before the recap", out)
 	}
@@ -188,15 +189,15 @@ func TestStatusAfterResults(t *testing.T) {
 func TestStatusElapsedFromClock(t *testing.T) {
 	clock := newFakeClock()
 	var w termBuffer
-	h := &HumanReporter{W: &w, Status: true, Now: clock.Now, Width: func() int { return 120 }}
-	h.Event(Event{Type: EventRunStart, Mode: "check", Hosts: 1})
+	h := &Human{W: &w, Status: true, Now: clock.Now, Width: func() int { return 120 }}
+	h.event(event{Type: evRunStart, Mode: "check", Hosts: 1})
 	clock.Advance(4500 * time.Millisecond)
-	h.Upload("n1", "file[/f]", 1, 4)
+	h.Upload(engine.UploadProgress{Host: "n1", Resource: "file[/f]", Written: 1, Total: 4})
 	lines := statusLines(w.String())
 	if got, want := lines[len(lines)-1], "[0/1 done] changed 0  failed 0  unreachable 0  4.5s  n1: uploading file[/f] 25% of 4 B"; got != want {
 		t.Errorf("got %q; want %q", got, want)
 	}
-	h.Event(Event{Type: EventSummary, Summary: &Summary{Mode: "check"}})
+	h.event(event{Type: evSummary, Summary: &engine.Summary{Mode: "check"}})
 }
 
 // TestStatusWidth: every status line fits the terminal's width, whatever
@@ -219,16 +220,16 @@ func TestStatusWidth(t *testing.T) {
 			t.Run(fmt.Sprintf("width %d color %v", width, color), func(t *testing.T) {
 				clock := newFakeClock()
 				var w termBuffer
-				h := &HumanReporter{W: &w, Color: color, Status: true, Now: clock.Now, Width: func() int { return width }}
-				h.Event(Event{Type: EventRunStart, Mode: "apply", Hosts: 50})
+				h := &Human{W: &w, Color: color, Status: true, Now: clock.Now, Width: func() int { return width }}
+				h.event(event{Type: evRunStart, Mode: "apply", Hosts: 50})
 				for _, host := range hosts {
 					for _, path := range paths {
 						clock.Advance(300 * time.Millisecond)
-						h.Upload(host, path, 1<<30, 190<<30)
-						h.Event(Event{Type: EventResource, Host: host, Resource: path, Status: StatusFailed, Error: "boom"})
+						h.Upload(engine.UploadProgress{Host: host, Resource: path, Written: 1 << 30, Total: 190 << 30})
+						h.event(event{Type: evResource, Host: host, Resource: path, Status: engine.StatusFailed, Error: "boom"})
 					}
 				}
-				h.Event(Event{Type: EventSummary, Summary: &Summary{Mode: "apply"}})
+				h.event(event{Type: evSummary, Summary: &engine.Summary{Mode: "apply"}})
 				lines := statusLines(w.String())
 				if want := 1 + 2*len(hosts)*len(paths); len(lines) != want {
 					t.Fatalf("status lines: got %d; want %d", len(lines), want)
@@ -275,12 +276,12 @@ func TestStatusWidthRequeried(t *testing.T) {
 	clock := newFakeClock()
 	var w termBuffer
 	width := 0
-	h := &HumanReporter{W: &w, Status: true, Now: clock.Now, Width: func() int { return width }}
-	h.Event(Event{Type: EventRunStart, Mode: "apply", Hosts: 1})
+	h := &Human{W: &w, Status: true, Now: clock.Now, Width: func() int { return width }}
+	h.event(event{Type: evRunStart, Mode: "apply", Hosts: 1})
 	for _, width = range []int{0, 30, 120, 25} {
 		clock.Advance(time.Second)
 		before := len(w.String())
-		h.Upload("web1", "file[/srv/"+strings.Repeat("x", 200)+"]", 1, 2)
+		h.Upload(engine.UploadProgress{Host: "web1", Resource: "file[/srv/" + strings.Repeat("x", 200) + "]", Written: 1, Total: 2})
 		lines := statusLines(w.String()[before:])
 		want := width - 1
 		if width == 0 {
@@ -290,7 +291,7 @@ func TestStatusWidthRequeried(t *testing.T) {
 			t.Errorf("width %d: got %q; want one line of %d cells", width, lines, want)
 		}
 	}
-	h.Event(Event{Type: EventSummary, Summary: &Summary{Mode: "apply"}})
+	h.event(event{Type: evSummary, Summary: &engine.Summary{Mode: "apply"}})
 }
 
 func TestStatusTruncate(t *testing.T) {

@@ -1,7 +1,6 @@
-package engine
+package view
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -11,44 +10,14 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/opsmop/opsmop/engine"
 	"github.com/opsmop/opsmop/providers"
 )
 
-// JSONReporter writes every event as one JSON object per line and nothing
-// else.
-type JSONReporter struct {
-	mu  sync.Mutex
-	enc *json.Encoder
-	err error
-}
-
-// NewJSONReporter returns a reporter writing JSON lines to w.
-func NewJSONReporter(w io.Writer) *JSONReporter { return &JSONReporter{enc: json.NewEncoder(w)} }
-
-// Event implements Reporter. After a failed write it writes nothing more
-// (a stream with a hole in it would mislead its reader); Err says why.
-func (j *JSONReporter) Event(e Event) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.err == nil {
-		if err := j.enc.Encode(e); err != nil {
-			j.err = fmt.Errorf("write JSON event: %w", err)
-		}
-	}
-}
-
-// Err returns the first write error: the run's report is incomplete and
-// the caller must not report success.
-func (j *JSONReporter) Err() error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.err
-}
-
-// HumanReporter renders events for people: one line per resource as it
+// Human renders events for people: one line per resource as it
 // happens (unchanged ones only when Verbose), diffs for changes in both
 // check and apply, failures with the command's rc and stderr, and a recap.
-type HumanReporter struct {
+type Human struct {
 	W       io.Writer
 	Color   bool
 	Verbose bool
@@ -75,18 +44,20 @@ type HumanReporter struct {
 	prog     progress
 	stopTick chan struct{}
 	err      error
+	flatOnce sync.Once
+	f        flat
 }
 
 // Err returns the first error writing to W: the report is incomplete and
 // the caller must not report success.
-func (h *HumanReporter) Err() error {
+func (h *Human) Err() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.err
 }
 
 // writeOut writes s to W, keeping the first error; h.mu is held.
-func (h *HumanReporter) writeOut(s string) {
+func (h *Human) writeOut(s string) {
 	if _, err := io.WriteString(h.W, s); err != nil && h.err == nil {
 		h.err = fmt.Errorf("write output: %w", err)
 	}
@@ -128,21 +99,21 @@ const (
 	eraseLine = "\r\x1b[K"
 )
 
-func (h *HumanReporter) paint(c, s string) string {
+func (h *Human) paint(c, s string) string {
 	if !h.Color {
 		return s
 	}
 	return c + s + cReset
 }
 
-func (h *HumanReporter) now() time.Time {
+func (h *Human) now() time.Time {
 	if h.Now != nil {
 		return h.Now()
 	}
 	return time.Now()
 }
 
-func (h *HumanReporter) width() int {
+func (h *Human) width() int {
 	if h.Width != nil {
 		if w := h.Width(); w > 0 {
 			return w
@@ -151,32 +122,32 @@ func (h *HumanReporter) width() int {
 	return defaultWidth
 }
 
-// Event implements Reporter.
-func (h *HumanReporter) Event(e Event) {
+// event renders one event: result lines at once, the status line kept below them.
+func (h *Human) event(e event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var b strings.Builder
 	if h.Status {
 		h.track(e)
-		if e.Type == EventRunStart {
+		if e.Type == evRunStart {
 			h.startTicker()
 		}
 	}
 	switch e.Type {
-	case EventRunStart:
+	case evRunStart:
 		verb := "apply"
 		if e.Mode == "check" {
 			verb = "check (nothing will be changed)"
 		}
 		fmt.Fprintf(&b, "%s: %d host(s)\n", verb, e.Hosts)
-	case EventNotice:
+	case evNotice:
 		fmt.Fprintf(&b, "%s\n", h.paint(cCyan, e.Message))
-	case EventResource, EventHandler:
+	case evResource, evHandler:
 		h.resource(&b, e)
-	case EventSummary:
+	case evSummary:
 		h.recap(&b, e.Summary)
 	}
-	if e.Type == EventSummary {
+	if e.Type == evSummary {
 		h.finish(b.String())
 		h.stopTicker()
 		return
@@ -188,7 +159,7 @@ func (h *HumanReporter) Event(e Event) {
 // Non-empty out is printed at once, the status line erased before it and
 // drawn again after it. With out empty, the status line is refreshed
 // only if it was last drawn at least redrawEvery ago.
-func (h *HumanReporter) write(out string) {
+func (h *Human) write(out string) {
 	if !h.Status || h.prog.finished {
 		h.writeOut(out)
 		return
@@ -210,7 +181,7 @@ func (h *HumanReporter) write(out string) {
 
 // finish removes the status line, prints out (the recap) and stops all
 // later redraws.
-func (h *HumanReporter) finish(out string) {
+func (h *Human) finish(out string) {
 	if h.Status && h.prog.shown {
 		out = eraseLine + out
 		h.prog.shown = false
@@ -221,7 +192,7 @@ func (h *HumanReporter) finish(out string) {
 
 // statusLine renders the status line for a terminal width columns wide;
 // it never reaches the last column, so that no terminal wraps it.
-func (h *HumanReporter) statusLine(now time.Time, width int) string {
+func (h *Human) statusLine(now time.Time, width int) string {
 	p := h.prog
 	room := max(width-1, 1)
 	elapsed := now.Sub(p.started).Seconds()
@@ -271,22 +242,22 @@ func (u *upload) fit(room int) (string, bool) {
 	return "", false
 }
 
-func (h *HumanReporter) track(e Event) {
+func (h *Human) track(e event) {
 	switch e.Type {
-	case EventRunStart:
+	case evRunStart:
 		h.prog = progress{started: h.now(), total: e.Tasks}
 		if h.prog.total == 0 {
 			h.prog.total = e.Hosts
 		}
-	case EventHostEnd:
+	case evHostEnd:
 		h.prog.done++
-	case EventResource, EventHandler:
+	case evResource, evHandler:
 		switch e.Status {
-		case StatusChanged:
+		case engine.StatusChanged:
 			h.prog.changed++
-		case StatusFailed:
+		case engine.StatusFailed:
 			h.prog.failed++
-		case StatusUnreachable:
+		case engine.StatusUnreachable:
 			h.prog.unreachable++
 		}
 	}
@@ -295,19 +266,44 @@ func (h *HumanReporter) track(e Event) {
 // Upload shows a file upload's progress on the status line. It may be
 // called for every chunk written: the line is redrawn at most once per
 // 250 ms.
-func (h *HumanReporter) Upload(host, path string, written, total int64) {
+func (h *Human) Upload(u engine.UploadProgress) {
 	if !h.Status {
 		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if written >= total {
+	if u.Written >= u.Total {
 		h.prog.upload = nil
 	} else {
-		h.prog.upload = &upload{host: printable(host), path: printable(path), percent: written * 100 / max(total, 1), total: total}
+		h.prog.upload = &upload{host: printable(u.Host), path: printable(u.Resource), percent: u.Written * 100 / max(u.Total, 1), total: u.Total}
 	}
 	h.write("")
 }
+
+// The engine.Hooks of Human, rendered through event.
+
+func (h *Human) flat() *flat {
+	h.flatOnce.Do(func() { h.f = flat{handle: h.event} })
+	return &h.f
+}
+
+// RunStart implements engine.Hooks.
+func (h *Human) RunStart(r engine.RunStart) { h.flat().RunStart(r) }
+
+// HostStart implements engine.Hooks.
+func (h *Human) HostStart(e engine.HostStart) { h.flat().HostStart(e) }
+
+// Resource implements engine.Hooks.
+func (h *Human) Resource(r engine.ResourceResult) { h.flat().Resource(r) }
+
+// HostEnd implements engine.Hooks.
+func (h *Human) HostEnd(e engine.HostEnd) { h.flat().HostEnd(e) }
+
+// Notice implements engine.Hooks.
+func (h *Human) Notice(n engine.Notice) { h.flat().Notice(n) }
+
+// Summary implements engine.Hooks.
+func (h *Human) Summary(s *engine.Summary) { h.flat().Summary(s) }
 
 func humanBytes(n int64) string {
 	switch {
@@ -324,7 +320,7 @@ func humanBytes(n int64) string {
 // startTicker refreshes the status line (the elapsed time) every
 // redrawEvery until stopTicker. Its timer is set for when the line falls
 // due, so that redraws for other reasons push it back.
-func (h *HumanReporter) startTicker() {
+func (h *Human) startTicker() {
 	if h.stopTick != nil {
 		return
 	}
@@ -348,21 +344,21 @@ func (h *HumanReporter) startTicker() {
 	}()
 }
 
-func (h *HumanReporter) stopTicker() {
+func (h *Human) stopTicker() {
 	if h.stopTick != nil {
 		close(h.stopTick)
 		h.stopTick = nil
 	}
 }
 
-func (h *HumanReporter) resource(b *strings.Builder, e Event) {
+func (h *Human) resource(b *strings.Builder, e event) {
 	what := e.Resource
-	if e.Type == EventHandler {
+	if e.Type == evHandler {
 		what = "handler " + what
 	}
 	prefix := e.Host + ": " + what
 	switch e.Status {
-	case StatusOK:
+	case engine.StatusOK:
 		if e.Message != "" && e.Change != nil && e.Change.Output {
 			fmt.Fprintf(b, "%s: %s\n", prefix, e.Message)
 			return
@@ -370,11 +366,11 @@ func (h *HumanReporter) resource(b *strings.Builder, e Event) {
 		if h.Verbose {
 			fmt.Fprintf(b, "%s: %s\n", prefix, h.paint(cGreen, "ok"))
 		}
-	case StatusSkipped:
+	case engine.StatusSkipped:
 		if h.Verbose {
 			fmt.Fprintf(b, "%s: %s\n", prefix, h.paint(cCyan, "skipped ("+e.Message+")"))
 		}
-	case StatusChanged:
+	case engine.StatusChanged:
 		action := "changed"
 		if e.Change != nil {
 			action = string(e.Change.Action)
@@ -386,9 +382,9 @@ func (h *HumanReporter) resource(b *strings.Builder, e Event) {
 		if e.Change != nil {
 			h.change(b, e)
 		}
-	case StatusFailed, StatusIgnored:
+	case engine.StatusFailed, engine.StatusIgnored:
 		word := "FAILED:"
-		if e.Status == StatusIgnored {
+		if e.Status == engine.StatusIgnored {
 			word = "FAILED (ignored):"
 		}
 		fmt.Fprintf(b, "%s: %s %s\n", prefix, h.paint(cRed, word), indentRest(e.Error))
@@ -398,14 +394,14 @@ func (h *HumanReporter) resource(b *strings.Builder, e Event) {
 		if s := strings.TrimRight(e.Stderr, "\n"); s != "" {
 			fmt.Fprintf(b, "    stderr: %s\n", indentRest(s))
 		}
-	case StatusUnreachable:
+	case engine.StatusUnreachable:
 		fmt.Fprintf(b, "%s: %s %s\n", e.Host, h.paint(cRed, "UNREACHABLE:"), e.Error)
 	}
 }
 
 func indentRest(s string) string { return strings.ReplaceAll(s, "\n", "\n    ") }
 
-func (h *HumanReporter) change(b *strings.Builder, e Event) {
+func (h *Human) change(b *strings.Builder, e event) {
 	c := e.Change
 	for _, f := range c.Fields {
 		fmt.Fprintf(b, "    %s: %s -> %s\n", f.Name, show(f.Before), show(f.After))
@@ -447,7 +443,7 @@ func show(s string) string {
 	return s
 }
 
-func (h *HumanReporter) recap(b *strings.Builder, s *Summary) {
+func (h *Human) recap(b *strings.Builder, s *engine.Summary) {
 	if s == nil {
 		return
 	}

@@ -1,0 +1,101 @@
+package engine
+
+import (
+	"github.com/opsmop/opsmop/providers"
+)
+
+// Hooks receives what happens during a run, as it happens: the engine
+// calls only these methods, and views (human, JSON, ad-hoc) implement
+// them. Implementations must be safe for concurrent use (hosts report
+// from their own goroutines) and must not block for long: the run waits.
+// Embed NopHooks to implement only some.
+type Hooks interface {
+	// RunStart is called once, first.
+	RunStart(RunStart)
+	// HostStart is called when a role starts on a host.
+	HostStart(HostStart)
+	// Resource is called when a resource (or loop item, or handler) was
+	// checked or applied, failed, was skipped, or when a host became
+	// unreachable or a role was skipped on it.
+	Resource(ResourceResult)
+	// Upload reports the progress of a file upload.
+	Upload(UploadProgress)
+	// HostEnd is called when a role ends on a host.
+	HostEnd(HostEnd)
+	// Notice is a run-level message (serial batches, a role stopped by
+	// max_fail_percentage).
+	Notice(Notice)
+	// Summary is called once, last, with the recap.
+	Summary(*Summary)
+}
+
+// NopHooks implements Hooks by doing nothing.
+type NopHooks struct{}
+
+func (NopHooks) RunStart(RunStart)       {}
+func (NopHooks) HostStart(HostStart)     {}
+func (NopHooks) Resource(ResourceResult) {}
+func (NopHooks) Upload(UploadProgress)   {}
+func (NopHooks) HostEnd(HostEnd)         {}
+func (NopHooks) Notice(Notice)           {}
+func (NopHooks) Summary(*Summary)        {}
+
+// RunStart opens a run.
+type RunStart struct {
+	// Mode is "check" or "apply".
+	Mode string
+	// Hosts is the number of distinct hosts; Tasks the number of (role,
+	// host) pairs planned.
+	Hosts, Tasks int
+}
+
+// HostStart and HostEnd frame one role on one host.
+type HostStart struct {
+	Host, Role string
+}
+
+// HostEnd closes one role on one host.
+type HostEnd struct {
+	Host, Role string
+	// Stats are the host's counts so far (over all roles).
+	Stats Stats
+	// Duration is the role's time on the host, in seconds.
+	Duration float64
+}
+
+// ResourceResult is what became of one resource instance on one host.
+type ResourceResult struct {
+	Host, Role string
+	// Resource is the instance's label (file[/etc/motd]); "role NAME" when
+	// a role was skipped or its when failed; "" when the host became
+	// unreachable.
+	Resource     string
+	ResourceType string
+	// Handler is set for a handler run.
+	Handler bool
+	Status  Status
+	// Change is what the check found (nil when it did not get that far).
+	Change *providers.Change
+	// Error is the failure, for StatusFailed, StatusIgnored and
+	// StatusUnreachable.
+	Error string
+	// Message is informational: a skip reason, echo's output, ...
+	Message string
+	// Stdout, Stderr and RC are a command's result, when one ran (RC nil
+	// otherwise).
+	Stdout, Stderr string
+	RC             *int
+	// Duration is the time spent on the instance, in seconds.
+	Duration float64
+}
+
+// UploadProgress is how far the upload of a file resource has come.
+type UploadProgress struct {
+	Host, Resource string
+	Written, Total int64
+}
+
+// Notice is a run-level message.
+type Notice struct {
+	Role, Message string
+}
