@@ -388,7 +388,7 @@ func toTarget(st defaults.Settings) connection.Target {
 // runPlan is a policy turned into engine plans, with each (role, host)'s
 // connection resolved.
 type runPlan struct {
-	plans []engine.Plan
+	plans []engine.RoleHosts
 	// forks is the first selected host's forks setting (0: no host).
 	forks int
 	hosts hostConns
@@ -403,7 +403,7 @@ func (s *session) plans() (runPlan, error) {
 		if err != nil {
 			return runPlan{}, err
 		}
-		p := engine.Plan{Role: r}
+		p := engine.RoleHosts{Role: r}
 		for _, h := range hosts {
 			hc, err := s.resolve(r, h.Name)
 			if err != nil {

@@ -34,8 +34,10 @@ type Connector interface {
 	Connect(ctx context.Context, role *policy.Role, host *HostInfo) (providers.Host, error)
 }
 
-// Plan is one role with the hosts it runs on, in order.
-type Plan struct {
+// RoleHosts is one role with the hosts it runs on, in order (what main
+// plans; not to be confused with a providers.Change's Plan, the apply
+// recipe a check hands to apply).
+type RoleHosts struct {
 	Role  *policy.Role
 	Hosts []*HostInfo
 }
@@ -45,7 +47,7 @@ type Options struct {
 	Policy    *policy.Policy
 	Registry  policy.Registry
 	Lookup    func(typeName string) (providers.Provider, bool)
-	Plans     []Plan
+	Plans     []RoleHosts
 	Check     bool
 	Forks     int
 	ExtraVars map[string]any

@@ -145,9 +145,9 @@ func (h *harness) run(src string, check bool, extra map[string]any, hosts ...str
 	if len(hosts) == 0 {
 		hosts = []string{"h1"}
 	}
-	var plans []engine.Plan
+	var plans []engine.RoleHosts
 	for _, r := range pol.Roles {
-		pl := engine.Plan{Role: r}
+		pl := engine.RoleHosts{Role: r}
 		for _, n := range hosts {
 			pl.Hosts = append(pl.Hosts, &engine.HostInfo{Name: n, Address: n, Groups: []string{"all"}, Vars: map[string]any{"root": h.dir}, CommandTimeout: h.timeout})
 		}
@@ -540,7 +540,7 @@ func TestJSONReporterLinesDecode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plans := []engine.Plan{{Role: pol.Roles[0], Hosts: []*engine.HostInfo{{Name: "h1", Vars: map[string]any{"root": h.dir}}}}}
+	plans := []engine.RoleHosts{{Role: pol.Roles[0], Hosts: []*engine.HostInfo{{Name: "h1", Vars: map[string]any{"root": h.dir}}}}}
 	engine.Run(context.Background(), engine.Options{Policy: pol, Registry: h.reg, Lookup: h.lookup, Plans: plans, Connector: h.conn, Hooks: rep})
 	types := map[string]int{}
 	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
@@ -716,9 +716,9 @@ tags = ["roll"]
 			if err != nil {
 				t.Fatal(err)
 			}
-			var plans []engine.Plan
+			var plans []engine.RoleHosts
 			for _, r := range pol.Roles {
-				plans = append(plans, engine.Plan{Role: r, Hosts: []*engine.HostInfo{{Name: "h1", Vars: map[string]any{"root": h.dir}}}})
+				plans = append(plans, engine.RoleHosts{Role: r, Hosts: []*engine.HostInfo{{Name: "h1", Vars: map[string]any{"root": h.dir}}}})
 			}
 			engine.Run(context.Background(), engine.Options{Policy: pol, Registry: h.reg, Lookup: h.lookup, Plans: plans, Connector: h.conn, Tags: tc.only, SkipTags: tc.skip})
 			for _, name := range []string{"a", "b", "c", "d", "e", "f", "handler"} {

@@ -150,9 +150,9 @@ func TestLabThreeHostsConcurrently(t *testing.T) {
 	if errs := engine.Validate(pol, reg, engine.NewEvaluator(pol.Dir), nil); len(errs) > 0 {
 		t.Fatalf("validate: %v", errs)
 	}
-	var plans []engine.Plan
+	var plans []engine.RoleHosts
 	for _, r := range pol.Roles {
-		p := engine.Plan{Role: r}
+		p := engine.RoleHosts{Role: r}
 		for _, h := range l.Hosts {
 			p.Hosts = append(p.Hosts, &engine.HostInfo{Name: h.Name, Address: h.Addr, Groups: []string{"all"}, Vars: map[string]any{}, CommandTimeout: time.Minute})
 		}

@@ -15,7 +15,7 @@ import (
 	"github.com/opsmop/opsmop/policy"
 )
 
-func (r *runner) runRole(ctx context.Context, p Plan) {
+func (r *runner) runRole(ctx context.Context, p RoleHosts) {
 	if len(p.Hosts) == 0 {
 		return
 	}

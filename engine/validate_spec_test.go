@@ -120,7 +120,7 @@ name = "r"
 		t.Fatalf("validate: %v", errs)
 	}
 	log := &recorder{}
-	plans := []engine.Plan{{Role: pol.Roles[0], Hosts: []*engine.HostInfo{{Name: "h1", Address: "h1", Groups: []string{"all"}, CommandTimeout: 60 * time.Second}}}}
+	plans := []engine.RoleHosts{{Role: pol.Roles[0], Hosts: []*engine.HostInfo{{Name: "h1", Address: "h1", Groups: []string{"all"}, CommandTimeout: 60 * time.Second}}}}
 	sum := engine.Run(context.Background(), engine.Options{Policy: pol, Registry: reg, Lookup: providers.Lookup, Plans: plans, Forks: 1, Connector: localOnce{}, Hooks: log})
 	if sum.Failed() {
 		for _, e := range log.events {
