@@ -46,10 +46,19 @@ fuzz:
 # target's sh may be. `make deps` installs those tools.
 TARGET_SCRIPTS = $(wildcard connection/*.sh)
 
+# lint also runs staticcheck and deadcode, pinned as tool dependencies in
+# go.mod (`go tool` builds them from the module cache; .ci/run's
+# `go mod download` fills it). deadcode -test counts the tests as roots
+# too, so it reports functions nothing calls, not even a test; any finding
+# fails lint.
 lint:
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+	@out=$$($(GO) tool deadcode -test ./...) || exit 1; \
+	  if [ -n "$$out" ]; then echo "deadcode: unreachable from every main and test:"; echo "$$out"; exit 1; fi; \
+	  echo "deadcode -test: no unreachable functions"
 	@for t in shellcheck dash bash busybox; do \
 	  command -v $$t >/dev/null || { echo "lint: $$t not found: run make deps (or apt-get install shellcheck busybox)"; exit 1; }; \
 	done

@@ -62,7 +62,7 @@ func adhocOptions(c *cli.Context) (AdhocOptions, error) {
 		cmdWords, args = args[1:], args[:1]
 	}
 	if len(cmdWords) == 0 {
-		return AdhocOptions{}, invalid(errors.New("missing command: opsmop run [-i INVENTORY | POLICY] --limit PATTERN -- COMMAND..."))
+		return AdhocOptions{}, invalid(errors.New("missing command: opsmop run [-i INVENTORY | POLICY] --limit PATTERN -- COMMAND [ARGS]"))
 	}
 	if len(args) > 1 {
 		return AdhocOptions{}, invalid(fmt.Errorf("unexpected arguments %q before --: give at most one POLICY", args[1:]))

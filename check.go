@@ -8,6 +8,7 @@ import (
 
 	"github.com/opsmop/opsmop/engine"
 	"github.com/opsmop/opsmop/internal/view"
+	"github.com/opsmop/opsmop/inventory"
 	"github.com/opsmop/opsmop/providers"
 )
 
@@ -75,8 +76,8 @@ func runOptions(c *cli.Context, check bool) (RunOptions, error) {
 		AskSudoPass:       c.Bool(flagAskSudoPass),
 		Local:             c.Bool(flagLocal),
 		Verbose:           c.Bool(flagVerbose),
-		Tags:              splitList(c.String(flagTags)),
-		SkipTags:          splitList(c.String(flagSkipTags)),
+		Tags:              inventory.SplitList(c.String(flagTags)),
+		SkipTags:          inventory.SplitList(c.String(flagSkipTags)),
 		AcceptNewHostKeys: c.Bool(flagAcceptNewHostKeys),
 		RetryFailed:       c.Bool(flagRetryFailed),
 		DetailedExitcode:  c.Bool(flagDetailedExitcode),

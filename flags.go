@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/opsmop/opsmop/defaults"
 	"github.com/urfave/cli/v2"
@@ -122,16 +121,4 @@ func onlyPolicyArg(c *cli.Context) (string, error) {
 		return "", invalid(fmt.Errorf("%s: %s is not a policy file (name it .toml, .yaml, .yml or .json; an inventory goes after -i)", name, a))
 	}
 	return a, nil
-}
-
-// splitList splits a comma-separated list (--tags), dropping empty items
-// and surrounding spaces.
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }

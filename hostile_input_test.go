@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/opsmop/opsmop/internal/lab"
+	"github.com/opsmop/opsmop/internal/labtest"
 	"github.com/opsmop/opsmop/internal/shell"
+	"github.com/opsmop/opsmop/internal/testutil"
 )
 
 // TestLocalPathsConfined: a policy reads local files (include, template
@@ -21,7 +23,7 @@ import (
 func TestLocalPathsConfined(t *testing.T) {
 	root := t.TempDir()
 	const secret = "outside-the-policy-dir-5d1c"
-	writeTree(t, root, map[string]string{
+	testutil.WriteTree(t, root, map[string]string{
 		"outside.txt":         secret + "\n",
 		"outside.tmpl":        secret + "\n",
 		"outside-role.toml":   "name = \"outside\"\n",
@@ -57,7 +59,7 @@ func TestLocalPathsConfined(t *testing.T) {
 				pol = "[[roles]]\nhosts = \"localhost\"\n" + c.body
 			}
 			pol = strings.ReplaceAll(pol, "TARGET", target)
-			writeTree(t, root, map[string]string{"policy/site.toml": pol})
+			testutil.WriteTree(t, root, map[string]string{"policy/site.toml": pol})
 			args := []string{c.cmd, filepath.Join(root, "policy", "site.toml")}
 			if c.cmd == "check" {
 				args = append(args, "--local")
@@ -189,12 +191,12 @@ sudo = true
 // what the host ended up with; nothing the values spell is executed or
 // expanded, and a second check finds nothing to do.
 func TestLiteralValues(t *testing.T) {
-	l := lab.StartTest(t, lab.Config{Subnet: 55, Hosts: []lab.HostSpec{{Name: "lit1"}}})
+	l := labtest.Start(t, lab.Config{Subnet: 55, Hosts: []lab.HostSpec{{Name: "lit1"}}})
 	h := l.Host("lit1")
 	inv := labInventory(t, l, "fleet", nil)
 	env := labEnv(t, l, nil)
 	dir := t.TempDir()
-	writeTree(t, dir, map[string]string{"site.toml": literalPolicy, "hostile.tmpl": "{{ .hostile }}\n"})
+	testutil.WriteTree(t, dir, map[string]string{"site.toml": literalPolicy, "hostile.tmpl": "{{ .hostile }}\n"})
 	ctx := context.Background()
 	if out, err := h.Exec(ctx, "mkdir /srv/lit"); err != nil {
 		t.Fatalf("%v: %s", err, out)
@@ -243,7 +245,7 @@ func TestLiteralValues(t *testing.T) {
 	// an error naming the value; nothing runs. Written literally, validate
 	// refuses them before any host is contacted (checked below); written
 	// as templates, they reach the host-side checks.
-	writeTree(t, dir, map[string]string{"refused.toml": `
+	testutil.WriteTree(t, dir, map[string]string{"refused.toml": `
 [[roles]]
 name = "refused"
 groups = "fleet"
@@ -276,7 +278,7 @@ sudo = true
   path = '{{ "--help" }}'
   ignore_errors = true
 `})
-	writeTree(t, dir, map[string]string{"literal.toml": `
+	testutil.WriteTree(t, dir, map[string]string{"literal.toml": `
 [[roles]]
 name = "refused"
 groups = "fleet"

@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/opsmop/opsmop/internal/lab"
+	"github.com/opsmop/opsmop/internal/labtest"
+	"github.com/opsmop/opsmop/internal/testutil"
 )
 
 // e2ePolicy exercises every resource type over SSH: logged in as deploy,
@@ -105,22 +106,10 @@ esac
 // buildE2EDeb builds a tiny Debian package into dir.
 func buildE2EDeb(t *testing.T, dir string) {
 	t.Helper()
-	root := filepath.Join(t.TempDir(), "pkg")
-	for p, c := range map[string]string{
+	testutil.BuildDeb(t, filepath.Join(dir, "opsmop-e2e.deb"), "gzip", map[string]string{
 		"DEBIAN/control":          "Package: opsmop-e2e\nVersion: 1.0\nArchitecture: all\nMaintainer: opsmop <opsmop@example.com>\nDescription: opsmop end-to-end test package\n",
 		"usr/share/opsmop-e2e/ok": "installed\n",
-	} {
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(root, p), []byte(c), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	out, err := exec.Command("dpkg-deb", "--root-owner-group", "-Zgzip", "--build", root, filepath.Join(dir, "opsmop-e2e.deb")).CombinedOutput()
-	if err != nil {
-		t.Fatalf("dpkg-deb: %v: %s", err, out)
-	}
+	})
 }
 
 // labEnv is a CLI environment for l: a private HOME whose known_hosts
@@ -140,19 +129,6 @@ func labEnv(t *testing.T, l *lab.Lab, vars map[string]string) Env {
 		t.Fatal(err)
 	}
 	return Env{Home: home, EtcDefaults: filepath.Join(home, "no-etc-defaults.toml"), Getenv: func(k string) string { return vars[k] }}
-}
-
-// writeTree writes files (relative path -> contents) under dir.
-func writeTree(t *testing.T, dir string, files map[string]string) {
-	t.Helper()
-	for p, c := range files {
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, p), []byte(c), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // opsmop runs the CLI in-process and returns its exit code and output.
@@ -190,12 +166,12 @@ func sshConnections(t *testing.T, h *lab.Host) int {
 // once, a second check is clean, and each run uses exactly one SSH
 // connection per host.
 func TestLabEveryResourceTypeOverSSH(t *testing.T) {
-	l := lab.StartTest(t, lab.Config{Subnet: 40, Hosts: []lab.HostSpec{
+	l := labtest.Start(t, lab.Config{Subnet: 40, Hosts: []lab.HostSpec{
 		{Name: "web1", Group: "web"}, {Name: "web2", Group: "web"},
 		{Name: "bastion", Group: "bastions"}, {Name: "db1", Group: "web", Via: "bastion"},
 	}})
 	dir := t.TempDir()
-	writeTree(t, dir, map[string]string{
+	testutil.WriteTree(t, dir, map[string]string{
 		"site.toml":               e2ePolicy,
 		"templates/app.conf.tmpl": "greeting = {{ .greeting }}\nhost = {{ .host.name }}\n",
 		"files/e2e.init":          e2eInit,

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/opsmop/opsmop/internal/lab"
+	"github.com/opsmop/opsmop/internal/labtest"
+	"github.com/opsmop/opsmop/internal/testutil"
 )
 
 // hostStarts returns the hosts of the host_start events in --json output,
@@ -43,10 +45,10 @@ func TestLabFleet(t *testing.T) {
 	for i := 1; i <= 10; i++ {
 		specs = append(specs, lab.HostSpec{Name: fmt.Sprintf("web%02d", i), Group: "web"})
 	}
-	l := lab.StartTest(t, lab.Config{Subnet: 42, Hosts: specs})
+	l := labtest.Start(t, lab.Config{Subnet: 42, Hosts: specs})
 	env := labEnv(t, l, nil)
 	dir := t.TempDir()
-	writeTree(t, dir, map[string]string{"site.toml": `
+	testutil.WriteTree(t, dir, map[string]string{"site.toml": `
 [vars]
 fixed = false
 [[roles]]
@@ -152,10 +154,10 @@ func TestLabFiftyHosts(t *testing.T) {
 	for i := 1; i <= 50; i++ {
 		specs = append(specs, lab.HostSpec{Name: fmt.Sprintf("node%02d", i), Group: "fleet"})
 	}
-	l := lab.StartTest(t, lab.Config{Subnet: 43, Hosts: specs})
+	l := labtest.Start(t, lab.Config{Subnet: 43, Hosts: specs})
 	env := labEnv(t, l, nil)
 	dir := t.TempDir()
-	writeTree(t, dir, map[string]string{"site.toml": `
+	testutil.WriteTree(t, dir, map[string]string{"site.toml": `
 [[roles]]
 name = "fleet"
 groups = "fleet"

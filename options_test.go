@@ -15,6 +15,7 @@ import (
 
 	"github.com/opsmop/opsmop/connection"
 	"github.com/opsmop/opsmop/engine"
+	"github.com/opsmop/opsmop/internal/testutil"
 	"github.com/opsmop/opsmop/inventory"
 	"github.com/opsmop/opsmop/policy"
 )
@@ -249,7 +250,7 @@ func TestArgsReorder(t *testing.T) {
 func TestRunFunctionsWithOptions(t *testing.T) {
 	dir := t.TempDir()
 	root := t.TempDir()
-	writeTree(t, dir, map[string]string{
+	testutil.WriteTree(t, dir, map[string]string{
 		"site.toml": `
 inventory = "inv.toml"
 [[roles]]

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/opsmop/opsmop/internal/testutil"
 )
 
 // TestProgressOnlyOnTerminals: the live status line (redrawn in place
@@ -13,7 +15,7 @@ import (
 // and never in a pipe or with --json.
 func TestProgressOnlyOnTerminals(t *testing.T) {
 	dir := t.TempDir()
-	writeTree(t, dir, map[string]string{"site.toml": `
+	testutil.WriteTree(t, dir, map[string]string{"site.toml": `
 [[roles]]
 name = "r"
   [[roles.resources]]

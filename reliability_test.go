@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/opsmop/opsmop/internal/lab"
+	"github.com/opsmop/opsmop/internal/labtest"
 	"github.com/opsmop/opsmop/internal/shell"
+	"github.com/opsmop/opsmop/internal/testutil"
 )
 
 // stampedWriter records when each piece of output was written: the human
@@ -89,7 +91,7 @@ func startOpsmop(env Env, args ...string) (*runResult, <-chan struct{}) {
 // writeDefaults writes ~/.opsmop/defaults.toml in env's home.
 func writeDefaults(t *testing.T, env Env, content string) {
 	t.Helper()
-	writeTree(t, env.Home, map[string]string{".opsmop/defaults.toml": content})
+	testutil.WriteTree(t, env.Home, map[string]string{".opsmop/defaults.toml": content})
 }
 
 // labInventory writes an inventory of l's public hosts (root with the lab
@@ -172,7 +174,7 @@ func recapLine(out, host string) string {
 // three unanswered: within 3-4 times connect_timeout); the healthy hosts
 // finish, the exit code is 1 and the recap names every bad host.
 func TestFaultUnreachableHosts(t *testing.T) {
-	l := lab.StartTest(t, lab.Config{Subnet: 50, Hosts: []lab.HostSpec{
+	l := labtest.Start(t, lab.Config{Subnet: 50, Hosts: []lab.HostSpec{
 		{Name: "ok1"}, {Name: "ok2"}, {Name: "hang"}, {Name: "cut"},
 	}})
 	inv := labInventory(t, l, "fleet", map[string]string{"cut": "nap=60"},
@@ -180,7 +182,7 @@ func TestFaultUnreachableHosts(t *testing.T) {
 	env := labEnv(t, l, nil)
 	writeDefaults(t, env, "[tuning]\nconnect_timeout = \"2s\"\n")
 	dir := t.TempDir()
-	writeTree(t, dir, map[string]string{"site.toml": `
+	testutil.WriteTree(t, dir, map[string]string{"site.toml": `
 [vars]
 nap = 0
 [[roles]]
@@ -266,12 +268,12 @@ groups = "fleet"
 // connection (one SSH connection per host for the whole run), through the
 // rest of the role and a second role.
 func TestFaultCommandTimeout(t *testing.T) {
-	l := lab.StartTest(t, lab.Config{Subnet: 51, Hosts: []lab.HostSpec{{Name: "t1"}, {Name: "t2"}}})
+	l := labtest.Start(t, lab.Config{Subnet: 51, Hosts: []lab.HostSpec{{Name: "t1"}, {Name: "t2"}}})
 	inv := labInventory(t, l, "fleet", map[string]string{"t2": "opsmop_ssh_username=ops opsmop_sudo=true"})
 	env := labEnv(t, l, nil)
 	writeDefaults(t, env, "[tuning]\ncommand_timeout = \"2s\"\n")
 	dir := t.TempDir()
-	writeTree(t, dir, map[string]string{"site.toml": `
+	testutil.WriteTree(t, dir, map[string]string{"site.toml": `
 [[roles]]
 name = "hangs"
 groups = "fleet"
@@ -376,7 +378,7 @@ func sparseFile(t *testing.T, p string, size int64) {
 // killed connection the persistent shell removes it as sshd closes its
 // stdin), and the next run converges.
 func TestFaultUploadInterrupted(t *testing.T) {
-	l := lab.StartTest(t, lab.Config{Subnet: 52, Hosts: []lab.HostSpec{{Name: "u1"}}})
+	l := labtest.Start(t, lab.Config{Subnet: 52, Hosts: []lab.HostSpec{{Name: "u1"}}})
 	h := l.Host("u1")
 	inv := labInventory(t, l, "fleet", nil)
 	env := labEnv(t, l, nil)
@@ -384,14 +386,14 @@ func TestFaultUploadInterrupted(t *testing.T) {
 	dir := t.TempDir()
 	sparseFile(t, filepath.Join(dir, "big.bin"), 64<<20)
 	sparseFile(t, filepath.Join(dir, "two-mib.bin"), 2<<20)
-	writeTree(t, dir, map[string]string{"new.txt": "new\n"})
+	testutil.WriteTree(t, dir, map[string]string{"new.txt": "new\n"})
 	ctx := context.Background()
 	if out, err := h.Exec(ctx, "mkdir -p /srv/small /srv/big1 /srv/big2 && mount -t tmpfs -o size=1m tmpfs /srv/small && for d in /srv/small /srv/big1 /srv/big2; do echo old > $d/f; done"); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
 	policy := func(target, src string) string {
 		name := strings.ReplaceAll(strings.Trim(target, "/"), "/", "-") + "-" + strings.TrimSuffix(src, filepath.Ext(src)) + ".toml"
-		writeTree(t, dir, map[string]string{name: fmt.Sprintf(`
+		testutil.WriteTree(t, dir, map[string]string{name: fmt.Sprintf(`
 [[roles]]
 name = "upload"
 groups = "fleet"
@@ -486,12 +488,12 @@ func buildOpsmop(t *testing.T) string {
 // again with the host frozen, so that the clean-up after the first Ctrl-C
 // cannot finish: a second Ctrl-C exits at once, also with 130.
 func TestInterrupt(t *testing.T) {
-	l := lab.StartTest(t, lab.Config{Subnet: 53, Hosts: []lab.HostSpec{{Name: "i1"}, {Name: "i2"}, {Name: "i3"}}})
+	l := labtest.Start(t, lab.Config{Subnet: 53, Hosts: []lab.HostSpec{{Name: "i1"}, {Name: "i2"}, {Name: "i3"}}})
 	bin := buildOpsmop(t)
 	env := labEnv(t, l, nil)
 	writeDefaults(t, env, "[tuning]\nconnect_timeout = \"30s\"\n")
 	dir := t.TempDir()
-	writeTree(t, dir, map[string]string{"site.toml": `
+	testutil.WriteTree(t, dir, map[string]string{"site.toml": `
 [[roles]]
 name = "interrupt"
 groups = "fleet"
@@ -600,7 +602,7 @@ groups = "fleet"
 		if out, err := i2.Exec(ctx, "mkdir -p /srv/up && echo old > /srv/up/f"); err != nil {
 			t.Fatalf("%v: %s", err, out)
 		}
-		writeTree(t, dir, map[string]string{"upload.toml": `
+		testutil.WriteTree(t, dir, map[string]string{"upload.toml": `
 [[roles]]
 name = "upload"
 groups = "fleet"
@@ -675,7 +677,7 @@ groups = "fleet"
 // counted in its sshd log, and the second role skips failed hosts), the
 // healthy host finishes and the exit code is 1.
 func TestLoginFailures(t *testing.T) {
-	l := lab.StartTest(t, lab.Config{Subnet: 54, Hosts: []lab.HostSpec{
+	l := labtest.Start(t, lab.Config{Subnet: 54, Hosts: []lab.HostSpec{
 		{Name: "authfail"}, {Name: "sudofail"}, {Name: "keychanged"}, {Name: "good"},
 	}})
 	unknownKey := filepath.Join(t.TempDir(), "id_unknown")
@@ -708,7 +710,7 @@ func TestLoginFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	writeTree(t, dir, map[string]string{"site.toml": `
+	testutil.WriteTree(t, dir, map[string]string{"site.toml": `
 [[roles]]
 name = "first"
 groups = "fleet"

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/opsmop/opsmop/internal/lab"
+	"github.com/opsmop/opsmop/internal/labtest"
+	"github.com/opsmop/opsmop/internal/testutil"
 )
 
 // TestSecretsNeverShown plants four secrets: deploy's SSH password (login
@@ -25,7 +27,7 @@ import (
 // shells' temporary directories on the host are 0700 while in use and
 // removed afterwards.
 func TestSecretsNeverShown(t *testing.T) {
-	l := lab.StartTest(t, lab.Config{Subnet: 56, Hosts: []lab.HostSpec{{Name: "s1"}, {Name: "s2"}}})
+	l := labtest.Start(t, lab.Config{Subnet: 56, Hosts: []lab.HostSpec{{Name: "s1"}, {Name: "s2"}}})
 	const (
 		sshPW     = "ssh-pw-Q7vN2kx9"
 		sudoPW    = "sudo-pw-Jr4m8Wz1"
@@ -45,7 +47,7 @@ func TestSecretsNeverShown(t *testing.T) {
 	})
 	env := labEnv(t, l, map[string]string{"SSH_PW": sshPW, "SUDO_PW": sudoPW})
 	dir := t.TempDir()
-	writeTree(t, dir, map[string]string{
+	testutil.WriteTree(t, dir, map[string]string{
 		"files/secret.key": content + "\n",
 		"site.toml": `
 [[roles]]

@@ -206,13 +206,8 @@ func (l *Local) uploadSudo(ctx context.Context, dst string, r io.Reader, mode os
 	var b strings.Builder
 	fmt.Fprintf(&b, "umask 077\ntmp=$(mktemp %s) || exit 1\n", shell.Quote(path.Join(path.Dir(dst), "."+path.Base(dst)+".opsmop-XXXXXXXX")))
 	b.WriteString("trap 'rm -f \"$tmp\"' EXIT\ncat > \"$tmp\" || exit 1\n")
-	switch {
-	case opts.Owner != "" && opts.Group != "":
-		fmt.Fprintf(&b, "chown %s \"$tmp\" || exit 1\n", shell.Quote(opts.Owner+":"+opts.Group))
-	case opts.Owner != "":
-		fmt.Fprintf(&b, "chown %s \"$tmp\" || exit 1\n", shell.Quote(opts.Owner))
-	case opts.Group != "":
-		fmt.Fprintf(&b, "chgrp %s \"$tmp\" || exit 1\n", shell.Quote(opts.Group))
+	if c := shell.Chown(opts.Owner, opts.Group, false); c != "" {
+		b.WriteString(c + " \"$tmp\" || exit 1\n")
 	}
 	fmt.Fprintf(&b, "chmod %o \"$tmp\" || exit 1\nmv -f \"$tmp\" %s || exit 1\ntrap - EXIT\n", uint32(mode.Perm())|modeSpecialBits(mode), shell.Quote(dst))
 	res, err := l.Run(ctx, b.String(), r)

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/opsmop/opsmop/internal/labtest"
 )
 
 func localCtx(t *testing.T) context.Context {
@@ -130,19 +132,8 @@ func TestLocalRunBatch(t *testing.T) {
 	}
 }
 
-func requireRootLocal(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("this test needs root (CI runs as root)")
-	}
-	t.Skip("this test needs root")
-}
-
 func TestLocalUpload(t *testing.T) {
-	requireRootLocal(t)
+	labtest.RequireRoot(t)
 	tests := []struct {
 		name     string
 		existing bool
@@ -245,7 +236,7 @@ type errReader struct{}
 func (errReader) Read([]byte) (int, error) { return 0, errors.New("boom") }
 
 func TestLocalSudo(t *testing.T) {
-	requireRootLocal(t)
+	labtest.RequireRoot(t)
 	if _, err := exec.LookPath("sudo"); err != nil {
 		t.Fatal("sudo is not installed: apt-get install sudo")
 	}

@@ -26,10 +26,10 @@ package connection
 // own stdin (dash reads its input in blocks; a command reading it would eat
 // the protocol).
 //
-// Each command runs in a subshell S of P: a fork, no exec (~1.5-2 ms on
-// the 2-core dev VM, where a fork+exec of sh costs ~4.5 ms; Run("true")
-// costs ~2.5-3 ms this way against ~9.5 ms with `setsid sh "$D/s"`, see
-// docs/ssh.md).
+// Each command runs in a subshell S of P: a fork, no exec. Creating
+// processes is most of what a command costs on a host, and a fork of the
+// running shell costs less than starting a new sh (fork and exec); the
+// measurements are in docs/ssh.md.
 // The subshell isolates it: `cd`, `exit`, `exec`, `set -e`, traps,
 // variables and umask stay in S, and P's traps are reset there. S unsets
 // P's variables, then sources the script file with `.` (Q is D quoted for

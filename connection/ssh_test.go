@@ -26,6 +26,7 @@ import (
 	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/opsmop/opsmop/internal/lab"
+	"github.com/opsmop/opsmop/internal/labtest"
 	"github.com/opsmop/opsmop/internal/secret"
 	"github.com/opsmop/opsmop/internal/shell"
 )
@@ -41,7 +42,7 @@ type testLab struct {
 
 func startLab(t *testing.T) *testLab {
 	t.Helper()
-	l := lab.StartTest(t, lab.Config{Subnet: labSubnet, Hosts: []lab.HostSpec{
+	l := labtest.Start(t, lab.Config{Subnet: labSubnet, Hosts: []lab.HostSpec{
 		{Name: "web1", Group: "web"},
 		{Name: "web2", Group: "web"},
 		{Name: "bastion", Group: "bastions"},
@@ -1598,7 +1599,7 @@ func reportMedian(b *testing.B, ds []time.Duration, per int) {
 
 // BenchmarkRunTrivial measures `true` on a warm connection and shell.
 func BenchmarkRunTrivial(b *testing.B) {
-	l := lab.StartTest(b, lab.Config{Subnet: labSubnet, Hosts: []lab.HostSpec{{Name: "bench1"}}})
+	l := labtest.Start(b, lab.Config{Subnet: labSubnet, Hosts: []lab.HostSpec{{Name: "bench1"}}})
 	h := l.Host("bench1")
 	p := NewPool(PoolConfig{KnownHostsFiles: []string{l.KnownHosts}})
 	defer p.Close()

@@ -235,16 +235,7 @@ func (h *SSHHost) Upload(ctx context.Context, dst string, r io.Reader, size int6
 			return fail("set owner/group", err)
 		}
 	case opts.Owner != "" || opts.Group != "":
-		var cmd string
-		if opts.Owner != "" {
-			spec := opts.Owner
-			if opts.Group != "" {
-				spec += ":" + opts.Group
-			}
-			cmd = "chown -- " + shell.Quote(spec) + " " + shell.Quote(tmp)
-		} else {
-			cmd = "chgrp -- " + shell.Quote(opts.Group) + " " + shell.Quote(tmp)
-		}
+		cmd := shell.Chown(opts.Owner, opts.Group, false) + " " + shell.Quote(tmp)
 		res, err := h.Run(ctx, cmd, nil)
 		if err != nil {
 			return fail("set owner/group", err)

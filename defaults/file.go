@@ -46,7 +46,7 @@ type File struct {
 	SSH    SSH    `toml:"ssh"`
 	Sudo   Sudo   `toml:"sudo"`
 	Tuning Tuning `toml:"tuning"`
-	// Path is the file this was read from (set by Load/LoadFrom; it is
+	// Path is the file this was read from (set by LoadFrom; it is
 	// what Settings.Source names).
 	Path string `toml:"-"`
 }
@@ -94,17 +94,6 @@ type rawTuning struct {
 
 // HomeFile returns the user's defaults file path: HOME/.opsmop/defaults.toml.
 func HomeFile(home string) string { return filepath.Join(home, ".opsmop", "defaults.toml") }
-
-// Load reads HOME/.opsmop/defaults.toml, or only if that file does not
-// exist EtcFile. It returns the file read (nil, "" when neither exists)
-// and its path. See LoadFrom.
-func Load(home string) (*File, string, error) {
-	homeFile := ""
-	if home != "" {
-		homeFile = HomeFile(home)
-	}
-	return LoadFrom(homeFile, EtcFile)
-}
 
 // LoadFrom reads homeFile, or only if it does not exist (or homeFile is "")
 // etcFile. A file that exists but cannot be read or decoded is an error,

@@ -77,15 +77,15 @@ command_timeout = "1m30s"
 	}
 }
 
-func TestLoadUsesHomeDirectory(t *testing.T) {
+func TestLoadFromHomeFile(t *testing.T) {
 	home := t.TempDir()
 	p := write(t, home, ".opsmop/defaults.toml", "[tuning]\nforks = 3\n")
-	f, path, err := Load(home)
+	f, path, err := LoadFrom(HomeFile(home), EtcFile)
 	if err != nil {
-		t.Fatalf("Load: %v", err)
+		t.Fatalf("LoadFrom(HomeFile(%q), EtcFile): %v", home, err)
 	}
 	if path != p || f == nil || f.Tuning.Forks != 3 {
-		t.Errorf("Load(%q): got %+v, %q; want forks 3 from %q", home, f, path, p)
+		t.Errorf("LoadFrom(HomeFile(%q), EtcFile): got %+v, %q; want forks 3 from %q", home, f, path, p)
 	}
 	if HomeFile(home) != p {
 		t.Errorf("HomeFile(%q): got %q; want %q", home, HomeFile(home), p)

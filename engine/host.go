@@ -129,8 +129,8 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, hs *hostState) 
 // cancels a step (a probe batch, an apply) itself. The connection enforces
 // command_timeout on every command and its error names the timeout; the
 // engine's deadline is only the backstop for hosts that do not, and must
-// not race the connection's own (which made the message read "exceeded
-// the deadline" instead of naming command_timeout).
+// not race the connection's own: if it fired first, the error would read
+// "exceeded the deadline" instead of naming command_timeout.
 const commandGrace = 15 * time.Second
 
 func (r *runner) cmdCtx(ctx context.Context, hs *hostState) (context.Context, context.CancelFunc) {

@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/opsmop/opsmop/connection"
 	"github.com/opsmop/opsmop/engine"
 	"github.com/opsmop/opsmop/internal/lab"
+	"github.com/opsmop/opsmop/internal/labtest"
+	"github.com/opsmop/opsmop/internal/testutil"
 	"github.com/opsmop/opsmop/internal/view"
 	"github.com/opsmop/opsmop/policy"
 	"github.com/opsmop/opsmop/providers"
@@ -73,18 +74,6 @@ func (f fanout) Summary(s *engine.Summary) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
 const labPolicy = `
 [[roles]]
 name = "base"
@@ -134,7 +123,7 @@ name = "second"
 // run: the pool, the per-host shells and SFTP clients, the runner's
 // state, the reporters.
 func TestLabThreeHostsConcurrently(t *testing.T) {
-	l := lab.StartTest(t, lab.Config{Subnet: 57, Hosts: []lab.HostSpec{{Name: "r1"}, {Name: "r2"}, {Name: "r3"}}})
+	l := labtest.Start(t, lab.Config{Subnet: 57, Hosts: []lab.HostSpec{{Name: "r1"}, {Name: "r2"}, {Name: "r3"}}})
 	pdir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(pdir, "site.toml"), []byte(labPolicy), 0o644); err != nil {
 		t.Fatal(err)
@@ -161,13 +150,13 @@ func TestLabThreeHostsConcurrently(t *testing.T) {
 	run := func(check bool) (*engine.Summary, string) {
 		pool := connection.NewPool(connection.PoolConfig{KnownHostsFiles: []string{l.KnownHosts}, Keepalive: 5 * time.Second})
 		defer pool.Close()
-		var human, js lockedBuffer
+		var human, js testutil.SyncBuffer
 		rep := fanout{view.New(view.KindHuman, &human, view.Options{Status: true, Verbose: true}), view.New(view.KindJSON, &js, view.Options{})}
 		sum := engine.Run(context.Background(), engine.Options{
 			Policy: pol, Registry: reg, Lookup: providers.Lookup, Plans: plans, Check: check, Forks: 3,
 			Connector: &poolConnector{l: l, pool: pool}, Hooks: rep,
 		})
-		return sum, human.b.String()
+		return sum, human.String()
 	}
 	for _, step := range []struct {
 		name          string

@@ -12,10 +12,10 @@ import (
 )
 
 // sumCache computes the sha256 of local files once per run: every host's
-// check, apply and re-check of a `src` file would otherwise hash it again
-// (a 200 MB file pushed to 3 hosts was hashed 9 times). An entry is keyed
-// by path, size, mtime and inode, so a file replaced or modified during the
-// run is hashed again. The zero value is ready to use.
+// check, apply and re-check of a `src` file would otherwise hash it again,
+// three times per host for every file. An entry is keyed by path, size,
+// mtime and inode, so a file replaced or modified during the run is hashed
+// again. The zero value is ready to use.
 type sumCache struct {
 	mu      sync.Mutex
 	entries map[sumKey]*sumEntry

@@ -10,6 +10,7 @@ import (
 
 	"github.com/opsmop/opsmop/connection"
 	"github.com/opsmop/opsmop/engine"
+	"github.com/opsmop/opsmop/internal/testutil"
 	"github.com/opsmop/opsmop/policy"
 	"github.com/opsmop/opsmop/providers"
 )
@@ -52,10 +53,10 @@ func TestValidateSpecRules(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			for p, c := range tc.files {
-				writeValidateFile(t, filepath.Join(dir, p), c)
+				testutil.WriteFile(t, filepath.Join(dir, p), c)
 			}
 			site := filepath.Join(dir, "site.toml")
-			writeValidateFile(t, site, head+tc.keys)
+			testutil.WriteFile(t, site, head+tc.keys)
 			reg := providers.Registry()
 			pol, err := policy.Load(site, reg)
 			if err != nil {
@@ -75,16 +76,6 @@ func TestValidateSpecRules(t *testing.T) {
 	}
 }
 
-func writeValidateFile(t *testing.T, p, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // localOnce connects every host to this machine.
 type localOnce struct{}
 
@@ -98,9 +89,9 @@ func (localOnce) Connect(context.Context, *policy.Role, *engine.HostInfo) (provi
 // uses the rendering that was diffed and uploaded.
 func TestTemplateRenderedOncePerHost(t *testing.T) {
 	pdir, root := t.TempDir(), t.TempDir()
-	writeValidateFile(t, filepath.Join(pdir, "stamp.tmpl"), "stamp {{ now.UnixNano }}\n")
+	testutil.WriteFile(t, filepath.Join(pdir, "stamp.tmpl"), "stamp {{ now.UnixNano }}\n")
 	site := filepath.Join(pdir, "site.toml")
-	writeValidateFile(t, site, `[[roles]]
+	testutil.WriteFile(t, site, `[[roles]]
 name = "r"
   [[roles.resources]]
   type = "template"

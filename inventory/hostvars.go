@@ -3,11 +3,8 @@ package inventory
 import (
 	"fmt"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
-
-	"github.com/opsmop/opsmop/internal/shell"
 )
 
 // SecretKey reports whether a variable named key holds a password: it ends
@@ -279,56 +276,4 @@ func allDigits(s string) bool {
 		}
 	}
 	return true
-}
-
-// FormatHostVars is the inverse of ParseHostVars: it writes vars as a host
-// variable string, keys sorted, quoting every string value that needs it
-// (shell.Quote) and every string that would otherwise be read back as a
-// number or bool, so ParseHostVars(FormatHostVars(m)) equals m. Values must
-// be strings, integers, finite floats or bools.
-func FormatHostVars(vars map[string]any) (string, error) {
-	keys := make([]string, 0, len(vars))
-	for k := range vars {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	words := make([]string, 0, len(keys))
-	for _, k := range keys {
-		if !validVarName(k) {
-			return "", fmt.Errorf("host variables: %q is not a valid variable name", k)
-		}
-		var v string
-		switch x := vars[k].(type) {
-		case string:
-			v = shell.Quote(x)
-			if !SecretKey(k) {
-				if _, isString := inferValue(x).(string); !isString && v == x {
-					v = "'" + x + "'" // safe characters only, so no ' inside
-				}
-			}
-		case bool:
-			v = strconv.FormatBool(x)
-		case int:
-			v = strconv.Itoa(x)
-		case int64:
-			v = strconv.FormatInt(x, 10)
-		case float64:
-			if math.IsNaN(x) || math.IsInf(x, 0) {
-				return "", fmt.Errorf("host variables: %s: %v cannot be written", k, x)
-			}
-			v = strconv.FormatFloat(x, 'g', -1, 64)
-			if !strings.ContainsAny(v, ".e") {
-				v += ".0"
-			}
-		default:
-			return "", fmt.Errorf("host variables: %s: values of type %T cannot be written in a host string", k, x)
-		}
-		if SecretKey(k) {
-			if _, ok := vars[k].(string); !ok {
-				return "", fmt.Errorf("host variables: %s: a password must be a string", k)
-			}
-		}
-		words = append(words, k+"="+v)
-	}
-	return strings.Join(words, " "), nil
 }

@@ -1,9 +1,15 @@
 package inventory
 
 import (
+	"fmt"
+	"math"
 	"reflect"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/opsmop/opsmop/internal/shell"
 )
 
 func TestParseHostVars(t *testing.T) {
@@ -116,12 +122,12 @@ func TestFormatHostVars(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := FormatHostVars(c.in)
+			got, err := formatHostVars(c.in)
 			if err != nil {
-				t.Fatalf("FormatHostVars(%v): got error %v; want %q", c.in, err, c.want)
+				t.Fatalf("formatHostVars(%v): got error %v; want %q", c.in, err, c.want)
 			}
 			if got != c.want {
-				t.Errorf("FormatHostVars(%v) = %q; want %q", c.in, got, c.want)
+				t.Errorf("formatHostVars(%v) = %q; want %q", c.in, got, c.want)
 			}
 			back, err := ParseHostVars(got)
 			if err != nil {
@@ -135,7 +141,7 @@ func TestFormatHostVars(t *testing.T) {
 				want[k] = v
 			}
 			if !reflect.DeepEqual(back, want) {
-				t.Errorf("ParseHostVars(FormatHostVars(%v)) = %#v; want %#v", c.in, back, want)
+				t.Errorf("ParseHostVars(formatHostVars(%v)) = %#v; want %#v", c.in, back, want)
 			}
 		})
 	}
@@ -153,8 +159,8 @@ func TestFormatHostVarsErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got, err := FormatHostVars(c.in); err == nil {
-				t.Errorf("FormatHostVars(%v) = %q, nil; want an error", c.in, got)
+			if got, err := formatHostVars(c.in); err == nil {
+				t.Errorf("formatHostVars(%v) = %q, nil; want an error", c.in, got)
 			}
 		})
 	}
@@ -206,9 +212,9 @@ func FuzzParseHostVars(f *testing.F) {
 		// 1. Any input: no panic; a successful parse re-formats and
 		//    re-parses to the same map.
 		if m, err := ParseHostVars(s); err == nil {
-			text, err := FormatHostVars(m)
+			text, err := formatHostVars(m)
 			if err != nil {
-				t.Fatalf("FormatHostVars(ParseHostVars(%q) = %#v): %v", s, m, err)
+				t.Fatalf("formatHostVars(ParseHostVars(%q) = %#v): %v", s, m, err)
 			}
 			back, err := ParseHostVars(text)
 			if err != nil {
@@ -223,9 +229,9 @@ func FuzzParseHostVars(f *testing.F) {
 		if fval == fval && fval-fval == 0 { // finite
 			m["f"] = fval
 		}
-		text, err := FormatHostVars(m)
+		text, err := formatHostVars(m)
 		if err != nil {
-			t.Fatalf("FormatHostVars(%#v): %v", m, err)
+			t.Fatalf("formatHostVars(%#v): %v", m, err)
 		}
 		back, err := ParseHostVars(text)
 		if err != nil {
@@ -235,4 +241,57 @@ func FuzzParseHostVars(f *testing.F) {
 			t.Fatalf("round trip of %#v via %q: got %#v", m, text, back)
 		}
 	})
+}
+
+// formatHostVars is the inverse of ParseHostVars, for its round-trip
+// tests: it writes vars as a host variable string, keys sorted, quoting
+// every string value that needs it (shell.Quote) and every string that
+// would otherwise be read back as a number or bool, so
+// ParseHostVars(formatHostVars(m)) equals m. Values must be strings,
+// integers, finite floats or bools.
+func formatHostVars(vars map[string]any) (string, error) {
+	keys := make([]string, 0, len(vars))
+	for k := range vars {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	words := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if !validVarName(k) {
+			return "", fmt.Errorf("host variables: %q is not a valid variable name", k)
+		}
+		var v string
+		switch x := vars[k].(type) {
+		case string:
+			v = shell.Quote(x)
+			if !SecretKey(k) {
+				if _, isString := inferValue(x).(string); !isString && v == x {
+					v = "'" + x + "'" // safe characters only, so no ' inside
+				}
+			}
+		case bool:
+			v = strconv.FormatBool(x)
+		case int:
+			v = strconv.Itoa(x)
+		case int64:
+			v = strconv.FormatInt(x, 10)
+		case float64:
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return "", fmt.Errorf("host variables: %s: %v cannot be written", k, x)
+			}
+			v = strconv.FormatFloat(x, 'g', -1, 64)
+			if !strings.ContainsAny(v, ".e") {
+				v += ".0"
+			}
+		default:
+			return "", fmt.Errorf("host variables: %s: values of type %T cannot be written in a host string", k, x)
+		}
+		if SecretKey(k) {
+			if _, ok := vars[k].(string); !ok {
+				return "", fmt.Errorf("host variables: %s: a password must be a string", k)
+			}
+		}
+		words = append(words, k+"="+v)
+	}
+	return strings.Join(words, " "), nil
 }

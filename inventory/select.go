@@ -6,9 +6,12 @@ import (
 	"strings"
 )
 
-// splitPatterns splits a comma-separated pattern list, dropping empty items
-// and surrounding spaces.
-func splitPatterns(s string) []string {
+// SplitList splits a comma-separated list at every comma, trims the
+// spaces around each item and drops empty items: "a, b,,c " is [a b c],
+// and "" and " , " are nil. --limit, a role's hosts and groups, and the
+// CLI's --tags and --skip-tags are all read with it, so a comma-separated
+// list means the same wherever one is written.
+func SplitList(s string) []string {
 	var out []string
 	for _, p := range strings.Split(s, ",") {
 		if p = strings.TrimSpace(p); p != "" {
@@ -21,7 +24,7 @@ func splitPatterns(s string) []string {
 // compilePatterns compiles the items of a comma-separated pattern list.
 func compilePatterns(s string) []*pattern {
 	var out []*pattern
-	for _, p := range splitPatterns(s) {
+	for _, p := range SplitList(s) {
 		out = append(out, compilePattern(p))
 	}
 	return out
@@ -36,7 +39,7 @@ func compilePatterns(s string) []*pattern {
 // hosts. Empty items are ignored. Policy loading calls it on a role's
 // groups and hosts.
 func CheckPatterns(s string) error {
-	for _, p := range splitPatterns(s) {
+	for _, p := range SplitList(s) {
 		if p[0] == '!' || p[0] == '&' {
 			return fmt.Errorf("pattern %q starts with %q, which no host or group name does, so it selects nothing (! excludes and & intersects only in --limit)", p, p[:1])
 		}
@@ -116,7 +119,7 @@ type Limit struct {
 // and a \ are literal text, as in Python's fnmatch).
 func ParseLimit(s string) (*Limit, error) {
 	l := &Limit{text: s}
-	for _, item := range splitPatterns(s) {
+	for _, item := range SplitList(s) {
 		op, text := opUnion, item
 		if item[0] == '!' || item[0] == '&' {
 			op = limitOp(item[0])

@@ -27,8 +27,8 @@ type KeyDoc struct {
 	Keys []KeyDoc
 }
 
-// DocKeys documents the type-specific keys of t, in declaration order. The
-// common resource keys are in CommonKeys.
+// DocKeys documents the type-specific keys of t, in declaration order; the
+// keys every resource accepts (when, loop, notify, ...) are not among them.
 func DocKeys(t ResourceType) []KeyDoc {
 	if t.New == nil {
 		return nil
@@ -47,15 +47,6 @@ func DocStruct(v any) []KeyDoc {
 	}
 	return docFields(t, 0)
 }
-
-// CommonKeys documents the keys every resource accepts.
-func CommonKeys() []KeyDoc { return DocStruct(commonKeys{}) }
-
-// RoleKeys documents the keys of a role (inline or in an included file).
-func RoleKeys() []KeyDoc { return DocStruct(roleKeys{}) }
-
-// PolicyKeys documents the top-level keys of a policy file.
-func PolicyKeys() []KeyDoc { return DocStruct(policyKeys{}) }
 
 func docFields(t reflect.Type, depth int) []KeyDoc {
 	var out []KeyDoc

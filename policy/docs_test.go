@@ -50,7 +50,7 @@ func TestDocKeys(t *testing.T) {
 
 func TestDocNestedAndOverriddenTypes(t *testing.T) {
 	keys := map[string]KeyDoc{}
-	for _, k := range RoleKeys() {
+	for _, k := range DocStruct(roleKeys{}) {
 		keys[k.Key] = k
 	}
 	if got := keys["serial"].Type; got != "integer, percentage string, or list of those" {
@@ -78,10 +78,10 @@ func TestLanguageDocCoversEveryKey(t *testing.T) {
 	}
 	doc := string(data)
 	groups := map[string][]KeyDoc{
-		"policy":   PolicyKeys(),
-		"role":     RoleKeys(),
+		"policy":   DocStruct(policyKeys{}),
+		"role":     DocStruct(roleKeys{}),
 		"login":    DocStruct(Login{}),
-		"resource": CommonKeys(),
+		"resource": DocStruct(commonKeys{}),
 	}
 	for name, keys := range groups {
 		for _, k := range keys {

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/opsmop/opsmop/internal/testutil"
 )
 
 // stripPolicy clears what legitimately differs between a TOML and a YAML
@@ -275,7 +277,7 @@ cmd = "y"
 		"roles/base.yaml":   "sudo: false\ntags: [base]\npre:\n  - {type: shell, cmd: b}\n",
 	}
 	dir := t.TempDir()
-	writeFiles(t, dir, files)
+	testutil.WriteTree(t, dir, files)
 	p, err := Load(filepath.Join(dir, "site.toml"), testRegistry())
 	if err != nil {
 		t.Fatalf("Load: %v", err)
@@ -348,7 +350,7 @@ hosts = "from-file*"
 `,
 	}
 	dir := t.TempDir()
-	writeFiles(t, dir, files)
+	testutil.WriteTree(t, dir, files)
 	dbFile := filepath.Join(dir, "roles", "db.toml")
 	for _, f := range []struct {
 		name          string
@@ -437,7 +439,7 @@ func TestIncludeErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			writeFiles(t, dir, tt.files)
+			testutil.WriteTree(t, dir, tt.files)
 			_, err := Load(filepath.Join(dir, "site.toml"), testRegistry())
 			got := strings.ReplaceAll(strings.Join(errLines(err), "\n"), dir, "DIR")
 			if want := strings.Join(tt.want, "\n"); got != want {
@@ -449,9 +451,9 @@ func TestIncludeErrors(t *testing.T) {
 
 func TestIncludeAbsolutePathAllowed(t *testing.T) {
 	outside := t.TempDir()
-	writeFiles(t, outside, map[string]string{"web.toml": "name = \"web\"\n"})
+	testutil.WriteTree(t, outside, map[string]string{"web.toml": "name = \"web\"\n"})
 	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{"site.toml": "[[roles]]\ninclude = " + jsonOf(filepath.Join(outside, "web.toml")) + "\n"})
+	testutil.WriteTree(t, dir, map[string]string{"site.toml": "[[roles]]\ninclude = " + jsonOf(filepath.Join(outside, "web.toml")) + "\n"})
 	p, err := Load(filepath.Join(dir, "site.toml"), testRegistry())
 	if err != nil {
 		t.Fatalf("Load: %v", err)

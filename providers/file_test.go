@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/opsmop/opsmop/connection"
+	"github.com/opsmop/opsmop/internal/labtest"
 )
 
 func statOf(t *testing.T, p string) (os.FileMode, uint32, uint32, uint64) {
@@ -42,7 +43,7 @@ func writeFile(t *testing.T, p, content string, mode os.FileMode) {
 }
 
 func TestFileConverges(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	big := make([]byte, 100<<10)
 	if _, err := rand.Read(big); err != nil {
 		t.Fatal(err)
@@ -401,7 +402,7 @@ func TestFileUploadOptions(t *testing.T) {
 }
 
 func TestTemplateConverges(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	d := newLocalDir(t)
 	src := t.TempDir()
 	writeFile(t, filepath.Join(src, "app.tmpl"), "name = {{ .name }}\n", 0o644)

@@ -4,10 +4,12 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/opsmop/opsmop/internal/labtest"
 )
 
 func TestDirectoryConverges(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	tests := []struct {
 		name   string
 		setup  func(t *testing.T, d *localDir)
@@ -281,7 +283,7 @@ func wantLink(t *testing.T, p, target string) {
 }
 
 func TestLineConverges(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	const hosts = "127.0.0.1 localhost\n# comment\n10.0.0.1 old.example\n"
 	tests := []struct {
 		name    string

@@ -20,18 +20,6 @@ import (
 	"github.com/opsmop/opsmop/connection"
 )
 
-// requireRoot skips a test that needs root, except under CI where it fails.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("this test needs root (CI runs as root)")
-	}
-	t.Skip("this test needs root")
-}
-
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/opsmop/opsmop/internal/testutil"
 )
 
 // TestInlineProbes checks the inline contract (connection.Probe) of every
@@ -53,14 +55,14 @@ func TestInlineProbes(t *testing.T) {
 	// States of the path; the name holds a quote, a space and a newline.
 	states := map[string]func(t *testing.T, p string){
 		"absent": func(t *testing.T, p string) {},
-		"text":   func(t *testing.T, p string) { writeTestFile(t, p, "old\nwanted\n") },
-		"same":   func(t *testing.T, p string) { writeTestFile(t, p, content) },
-		"binary": func(t *testing.T, p string) { writeTestFile(t, p, "a\x00b") },
+		"text":   func(t *testing.T, p string) { testutil.WriteFile(t, p, "old\nwanted\n") },
+		"same":   func(t *testing.T, p string) { testutil.WriteFile(t, p, content) },
+		"binary": func(t *testing.T, p string) { testutil.WriteFile(t, p, "a\x00b") },
 		"directory": func(t *testing.T, p string) {
 			if err := os.MkdirAll(filepath.Join(p, "sub"), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			writeTestFile(t, filepath.Join(p, "sub", "f"), "x")
+			testutil.WriteFile(t, filepath.Join(p, "sub", "f"), "x")
 		},
 		"symlink": func(t *testing.T, p string) {
 			if err := os.Symlink("/nonexistent", p); err != nil {
@@ -100,7 +102,7 @@ func TestInlineProbes(t *testing.T) {
 							t.Fatal(err)
 						}
 						probe := filepath.Join(dir, "probe")
-						writeTestFile(t, probe, script)
+						testutil.WriteFile(t, probe, script)
 						alone, err := sh(probe).Output()
 						if err != nil {
 							t.Fatalf("probe alone: %v", err)
@@ -119,7 +121,7 @@ func TestInlineProbes(t *testing.T) {
 							t.Fatal("ProbePath: not ok")
 						}
 						other := filepath.Join(dir, "other")
-						writeTestFile(t, other, "other\n")
+						testutil.WriteFile(t, other, "other\n")
 						pre, preVars := ProbePrelude([]ProbedPath{pp, {Path: other, Hash: true}, {Path: filepath.Join(dir, "missing"), Hash: true}})
 						for _, variant := range []string{"alone", "prelude", "used", "short"} {
 							t.Run(variant, func(t *testing.T) {
@@ -127,9 +129,9 @@ func TestInlineProbes(t *testing.T) {
 								unset := vars
 								switch variant {
 								case "alone":
-									writeTestFile(t, preFile, ":\n")
+									testutil.WriteFile(t, preFile, ":\n")
 								default:
-									writeTestFile(t, preFile, pre)
+									testutil.WriteFile(t, preFile, pre)
 									unset = append(append([]string(nil), vars...), preVars...)
 								}
 								env := `{ umask; pwd; echo "$-"; trap; }`
@@ -151,7 +153,7 @@ echo alive`
 									t.Fatalf("the shell that sourced the probe did not survive it: %v, output %q\nprobe:\n%s", err, got, script)
 								}
 								for _, f := range []string{"vars", "env"} {
-									before, after := readTestFile(t, out+"."+f+"0"), readTestFile(t, out+"."+f+"1")
+									before, after := readFile(t, out+"."+f+"0"), readFile(t, out+"."+f+"1")
 									if variant == "used" || variant == "short" {
 										// PATH differs from the parent's, the same before and after
 										before, after = dropLines(before, "PATH="), dropLines(after, "PATH=")
@@ -164,13 +166,13 @@ echo alive`
 										t.Errorf("%s changed by the probe (unset afterwards: %v):\ngot\n%s\nwant\n%s", f, unset, after, before)
 									}
 								}
-								if s := readTestFile(t, out+".status"); s != "status 0\n" {
+								if s := readFile(t, out+".status"); s != "status 0\n" {
 									t.Errorf("got %q; want status 0", s)
 								}
-								if s := readTestFile(t, out+".pre"); s != "" {
+								if s := readFile(t, out+".pre"); s != "" {
 									t.Errorf("the prelude printed %q; want nothing", s)
 								}
-								if inl := readTestFile(t, out); inl != string(alone) {
+								if inl := readFile(t, out); inl != string(alone) {
 									t.Errorf("inline output %q; want what the probe prints alone, %q", inl, alone)
 								}
 							})
@@ -221,30 +223,14 @@ func dropLines(s, prefix string) string {
 	return strings.Join(out, "\n")
 }
 
-func writeTestFile(t *testing.T, p, s string) {
-	t.Helper()
-	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func readTestFile(t *testing.T, p string) string {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 // TestProbePreludeHashesSmallFilesOnly: the prelude hashes all its files
 // within one command's timeout, so it leaves files over preludeMaxHash to
 // their own probes.
 func TestProbePreludeHashesSmallFilesOnly(t *testing.T) {
 	dir := t.TempDir()
 	small, large := filepath.Join(dir, "small"), filepath.Join(dir, "large")
-	writeTestFile(t, small, "x")
-	writeTestFile(t, large, strings.Repeat("y", preludeMaxHash+1))
+	testutil.WriteFile(t, small, "x")
+	testutil.WriteFile(t, large, strings.Repeat("y", preludeMaxHash+1))
 	pre, _ := ProbePrelude([]ProbedPath{{Path: small, Hash: true}, {Path: large, Hash: true}})
 	script := pre + `printf '%s|%s|%s|%s\n' "${opsmop_h_` + preludeKey(small) + `-unset}" "${opsmop_h_` + preludeKey(large) + `-unset}" "${opsmop_s_` + preludeKey(small) + `##* }" "${opsmop_s_` + preludeKey(large) + `##* }"`
 	got, err := exec.Command("sh", "-c", script).Output()

@@ -19,6 +19,7 @@ import (
 
 	"github.com/opsmop/opsmop/connection"
 	"github.com/opsmop/opsmop/internal/lab"
+	"github.com/opsmop/opsmop/internal/labtest"
 	"github.com/opsmop/opsmop/internal/shell"
 )
 
@@ -90,7 +91,7 @@ func (h *labHost) snap(t *testing.T, script string) func() string {
 // providers against a real throwaway host of the lab: its own /etc, /var
 // and /usr, so dpkg and useradd there do not touch this machine.
 func TestOnLabHost(t *testing.T) {
-	l := lab.StartTest(t, lab.Config{Subnet: 30, Hosts: []lab.HostSpec{{Name: "p1", Group: "g"}}})
+	l := labtest.Start(t, lab.Config{Subnet: 30, Hosts: []lab.HostSpec{{Name: "p1", Group: "g"}}})
 	h := &labHost{pid: l.Host("p1").PID}
 	facts := map[string]any{"pkg_manager": "apt", "init_system": "sysv"}
 	req := func(spec any, dir string) *Request {

@@ -2,12 +2,12 @@ package providers
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/opsmop/opsmop/connection"
+	"github.com/opsmop/opsmop/internal/testutil"
 )
 
 const aptInstall = "apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "
@@ -241,20 +241,12 @@ func TestPackageErrors(t *testing.T) {
 // file name.
 func buildDeb(t *testing.T, dir, name, version, compress string) string {
 	t.Helper()
-	if _, err := exec.LookPath("dpkg-deb"); err != nil {
-		t.Fatal("dpkg-deb is missing (apt-get install dpkg)")
-	}
-	root := filepath.Join(t.TempDir(), name)
-	mkdir(t, filepath.Join(root, "DEBIAN"), 0o755)
-	mkdir(t, filepath.Join(root, "usr/share", name), 0o755)
-	writeFile(t, filepath.Join(root, "DEBIAN/control"), "Package: "+name+"\nVersion: "+version+
-		"\nArchitecture: all\nMaintainer: opsmop tests <tests@opsmop.invalid>\nDescription: opsmop test package\n", 0o644)
-	writeFile(t, filepath.Join(root, "usr/share", name, "hello.txt"), "hello from "+name+" "+version+"\n", 0o644)
 	file := name + "_" + version + "_" + compress + ".deb"
-	out, err := exec.Command("dpkg-deb", "--root-owner-group", "-Z"+compress, "--build", root, filepath.Join(dir, file)).CombinedOutput()
-	if err != nil {
-		t.Fatalf("dpkg-deb: %v: %s", err, out)
-	}
+	testutil.BuildDeb(t, filepath.Join(dir, file), compress, map[string]string{
+		"DEBIAN/control": "Package: " + name + "\nVersion: " + version +
+			"\nArchitecture: all\nMaintainer: opsmop tests <tests@opsmop.invalid>\nDescription: opsmop test package\n",
+		"usr/share/" + name + "/hello.txt": "hello from " + name + " " + version + "\n",
+	})
 	return file
 }
 

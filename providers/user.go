@@ -139,7 +139,7 @@ func (userProvider) Check(s *UserSpec, req *Request, probe connection.Result) (*
 			pl.Add = append(pl.Add, "-g", s.Group)
 			fields = append(fields, Field{Name: "group", After: s.Group})
 		}
-		if s.Groups != nil && len(s.Groups) > 0 {
+		if len(s.Groups) > 0 {
 			pl.Add = append(pl.Add, "-G", strings.Join(s.Groups, ","))
 			fields = append(fields, Field{Name: "groups", After: strings.Join(s.Groups, ",")})
 		}

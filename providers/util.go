@@ -34,9 +34,6 @@ type probeOutput struct {
 // get returns the value of key ("" if absent).
 func (p *probeOutput) get(key string) string { return p.kv[key] }
 
-// has reports whether key was printed.
-func (p *probeOutput) has(key string) bool { _, ok := p.kv[key]; return ok }
-
 // parseProbe parses a probe's stdout. Lines that are not key=value are
 // ignored (they cannot be produced by our probes, but a login banner on a
 // misconfigured host could). A later key overrides an earlier one.
@@ -352,22 +349,15 @@ func run(ctx context.Context, h Host, what, script string, stdin io.Reader) (con
 	return res, nil
 }
 
-// chownArg returns the argv tail for chown/chgrp to set owner and/or group
-// ("" when neither is set) as a complete command on the quoted path.
+// chownCmd returns the complete command that sets the owner and/or group
+// of path p (of everything beneath it too with recurse), or "" when
+// neither is set. The command is shell.Chown's.
 func chownCmd(owner, group string, recurse bool, p string) string {
-	r := ""
-	if recurse {
-		r = "-R "
+	c := shell.Chown(owner, group, recurse)
+	if c == "" {
+		return ""
 	}
-	switch {
-	case owner != "" && group != "":
-		return "chown " + r + shell.Quote(owner+":"+group) + " -- " + shell.Quote(p)
-	case owner != "":
-		return "chown " + r + shell.Quote(owner) + " -- " + shell.Quote(p)
-	case group != "":
-		return "chgrp " + r + shell.Quote(group) + " -- " + shell.Quote(p)
-	}
-	return ""
+	return c + " " + shell.Quote(p)
 }
 
 // callError is the caller's misuse of the Provider contract: a request

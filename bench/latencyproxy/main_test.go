@@ -9,9 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/opsmop/opsmop/internal/testutil"
 )
 
 func TestCounter(t *testing.T) {
@@ -184,24 +185,6 @@ func freeAddr(t *testing.T) string {
 	return a
 }
 
-// syncBuffer is a goroutine-safe bytes.Buffer.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestProxyEndToEnd runs the command against an echo server: exchanges
 // are delayed by twice the delay, counted, and logged when the client
 // closes; a connection still open at SIGTERM (context end) is logged too.
@@ -212,7 +195,7 @@ func TestProxyEndToEnd(t *testing.T) {
 	listen := freeAddr(t)
 	logPath := filepath.Join(t.TempDir(), "rt.log")
 	ctx, cancel := context.WithCancel(t.Context())
-	var stdout, stderr syncBuffer
+	var stdout, stderr testutil.SyncBuffer
 	done := make(chan int)
 	go func() {
 		done <- run(ctx, []string{"-delay", delay.String(), "-log", logPath, "-route", "e," + listen + "," + target}, &stdout, &stderr)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/opsmop/opsmop/internal/lab"
+	"github.com/opsmop/opsmop/internal/labtest"
 )
 
 func TestTarget(t *testing.T) {
@@ -55,7 +56,7 @@ func TestUsage(t *testing.T) {
 // TestConnectLab connects to a real sshd: it works with the lab's
 // known_hosts, and is refused when the host key is unknown.
 func TestConnectLab(t *testing.T) {
-	l := lab.StartTest(t, lab.Config{Subnet: 89, Hosts: []lab.HostSpec{{Name: "c1"}}})
+	l := labtest.Start(t, lab.Config{Subnet: 89, Hosts: []lab.HostSpec{{Name: "c1"}}})
 	h := l.Host("c1")
 	addr := net.JoinHostPort(h.Addr, strconv.Itoa(h.Port))
 	empty := filepath.Join(t.TempDir(), "known_hosts")

@@ -8,7 +8,6 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -211,16 +210,6 @@ func writeFileIn(root, rel string, data []byte, perm os.FileMode) error {
 	return os.Chmod(p, perm)
 }
 
-// sortedNames returns the names of hosts, sorted; for messages.
-func sortedNames(hs []*Host) []string {
-	out := make([]string, len(hs))
-	for i, h := range hs {
-		out[i] = h.Name
-	}
-	sort.Strings(out)
-	return out
-}
-
 // passwdEntry is a user's line in an /etc/passwd.
 type passwdEntry struct {
 	uid, gid int
@@ -315,8 +304,9 @@ func freshRoot(upper string) error {
 		if provided[e.Name()] {
 			continue
 		}
-		// An overlay whiteout is a 0:0 character device.
-		if err := unix.Mknod(filepath.Join(home, e.Name()), unix.S_IFCHR|0o000, 0); err != nil {
+		// An overlay whiteout is a character device numbered 0:0 (its
+		// permission bits are 0).
+		if err := unix.Mknod(filepath.Join(home, e.Name()), unix.S_IFCHR, 0); err != nil {
 			return fmt.Errorf("whiteout /root/%s: %w", e.Name(), err)
 		}
 	}

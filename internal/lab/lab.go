@@ -5,7 +5,8 @@
 // never on the machine. Hosts reached through another host (HostSpec.Via)
 // live in their own network namespaces, linked only to their parent, so the
 // controller cannot reach them except through the parent's sshd. See
-// docs/lab.md for the topology. Everything needs root.
+// docs/lab.md for the topology. Everything needs root. Tests start labs
+// through internal/labtest, which holds everything that needs testing.
 package lab
 
 import (
@@ -23,7 +24,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -786,42 +786,6 @@ func (h *Host) live() error {
 		return fmt.Errorf("host %s: %w", h.Name, ErrStopped)
 	}
 	return nil
-}
-
-// Require makes a test that needs the lab fail when not root under CI
-// (CI=true), and skip otherwise; it also requires sshd.
-func Require(t testing.TB) {
-	t.Helper()
-	why := ""
-	if os.Geteuid() != 0 {
-		why = "lab tests need root: run as root (CI does)"
-	} else if _, err := os.Stat("/usr/sbin/sshd"); err != nil {
-		why = "lab tests need /usr/sbin/sshd: apt-get install openssh-server sudo iproute2 (make deps)"
-	}
-	if why == "" {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal(why)
-	}
-	t.Skip(why)
-}
-
-// StartTest is Require, Start(t.Context(), cfg), and Stop when the test
-// ends; a failed Start or Stop fails the test.
-func StartTest(t testing.TB, cfg Config) *Lab {
-	t.Helper()
-	Require(t)
-	l, err := Start(t.Context(), cfg)
-	if err != nil {
-		t.Fatalf("lab.Start: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := l.Stop(); err != nil {
-			t.Errorf("lab.Stop: %v", err)
-		}
-	})
-	return l
 }
 
 // defaultPort is 22 unless a wildcard listener (typically the machine's

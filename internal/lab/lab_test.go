@@ -22,6 +22,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/opsmop/opsmop/internal/lab"
+	"github.com/opsmop/opsmop/internal/labtest"
 	"github.com/opsmop/opsmop/internal/shell"
 )
 
@@ -172,7 +173,7 @@ func run(c *ssh.Client, cmd, stdin string) (string, error) {
 }
 
 func TestLab(t *testing.T) {
-	lab.Require(t)
+	labtest.Require(t)
 	before := takeSnapshot(t)
 	t0 := time.Now()
 	l, err := lab.Start(t.Context(), lab.Config{Subnet: subnet, Hosts: []lab.HostSpec{
@@ -461,7 +462,7 @@ func processesIn(t *testing.T, nss []string) []string {
 // TestChain checks a two-hop chain: b1 (from the controller) -> b2 -> db,
 // where b1 itself cannot reach db.
 func TestChain(t *testing.T) {
-	l := lab.StartTest(t, lab.Config{Subnet: subnet, Hosts: []lab.HostSpec{
+	l := labtest.Start(t, lab.Config{Subnet: subnet, Hosts: []lab.HostSpec{
 		{Name: "b1", Group: "bastions"}, {Name: "b2", Group: "bastions", Via: "b1"}, {Name: "db", Group: "dbservers", Via: "b2"},
 	}})
 	b1, b2, db := l.Host("b1"), l.Host("b2"), l.Host("db")
@@ -485,7 +486,7 @@ func TestChain(t *testing.T) {
 // TestStopDir tears a lab down as a fresh process would: from its
 // directory only.
 func TestStopDir(t *testing.T) {
-	lab.Require(t)
+	labtest.Require(t)
 	dir := filepath.Join(lab.DefaultBase, "test-stopdir-"+strconv.Itoa(os.Getpid()))
 	l, err := lab.Start(t.Context(), lab.Config{Dir: dir, Subnet: subnet, Hosts: []lab.HostSpec{{Name: "one"}, {Name: "two", Via: "one"}}})
 	if err != nil {
@@ -525,7 +526,7 @@ func TestStopDir(t *testing.T) {
 // TestStartFailureCleansUp takes a host's address first and checks that
 // Start says which host failed and what to do, and leaves nothing.
 func TestStartFailureCleansUp(t *testing.T) {
-	lab.Require(t)
+	labtest.Require(t)
 	ln, err := net.Listen("tcp", "127.10.0.2:22")
 	if err != nil {
 		t.Fatal(err)
@@ -548,7 +549,7 @@ func TestStartFailureCleansUp(t *testing.T) {
 // BenchmarkStart50 measures Start and Stop of 50 hosts (45 public, a
 // bastion and 4 private hosts behind it).
 func BenchmarkStart50(b *testing.B) {
-	lab.Require(b)
+	labtest.Require(b)
 	hosts := []lab.HostSpec{{Name: "bastion", Group: "bastions"}}
 	for i := 1; i <= 45; i++ {
 		hosts = append(hosts, lab.HostSpec{Name: fmt.Sprintf("web%d", i), Group: "webservers"})

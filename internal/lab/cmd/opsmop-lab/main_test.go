@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/opsmop/opsmop/internal/lab"
+	"github.com/opsmop/opsmop/internal/labtest"
 )
 
 func TestParseHosts(t *testing.T) {
@@ -73,7 +74,7 @@ func TestUsage(t *testing.T) {
 // TestUpDown brings a lab up and down through the command, on port 2222 of
 // its own 127.11 block (no other test package uses it).
 func TestUpDown(t *testing.T) {
-	lab.Require(t)
+	labtest.Require(t)
 	dir := filepath.Join(lab.DefaultBase, "cmd-test-"+strconv.Itoa(os.Getpid()))
 	t.Cleanup(func() { _ = lab.StopDir(dir) })
 	var out, errb bytes.Buffer
