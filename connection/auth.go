@@ -1,11 +1,13 @@
 package connection
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/opsmop/opsmop/internal/homedir"
@@ -13,16 +15,22 @@ import (
 	"golang.org/x/crypto/ssh/agent"
 )
 
-// authSet is the auth methods for one dial, tried once each in order:
-// public keys (agent first, then key files, loaded lazily so that a
-// passphrase is only asked when the agent did not do), password,
-// keyboard-interactive answered with the password.
+// authSet is the auth methods for one dial, tried once each in order: one
+// publickey method offering the keys in the order of Pool.signers, then
+// password and keyboard-interactive answered with the password. It records
+// what it offered, for the *AuthError of a failed login.
 type authSet struct {
 	methods []ssh.AuthMethod
 	agentMu sync.Mutex
 	agentC  net.Conn
-	notes   []string // why default keys were skipped, for the auth error
-	err     error    // a key that could not be loaded
+
+	mu        sync.Mutex
+	started   bool     // the server asked for credentials (key exchange done)
+	keyFiles  []string // key files and certificates offered, in order
+	agentKeys int      // agent keys offered
+	password  bool     // the password was sent
+	notes     []string // keys skipped and why, for the auth error
+	err       error    // the explicit key could not be loaded
 }
 
 // close closes the agent socket (after the handshake).
@@ -35,44 +43,55 @@ func (a *authSet) close() {
 	}
 }
 
+// authError is the *AuthError for t's failed login with cause err.
+func (a *authSet) authError(t Target, addr string, err error) *AuthError {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return &AuthError{Host: t.Name, Addr: addr, User: t.User,
+		KeyFiles: a.keyFiles, AgentKeys: a.agentKeys, Password: a.password,
+		Notes: a.notes, KeyErr: a.err, Err: err}
+}
+
+// authStarted reports whether the server asked for credentials.
+func (a *authSet) authStarted() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.started
+}
+
+func (a *authSet) note(s string) {
+	a.mu.Lock()
+	a.notes = append(a.notes, s)
+	a.mu.Unlock()
+}
+
 func (p *Pool) authMethods(t Target) *authSet {
 	a := &authSet{}
 	// All signers go into ONE publickey method: x/crypto tries each
 	// method name once, so a second publickey method would never be used.
 	signers := func() ([]ssh.Signer, error) {
-		var out []ssh.Signer
-		if p.cfg.UseAgent {
-			if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" {
-				if c, err := net.Dial("unix", sock); err == nil {
-					a.agentMu.Lock()
-					a.agentC = c
-					a.agentMu.Unlock()
-					if s, err := agent.NewClient(c).Signers(); err == nil {
-						out = append(out, s...)
-					} else {
-						a.notes = append(a.notes, "ssh-agent: "+err.Error())
-					}
-				} else {
-					a.notes = append(a.notes, "ssh-agent at SSH_AUTH_SOCK unreachable: "+err.Error())
-				}
-			}
-		}
-		ks, err := p.keySigners(t, a)
-		if err != nil {
-			a.err = err
-		}
-		out = append(out, ks...)
-		return out, nil
+		a.mu.Lock()
+		a.started = true
+		a.mu.Unlock()
+		return p.signers(t, a), nil
 	}
 	a.methods = append(a.methods, ssh.PublicKeysCallback(signers))
 	if !t.Password.IsZero() {
 		pw := t.Password
+		sent := func() {
+			a.mu.Lock()
+			a.started, a.password = true, true
+			a.mu.Unlock()
+		}
 		a.methods = append(a.methods,
-			ssh.PasswordCallback(func() (string, error) { return pw.Reveal(), nil }),
+			ssh.PasswordCallback(func() (string, error) { sent(); return pw.Reveal(), nil }),
 			ssh.KeyboardInteractive(func(_, _ string, questions []string, _ []bool) ([]string, error) {
 				ans := make([]string, len(questions))
 				for i := range ans {
 					ans[i] = pw.Reveal()
+				}
+				if len(questions) > 0 {
+					sent()
 				}
 				return ans, nil
 			}))
@@ -80,40 +99,149 @@ func (p *Pool) authMethods(t Target) *authSet {
 	return a
 }
 
-// keySigners loads Target.PrivateKey, or the default key files that exist.
-// An explicit key that cannot be used is an error; an encrypted default
-// key without a Passphrase function is skipped with a note.
-func (p *Pool) keySigners(t Target, a *authSet) ([]ssh.Signer, error) {
-	if t.PrivateKey != "" {
-		home, _ := os.UserHomeDir() // "" on error: the path stays as written
-		path := homedir.Expand(t.PrivateKey, home)
-		s, err := p.loadKey(path)
-		if err != nil {
-			return nil, err
-		}
-		return []ssh.Signer{s}, nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return nil, nil
+// signers returns the keys to offer, in this order, each public key once:
+//
+//  1. with Target.PrivateKey: its certificate PATH-cert.pub if there is
+//     one (signed by the key itself), then the key; an encrypted key the
+//     agent holds is used through the agent without asking a passphrase;
+//  2. without Target.PrivateKey: the default key files that exist
+//     (~/.ssh/id_ed25519, id_ecdsa, id_rsa), each the same way (its
+//     certificate first, through the agent when encrypted and held there);
+//  3. unless Target.IdentitiesOnly: the agent's other keys
+//     (PoolConfig.UseAgent), in the agent's order.
+//
+// Key files come first so that sshd's MaxAuthTries (6 by default, every
+// rejected key counts) cannot be used up by agent keys before them; OpenSSH
+// offers agent keys first, which is why `ssh -i KEY` fails with many agent
+// keys unless IdentitiesOnly=yes.
+// An explicit key that cannot be loaded is recorded in a.err; the other
+// keys are still offered.
+func (p *Pool) signers(t Target, a *authSet) []ssh.Signer {
+	var agentKeys []ssh.Signer
+	if p.cfg.UseAgent {
+		agentKeys = p.agentSigners(a)
 	}
 	var out []ssh.Signer
-	for _, name := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
-		path := filepath.Join(home, ".ssh", name)
-		if _, err := os.Stat(path); err != nil {
-			continue
+	var keyFiles []string
+	agentN := 0
+	defer func() {
+		a.mu.Lock()
+		a.keyFiles, a.agentKeys = keyFiles, agentN
+		a.mu.Unlock()
+	}()
+	seen := map[string]bool{}
+	add := func(s ssh.Signer) bool {
+		k := string(s.PublicKey().Marshal())
+		if seen[k] {
+			return false
 		}
-		s, err := p.loadKey(path)
-		if err != nil {
-			a.notes = append(a.notes, err.Error())
-			continue
-		}
+		seen[k] = true
 		out = append(out, s)
+		return true
 	}
-	return out, nil
+	home, _ := os.UserHomeDir() // "" on error: paths stay as written
+	if t.PrivateKey != "" {
+		path := homedir.Expand(t.PrivateKey, home)
+		s, err := p.loadKey(path, agentKeys)
+		if err != nil {
+			a.mu.Lock()
+			a.err = err
+			a.mu.Unlock()
+		} else {
+			if cs, certPath := certSigner(path, s, a); cs != nil && add(cs) {
+				keyFiles = append(keyFiles, certPath)
+			}
+			if add(s) {
+				keyFiles = append(keyFiles, path)
+			}
+		}
+	}
+	if t.PrivateKey == "" && home != "" {
+		for _, name := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
+			path := filepath.Join(home, ".ssh", name)
+			if _, err := os.Stat(path); err != nil {
+				continue
+			}
+			s, err := p.loadKey(path, agentKeys)
+			if err != nil {
+				a.note(err.Error())
+				continue
+			}
+			if cs, certPath := certSigner(path, s, a); cs != nil && add(cs) {
+				keyFiles = append(keyFiles, certPath)
+			}
+			if add(s) {
+				keyFiles = append(keyFiles, path)
+			}
+		}
+	}
+	if !t.IdentitiesOnly {
+		for _, s := range agentKeys {
+			if add(s) {
+				agentN++
+			}
+		}
+	}
+	return out
 }
 
-func (p *Pool) loadKey(path string) (ssh.Signer, error) {
+// agentSigners returns the keys of the agent at $SSH_AUTH_SOCK, keeping
+// the socket open in a until close; an unreachable agent is a note.
+func (p *Pool) agentSigners(a *authSet) []ssh.Signer {
+	sock := os.Getenv("SSH_AUTH_SOCK")
+	if sock == "" {
+		return nil
+	}
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		a.note("ssh-agent at SSH_AUTH_SOCK unreachable: " + err.Error())
+		return nil
+	}
+	a.agentMu.Lock()
+	a.agentC = c
+	a.agentMu.Unlock()
+	s, err := agent.NewClient(c).Signers()
+	if err != nil {
+		a.note("ssh-agent: " + err.Error())
+		return nil
+	}
+	return s
+}
+
+// certSigner returns the certificate signer for key s from PATH-cert.pub
+// next to the key file at path, and the certificate's path; nil when there
+// is no such file. A certificate that cannot be used is a note in a.
+func certSigner(path string, s ssh.Signer, a *authSet) (ssh.Signer, string) {
+	certPath := path + "-cert.pub"
+	b, err := os.ReadFile(certPath)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			a.note(fmt.Sprintf("certificate %s: %v", certPath, err))
+		}
+		return nil, ""
+	}
+	pub, _, _, _, err := ssh.ParseAuthorizedKey(b)
+	if err != nil {
+		a.note(fmt.Sprintf("certificate %s: %v", certPath, err))
+		return nil, ""
+	}
+	cert, ok := pub.(*ssh.Certificate)
+	if !ok {
+		a.note(fmt.Sprintf("certificate %s: not a certificate but a plain public key", certPath))
+		return nil, ""
+	}
+	cs, err := ssh.NewCertSigner(cert, s)
+	if err != nil {
+		a.note(fmt.Sprintf("certificate %s: %v (not issued for %s)", certPath, err, path))
+		return nil, ""
+	}
+	return cs, certPath
+}
+
+// loadKey reads the private key file at path. An encrypted key whose
+// public key one of agentKeys has is that agent key (no passphrase is
+// asked); otherwise its passphrase is asked with PoolConfig.Passphrase.
+func (p *Pool) loadKey(path string, agentKeys []ssh.Signer) (ssh.Signer, error) {
 	pem, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("private key %s: %w", path, err)
@@ -121,6 +249,14 @@ func (p *Pool) loadKey(path string) (ssh.Signer, error) {
 	s, err := ssh.ParsePrivateKey(pem)
 	var missing *ssh.PassphraseMissingError
 	if errors.As(err, &missing) {
+		if missing.PublicKey != nil {
+			want := missing.PublicKey.Marshal()
+			for _, as := range agentKeys {
+				if bytes.Equal(as.PublicKey().Marshal(), want) {
+					return as, nil
+				}
+			}
+		}
 		if p.cfg.Passphrase == nil {
 			return nil, fmt.Errorf("private key %s is encrypted and no passphrase can be asked: load it into ssh-agent (ssh-add) or run interactively", path)
 		}
@@ -139,3 +275,79 @@ func (p *Pool) loadKey(path string) (ssh.Signer, error) {
 	}
 	return s, nil
 }
+
+// AuthError means the host answered but accepted none of the credentials
+// offered. It says what was offered, in order, and what the server said;
+// it is always inside an *UnreachableError with Phase "auth" (the engine
+// counts the host as unreachable) and can be found with errors.As.
+type AuthError struct {
+	Host string // inventory name
+	Addr string // host:port dialled
+	User string // login user
+	// KeyFiles are the key files offered, in order: a certificate
+	// (PATH-cert.pub) before its key, then default key files.
+	KeyFiles []string
+	// AgentKeys is the number of ssh-agent keys offered (after KeyFiles'
+	// explicit key, never one with the same public key).
+	AgentKeys int
+	// Password is true when the password was sent.
+	Password bool
+	// Notes say which keys were skipped and why (an encrypted default key,
+	// an unreachable agent, an unusable certificate).
+	Notes []string
+	// KeyErr is why the explicit private key could not be used, or nil.
+	KeyErr error
+	// Err is the SSH client's error, with the server's last answer.
+	Err error
+}
+
+// TooManyAuthFailures reports whether sshd ended the login after MaxAuthTries
+// rejected credentials.
+func (e *AuthError) TooManyAuthFailures() bool {
+	return e.Err != nil && strings.Contains(e.Err.Error(), "Too many authentication failures")
+}
+
+// Error names the host, the user, what was offered and what the server
+// said, and what to do; never a secret.
+func (e *AuthError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "host %s (%s): auth: as user %s: %v", e.Host, e.Addr, e.User, e.Err)
+	if e.KeyErr != nil {
+		fmt.Fprintf(&b, ": %v", e.KeyErr)
+	}
+	var offered []string
+	switch len(e.KeyFiles) {
+	case 0:
+	case 1:
+		offered = append(offered, "key file "+e.KeyFiles[0])
+	default:
+		offered = append(offered, "key files "+strings.Join(e.KeyFiles, ", "))
+	}
+	switch e.AgentKeys {
+	case 0:
+	case 1:
+		offered = append(offered, "1 ssh-agent key")
+	default:
+		offered = append(offered, fmt.Sprintf("%d ssh-agent keys", e.AgentKeys))
+	}
+	if e.Password {
+		offered = append(offered, "the password")
+	}
+	if len(offered) == 0 {
+		b.WriteString("; no key or password was offered")
+	} else {
+		b.WriteString("; offered in this order: " + strings.Join(offered, "; "))
+	}
+	if len(e.Notes) > 0 {
+		b.WriteString(" (" + strings.Join(e.Notes, "; ") + ")")
+	}
+	if e.TooManyAuthFailures() {
+		b.WriteString("; sshd's MaxAuthTries ended the login before all were tried: set private_key to the right key and identities_only = true, or remove keys from the agent")
+	} else {
+		b.WriteString("; check the user, that the key's public half is in that user's ~/.ssh/authorized_keys on the host (private_key, ssh-agent), or the password")
+	}
+	return b.String()
+}
+
+// Unwrap returns the SSH client's error.
+func (e *AuthError) Unwrap() error { return e.Err }

@@ -9,7 +9,7 @@ import (
 const (
 	PhaseConnect   = "connect"   // TCP connect (or the jump host's forward) failed or timed out
 	PhaseHandshake = "handshake" // SSH version/key exchange failed or timed out
-	PhaseAuth      = "auth"      // no offered credential was accepted
+	PhaseAuth      = "auth"      // no offered credential was accepted; Err is an *AuthError
 	PhaseHostKey   = "hostkey"   // the host key is unknown or changed; Err is a *HostKeyError
 	PhaseKeepalive = "keepalive" // an established connection stopped answering or was closed
 )
@@ -17,7 +17,7 @@ const (
 // UnreachableError means the host could not be reached or the connection to
 // it was lost: the engine reports such hosts as "unreachable", apart from
 // hosts where a command failed. Err is the cause (a *HostKeyError when Phase
-// is "hostkey").
+// is "hostkey", an *AuthError when it is "auth").
 type UnreachableError struct {
 	Host  string // inventory name
 	Addr  string // host:port dialled
@@ -27,10 +27,11 @@ type UnreachableError struct {
 
 // Error says which host, where and why, with a hint what to check.
 func (e *UnreachableError) Error() string {
-	if e.Phase == PhaseHostKey {
-		if _, ok := e.Err.(*HostKeyError); ok {
-			return e.Err.Error()
-		}
+	switch err := e.Err.(type) {
+	case *HostKeyError:
+		return err.Error()
+	case *AuthError:
+		return err.Error()
 	}
 	hint := ""
 	switch e.Phase {

@@ -31,8 +31,16 @@ type Target struct {
 	// Password is used for "password" and "keyboard-interactive" auth.
 	Password secret.Secret
 	// PrivateKey is a key file; "" tries ~/.ssh/id_ed25519, id_ecdsa, id_rsa.
-	PrivateKey    string
-	CheckHostKeys bool
+	// It is offered first (its certificate PRIVATEKEY-cert.pub, when that
+	// file exists, just before it), then the agent's other keys, then the
+	// password: see Pool.signers.
+	PrivateKey string
+	// IdentitiesOnly offers only PrivateKey (or, when that is "", the
+	// default key files) and none of the agent's other keys, like
+	// OpenSSH's IdentitiesOnly=yes. The agent is still used to sign for
+	// PrivateKey when it holds that key.
+	IdentitiesOnly bool
+	CheckHostKeys  bool
 	// Sudo runs every command (and file write) as SudoUser ("" = root).
 	Sudo         bool
 	SudoUser     string
@@ -433,17 +441,14 @@ func (p *Pool) dial(ctx context.Context, t Target, parent *sshConn) (*ssh.Client
 			return nil, fmt.Errorf("host %s (%s): handshake: %w", t.Name, addr, ctx.Err())
 		case fired || errors.Is(err, os.ErrDeadlineExceeded):
 			return nil, unreach(PhaseHandshake, fmt.Errorf("no complete SSH handshake within connect_timeout %s: %w", timeout, err))
-		case strings.Contains(err.Error(), "unable to authenticate"):
-			if len(auth.notes) > 0 {
-				err = fmt.Errorf("%w (%s)", err, strings.Join(auth.notes, "; "))
-			}
-			if auth.err != nil {
-				err = fmt.Errorf("%w: %v", err, auth.err)
-			}
-			return nil, unreach(PhaseAuth, fmt.Errorf("as user %s: %w", t.User, err))
+		case auth.authStarted() || strings.Contains(err.Error(), "unable to authenticate"):
+			// The key exchange is done and the server asked for
+			// credentials: whatever ended the handshake now (no method
+			// left, or sshd's MaxAuthTries disconnect) is an auth failure.
+			return nil, unreach(PhaseAuth, auth.authError(t, addr, err))
 		}
 		if auth.err != nil {
-			return nil, unreach(PhaseAuth, fmt.Errorf("as user %s: %w", t.User, auth.err))
+			return nil, unreach(PhaseAuth, auth.authError(t, addr, err))
 		}
 		return nil, unreach(PhaseHandshake, err)
 	}

@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/opsmop/opsmop/internal/lab"
 	"github.com/opsmop/opsmop/internal/labtest"
@@ -133,6 +132,7 @@ func hostKeyFingerprint(t *testing.T, authorized string) string {
 func TestSSH(t *testing.T) {
 	l := startLab(t)
 	t.Run("Login", func(t *testing.T) { testLogin(t, l) })
+	t.Run("AuthOrder", func(t *testing.T) { testAuthOrder(t, l) })
 	t.Run("HostKeys", func(t *testing.T) { testHostKeys(t, l) })
 	t.Run("Output", func(t *testing.T) { testOutput(t, l) })
 	t.Run("Stdin", func(t *testing.T) { testStdin(t, l) })
@@ -344,41 +344,11 @@ func emptyHome(t *testing.T) {
 	t.Setenv("HOME", t.TempDir())
 }
 
-// startAgent serves an in-memory agent holding the lab key on a unix
-// socket and points SSH_AUTH_SOCK at it.
+// startAgent serves an in-memory agent holding the key at keyPath on a
+// unix socket and points SSH_AUTH_SOCK at it.
 func startAgent(t *testing.T, keyPath string) {
 	t.Helper()
-	pemBytes, err := os.ReadFile(keyPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := ssh.ParseRawPrivateKey(pemBytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr := agent.NewKeyring()
-	if err := kr.Add(agent.AddedKey{PrivateKey: raw}); err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(t.TempDir(), "agent.sock")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = agent.ServeAgent(kr, c)
-			}()
-		}
-	}()
-	t.Setenv("SSH_AUTH_SOCK", sock)
+	serveAgent(t, []any{readRawKey(t, keyPath)})
 }
 
 func testLogin(t *testing.T, l *testLab) {
