@@ -5,7 +5,7 @@ BIN     ?= bin/opsmop
 LABDIR  ?= /run/opsmop-lab/manual
 FUZZTIME ?= 8s
 
-.PHONY: build test unit fuzz lint lab-up lab-down demo deps clean
+.PHONY: build test unit fuzz lint lab-up lab-down demo deps clean dist
 
 build:
 	$(GO) build -o $(BIN) .
@@ -86,3 +86,18 @@ clean:
 .PHONY: bench
 bench: build
 	bash bench/run.sh
+
+# dist builds static binaries (linux amd64 and arm64, CGO off; the commit
+# is stamped by Go's VCS info) and .deb and .rpm packages of them with
+# nfpm (a go.mod tool), into dist/.
+DIST_VERSION ?= $(shell sed -n 's/^const Version = "\(.*\)"/\1/p' cli.go)$(shell git rev-parse --short HEAD >/dev/null 2>&1 && echo "~git$$(git rev-parse --short HEAD)")
+dist:
+	@rm -rf dist && mkdir -p dist
+	@set -e; for arch in amd64 arm64; do \
+	  bin=dist/opsmop_$(DIST_VERSION)_linux_$$arch; \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '-s -w' -o $$bin . ; \
+	  for fmt in deb rpm; do \
+	    OPSMOP_VERSION='$(DIST_VERSION)' OPSMOP_ARCH=$$arch OPSMOP_BIN=$$bin $(GO) tool nfpm package -f packaging/nfpm.yaml -p $$fmt -t dist/ >/dev/null; \
+	  done; \
+	done
+	@ls -1 dist
