@@ -25,6 +25,7 @@ func FuzzLoadInventory(f *testing.F) {
 		`{"all": {"hosts": ["h"]}, "ungrouped": {}}`,
 		"a = [[[[1]]]]\n",
 		"? [a]\n: 1\n",
+		"all:\n  hosts:\n    web[1:3]:2222: {x: yes, y: 0644}\n  children:\n    g: {hosts: h, vars: {a: 1e3}}\n",
 	}
 	for i, s := range seeds {
 		f.Add(s, uint8(i%3))
@@ -107,4 +108,36 @@ func yamlAgrees(t *testing.T, src string) {
 	if g, w := normalize(got), normalize(want); !reflect.DeepEqual(g, w) {
 		t.Errorf("YAML %q: converter gives %#v; yaml.v3 gives %#v", src, g, w)
 	}
+}
+
+// FuzzINI feeds arbitrary bytes to the Ansible INI parser and arbitrary
+// text to the Python literal reader: neither may panic, and every INI
+// error names the file.
+func FuzzINI(f *testing.F) {
+	seeds := []string{
+		"lonely a=1\n[web]\nweb[01:03].x:22 b=True c=\"x y\" d=[1,{'k':(2,)}]\n[web:vars]\ne='q'\n[top:children]\nweb\n",
+		"h[a:f:2] x=1e3 y=0x1F z=-.5 w=None\n[g:vars]\nv = 23 # c\n",
+		"[g]\nh x=b'y'\n", "h x=1+2j\n", "[p:children]\nc\n[c]\n", "h x=\"\\N{DASH}\"\n",
+	}
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		if len(src) > 1<<14 {
+			return
+		}
+		_, _ = pyLiteral(src)
+		inv, err := parseINI("f.ini", []byte(src))
+		if err != nil {
+			if !strings.Contains(err.Error(), "f.ini") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		for _, h := range inv.Hosts() {
+			if h.Vars == nil {
+				t.Fatalf("host %s has nil vars", h.Name)
+			}
+		}
+	})
 }

@@ -1,8 +1,10 @@
 // Package inventory reads the hosts opsmop manages and the groups they are
-// in: static TOML, YAML or Ansible-style JSON files, or an executable that
-// prints Ansible's dynamic inventory JSON. It merges each host's variables,
-// selects hosts for roles and --limit, and prints the inventory as a graph
-// or as Ansible --list JSON.
+// in: static TOML or YAML files in opsmop's schema, Ansible's own INI, YAML
+// and JSON inventories, or an executable that prints Ansible's dynamic
+// inventory JSON. It merges each host's variables, translates Ansible's
+// connection variables (ansible_host, ...) to opsmop's, selects hosts for
+// roles and --limit, and prints the inventory as a graph, as Ansible
+// --list JSON or as opsmop TOML.
 //
 // Variable precedence, lowest first (a later level replaces a whole value
 // of the same key; maps are not merged deeply):
@@ -37,8 +39,10 @@ type Host struct {
 	// Name is the inventory name (what limits, patterns and output use).
 	Name string
 	// Vars are the host's variables merged across all its groups and its
-	// own variables (see the package documentation for the order). Callers
-	// must not modify the map.
+	// own variables (see the package documentation for the order), with
+	// Ansible's connection variables also set under opsmop's names
+	// (ansible_host gives opsmop_host, ...). Callers must not modify the
+	// map.
 	Vars map[string]any
 	// Groups is every group the host is in, directly or through child
 	// groups, including "all" (and "ungrouped" for ungrouped hosts), sorted.
@@ -134,9 +138,11 @@ func (e *CycleError) Error() string {
 // Hosts named only in hostVars, or only in "all", are ungrouped hosts. A
 // child group must be one of groups; "all" cannot be a child; children must
 // not form a cycle (*CycleError). Variables are merged as described in the
-// package documentation. Hosts orders the hosts of an inventory built by
-// New by name (hostVars, a map, has no order to keep). New copies what it
-// keeps; it does not modify its arguments.
+// package documentation, and Ansible connection variables translated (an
+// error names the host when they conflict or cannot be followed). Hosts
+// orders the hosts of an inventory built by New by name (hostVars, a map,
+// has no order to keep). New copies what it keeps; it does not modify its
+// arguments.
 func New(groups []Group, hostVars map[string]map[string]any) (*Inventory, error) {
 	return build("", groups, hostVars, nil)
 }
@@ -287,6 +293,10 @@ func build(source string, groups []Group, hostVars map[string]map[string]any, or
 		}
 		for k, v := range inv.hostVars[h] {
 			vars[k] = v
+		}
+		vars, err := mapAnsibleVars(h, vars, func(n string) bool { return hostNames[n] })
+		if err != nil {
+			return nil, err
 		}
 		sort.Strings(gs)
 		inv.hosts[h] = &Host{Name: h, Vars: vars, Groups: gs}

@@ -26,14 +26,23 @@ import (
 
 // Load reads the inventory at path:
 //
-//   - a file ending in .toml, .yaml, .yml or .json is read as that format
-//     (.json is Ansible's inventory JSON, as ansible-inventory --list
-//     prints it);
+//   - a file ending in .toml, .yaml, .yml, .json or .ini is read as that
+//     format (.json is Ansible's inventory JSON, as ansible-inventory
+//     --list prints it; .ini Ansible's INI inventory). A .yaml/.yml file
+//     whose top level has keys other than groups and hosts is Ansible's
+//     YAML inventory format;
 //   - any other file with an execute bit set is run with --list and must
 //     print Ansible's dynamic inventory JSON; when that has no _meta
 //     section, it is run again with --host NAME for each host. ctx bounds
 //     the run (Load sets no timeout of its own); the error of a failed run
-//     includes the script's stderr.
+//     includes the script's stderr;
+//   - any other file without an extension (such as Ansible's hosts) is
+//     read as JSON if its first line that is not blank or a comment starts
+//     with {, as YAML if that line is --- or a bare "NAME:", else as INI.
+//
+// Ansible's connection variables (ansible_host, ansible_user, ...) are
+// translated to opsmop's in every format (the table is in
+// docs/inventory.md); an Ansible setting opsmop cannot follow is an error.
 //
 // Hosts are kept in the order in which their names first appear in the
 // file or output (see Inventory.Hosts). Errors name the file and, where
@@ -72,10 +81,53 @@ func Load(ctx context.Context, path string) (*Inventory, error) {
 			return parseYAML(path, b)
 		}
 	}
+	if ext == ".ini" {
+		b, err := readLimited(path)
+		if err != nil {
+			return nil, err
+		}
+		return parseINI(path, b)
+	}
 	if fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
 		return runScript(ctx, path)
 	}
-	return nil, fmt.Errorf("inventory %s: unknown format: name it *.toml, *.yaml, *.yml or *.json, or make it an executable inventory script (chmod +x)", path)
+	if ext == "" && fi.Mode().IsRegular() {
+		b, err := readLimited(path)
+		if err != nil {
+			return nil, err
+		}
+		switch sniff(b) {
+		case "json":
+			return parseAnsibleJSON(path, b, true, nil)
+		case "yaml":
+			return parseYAML(path, b)
+		}
+		return parseINI(path, b)
+	}
+	return nil, fmt.Errorf("inventory %s: unknown format: name it *.toml, *.yaml, *.yml, *.json or *.ini (or give it no extension: an Ansible inventory such as hosts), or make it an executable inventory script (chmod +x)", path)
+}
+
+// sniff tells the format of an inventory file without an extension from
+// its first line that is not blank or a comment (# or ;): "json" when it
+// starts with {, "yaml" when it is --- or a bare mapping key (NAME: with
+// nothing after it, which INI never accepts), else "ini".
+func sniff(b []byte) string {
+	for _, line := range strings.Split(strings.TrimPrefix(string(b), "\ufeff"), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' || line[0] == ';' {
+			continue
+		}
+		switch {
+		case line[0] == '{':
+			return "json"
+		case strings.HasPrefix(line, "---"):
+			return "yaml"
+		case strings.HasSuffix(line, ":") && !strings.ContainsAny(line, " \t[]="):
+			return "yaml"
+		}
+		return "ini"
+	}
+	return "ini"
 }
 
 // MaxFileSize is the largest inventory file (and inventory script output)
@@ -484,11 +536,25 @@ func parseYAML(file string, b []byte) (*Inventory, error) {
 			return nil, fmt.Errorf("inventory %s:%d: the document must be a mapping with groups and hosts", file, top.Line)
 		}
 		yamlPositions(top, nil, pos)
+		ansible := false
+		for i := 0; i < len(top.Content); i += 2 {
+			if k := top.Content[i].Value; k != "groups" && k != "hosts" {
+				ansible = true
+			}
+		}
+		if ansible {
+			if err := yaml11Retag(top); err != nil {
+				return nil, fmt.Errorf("inventory %s:%s", file, strings.TrimPrefix(err.Error(), "line "))
+			}
+		}
 		raw, err := yamlValue(top, maxAliasValues)
 		if err != nil {
 			return nil, fmt.Errorf("inventory %s: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))
 		}
 		doc, _ = normalize(raw).(map[string]any)
+		if ansible {
+			return fromAnsibleYAML(file, doc, pos)
+		}
 		// After yamlValue: it has bounded what aliases expand to.
 		order = yamlHostOrder(top)
 	}

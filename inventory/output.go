@@ -1,9 +1,12 @@
 package inventory
 
 import (
+	"errors"
+
 	"bytes"
 	"encoding/json"
 	"fmt"
+	toml "github.com/pelletier/go-toml/v2"
 	"io"
 	"strings"
 )
@@ -169,4 +172,143 @@ func redactValue(v any, redact func(string) bool) any {
 		return out
 	}
 	return v
+}
+
+// MarshalTOML returns the inventory as an opsmop TOML inventory that Load
+// reads back to the same hosts (in the same order), groups (hosts,
+// children) and variables (each group's own, each host's own, and so the
+// same merged variables). All hosts are listed first in
+// [groups.all] hosts = [...], which keeps their order and does not change
+// their groups. Every value whose key (at any depth) satisfies redact is
+// replaced by "<redacted>" (redact may be nil; callers normally pass
+// SecretKey), so a redacted output loads back with those values changed.
+// A value TOML cannot hold (null, such as YAML's ~ or Python's None) is an
+// error naming the group or host and the variable.
+func (inv *Inventory) MarshalTOML(redact func(key string) bool) ([]byte, error) {
+	if redact == nil {
+		redact = func(string) bool { return false }
+	}
+	var b bytes.Buffer
+	b.WriteString("# opsmop inventory")
+	if inv.source != "" {
+		b.WriteString(", converted from " + inv.source)
+	}
+	b.WriteString("\n\n[groups.all]\n")
+	hosts, err := tomlValue(inv.order)
+	if err != nil {
+		return nil, fmt.Errorf("inventory %s: encode TOML: %w", inv.source, err)
+	}
+	b.WriteString("hosts = " + hosts + "\n")
+	table := func(header []string, vars map[string]any, what string) error {
+		if len(vars) == 0 {
+			return nil
+		}
+		b.WriteString("\n[" + tomlPath(header) + "]\n")
+		for _, k := range sortedKeys(vars) {
+			v := vars[k]
+			if redact(k) {
+				v = "<redacted>"
+			} else {
+				v = redactValue(v, redact)
+			}
+			if err := checkTOMLValue(v); err != nil {
+				return fmt.Errorf("inventory %s: %s: variable %s %v; TOML has no null: use --list (JSON) instead", inv.source, what, k, err)
+			}
+			s, err := tomlValue(v)
+			if err != nil {
+				return fmt.Errorf("inventory %s: %s: variable %s: encode TOML: %w", inv.source, what, k, err)
+			}
+			b.WriteString(tomlPath([]string{k}) + " = " + s + "\n")
+		}
+		return nil
+	}
+	if err := table([]string{"groups", AllGroup, "vars"}, inv.groups[AllGroup].Vars, "group all"); err != nil {
+		return nil, err
+	}
+	for _, name := range inv.groupNames() {
+		if name == AllGroup {
+			continue
+		}
+		g := inv.groups[name]
+		b.WriteString("\n[" + tomlPath([]string{"groups", name}) + "]\n")
+		// ungrouped's hosts are in all already; listing them again would
+		// change nothing.
+		if len(g.Hosts) > 0 && name != UngroupedGroup {
+			s, err := tomlValue(g.Hosts)
+			if err != nil {
+				return nil, fmt.Errorf("inventory %s: encode TOML: %w", inv.source, err)
+			}
+			b.WriteString("hosts = " + s + "\n")
+		}
+		if len(g.Children) > 0 {
+			s, err := tomlValue(g.Children)
+			if err != nil {
+				return nil, fmt.Errorf("inventory %s: encode TOML: %w", inv.source, err)
+			}
+			b.WriteString("children = " + s + "\n")
+		}
+		if err := table([]string{"groups", name, "vars"}, g.Vars, "group "+name); err != nil {
+			return nil, err
+		}
+	}
+	for _, h := range inv.order {
+		if err := table([]string{"hosts", h, "vars"}, inv.hostVars[h], "host "+h); err != nil {
+			return nil, err
+		}
+	}
+	return b.Bytes(), nil
+}
+
+// checkTOMLValue rejects values TOML cannot hold.
+func checkTOMLValue(v any) error {
+	switch x := v.(type) {
+	case nil:
+		return errors.New("is null")
+	case map[string]any:
+		for _, k := range sortedKeys(x) {
+			if err := checkTOMLValue(x[k]); err != nil {
+				return fmt.Errorf("%s %v", formatPath([]string{k}), err)
+			}
+		}
+	case []any:
+		for i, e := range x {
+			if err := checkTOMLValue(e); err != nil {
+				return fmt.Errorf("item %d %v", i, err)
+			}
+		}
+	}
+	return nil
+}
+
+// tomlValue encodes one value as TOML (tables inline).
+func tomlValue(v any) (string, error) {
+	var b bytes.Buffer
+	enc := toml.NewEncoder(&b).SetTablesInline(true)
+	if err := enc.Encode(map[string]any{"v": v}); err != nil {
+		return "", err
+	}
+	s := strings.TrimSpace(b.String())
+	return strings.TrimSpace(strings.TrimPrefix(s, "v =")), nil
+}
+
+// tomlPath writes a key path, quoting the parts that are not bare keys.
+func tomlPath(p []string) string {
+	parts := make([]string, len(p))
+	for i, s := range p {
+		bare := s != ""
+		for j := 0; j < len(s); j++ {
+			c := s[j]
+			if !(c == '_' || c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+				bare = false
+				break
+			}
+		}
+		if bare {
+			parts[i] = s
+		} else {
+			q, _ := tomlValue(s)
+			parts[i] = q
+		}
+	}
+	return strings.Join(parts, ".")
 }
