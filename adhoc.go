@@ -27,8 +27,6 @@ type AdhocOptions struct {
 	Inventory string
 	// Limit is --limit ("": every host).
 	Limit string
-	// Sudo runs the command under sudo.
-	Sudo bool
 	// Forks is --forks (0: the hosts' forks setting).
 	Forks int
 	// JSON prints one JSON object per host instead of prefixed lines.
@@ -43,6 +41,9 @@ type AdhocOptions struct {
 	Local bool
 	// AcceptNewHostKeys records unknown host keys (trust on first use).
 	AcceptNewHostKeys bool
+	// Login is the login overrides; Login.Become (--sudo, -s, -b,
+	// --become) runs the command under sudo.
+	Login LoginOptions
 }
 
 // adhocOptions is the flag layer of run: the command is what follows
@@ -67,11 +68,15 @@ func adhocOptions(c *cli.Context) (AdhocOptions, error) {
 	if len(args) > 1 {
 		return AdhocOptions{}, invalid(fmt.Errorf("unexpected arguments %q before --: give at most one POLICY", args[1:]))
 	}
+	login, err := loginOptions(c)
+	if err != nil {
+		return AdhocOptions{}, err
+	}
 	opts := AdhocOptions{
+		Login:             login,
 		Command:           cmdWords,
 		Inventory:         c.String(flagInventory),
 		Limit:             c.String(flagLimit),
-		Sudo:              c.Bool(flagSudo),
 		Forks:             c.Int(flagForks),
 		JSON:              c.Bool(flagJSON),
 		ExtraVars:         c.StringSlice(flagExtraVars),
@@ -92,7 +97,7 @@ func adhocOptions(c *cli.Context) (AdhocOptions, error) {
 func runAdhoc(ctx context.Context, env Env, opts AdhocOptions) error {
 	s, err := load(ctx, env, loadOptions{
 		Command: "run", Policy: opts.Policy, Inventory: opts.Inventory,
-		Local: opts.Local, Limit: opts.Limit, ExtraVars: opts.ExtraVars,
+		Local: opts.Local, Limit: opts.Limit, ExtraVars: opts.ExtraVars, Login: opts.Login,
 	})
 	if err != nil {
 		return err
@@ -102,10 +107,6 @@ func runAdhoc(ctx context.Context, env Env, opts AdhocOptions) error {
 	}
 	cmd := strings.Join(opts.Command, " ")
 	role := &policy.Role{Name: "run"}
-	if opts.Sudo {
-		t := true
-		role.Sudo = &t
-	}
 	raw := &policy.Node{Kind: policy.Map, Entries: []policy.Entry{
 		{Key: "type", Value: &policy.Node{Kind: policy.String, Value: "shell"}},
 		{Key: "cmd", Value: &policy.Node{Kind: policy.String, Value: cmd}},

@@ -48,6 +48,14 @@ type RunOptions struct {
 	RetryFailed bool
 	// DetailedExitcode makes check exit 2 when changes are pending.
 	DetailedExitcode bool
+	// Login is the login overrides (-u, --private-key, -T, -b,
+	// --sudo-user).
+	Login LoginOptions
+	// ListHosts and ListResources print the hosts each role targets, or
+	// the resources per role and host, and contact no host (at most one
+	// is set; the flag layer refuses them with flags of a run).
+	ListHosts     bool
+	ListResources bool
 }
 
 // checkOptions is the flag layer of check.
@@ -64,7 +72,18 @@ func runOptions(c *cli.Context, check bool) (RunOptions, error) {
 	if err != nil {
 		return RunOptions{}, err
 	}
+	login, err := loginOptions(c)
+	if err != nil {
+		return RunOptions{}, err
+	}
+	listHosts, listResources, err := listFlags(c)
+	if err != nil {
+		return RunOptions{}, err
+	}
 	return RunOptions{
+		Login:             login,
+		ListHosts:         listHosts,
+		ListResources:     listResources,
 		Check:             check,
 		Policy:            pol,
 		Inventory:         c.String(flagInventory),
@@ -100,13 +119,25 @@ func runPolicy(ctx context.Context, env Env, opts RunOptions) error {
 	s, err := load(ctx, env, loadOptions{
 		Command: opts.command(), Policy: opts.Policy, NeedPolicy: true,
 		Inventory: opts.Inventory, Local: opts.Local, RetryFailed: opts.RetryFailed,
-		Limit: opts.Limit, ExtraVars: opts.ExtraVars,
+		Limit: opts.Limit, ExtraVars: opts.ExtraVars, Login: opts.Login,
 	})
 	if err != nil {
 		return err
 	}
 	if errs := validateSession(s); len(errs) > 0 {
 		return invalid(joinErrors(errs))
+	}
+	switch {
+	case opts.ListHosts:
+		if err := s.listHosts(env.Stdout, opts.Tags, opts.SkipTags); err != nil {
+			return invalid(err)
+		}
+		return nil
+	case opts.ListResources:
+		if err := s.listResources(env.Stdout, opts.Tags, opts.SkipTags); err != nil {
+			return invalid(err)
+		}
+		return nil
 	}
 	if err := s.askPasswords(opts.AskPass, opts.AskSudoPass); err != nil {
 		return err

@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
+
+	"github.com/opsmop/opsmop/policy"
 )
 
 // Version is opsmop's version.
@@ -32,6 +33,8 @@ type Env struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
+	// Getenv reads the environment: env:NAME passwords, NO_COLOR, HOME
+	// and the flags' variables (OPSMOP_INVENTORY, ...; applyEnv).
 	Getenv func(string) string
 	// Home overrides the home directory (~/.opsmop, ~/.ssh); "" = $HOME.
 	Home string
@@ -124,10 +127,13 @@ func runApp(ctx context.Context, app *cli.App, args []string, env Env) int {
 }
 
 // action joins a command's two halves: parse, the flag layer, turns the
-// command line into options; runCmd acts on them and never sees the
-// *cli.Context.
+// command line (with the flags' environment variables applied, applyEnv)
+// into options; runCmd acts on them and never sees the *cli.Context.
 func action[O any](env Env, parse func(*cli.Context) (O, error), runCmd func(context.Context, Env, O) error) cli.ActionFunc {
 	return func(c *cli.Context) error {
+		if err := applyEnv(c, env.Getenv); err != nil {
+			return err
+		}
 		opts, err := parse(c)
 		if err != nil {
 			return err
@@ -139,7 +145,7 @@ func action[O any](env Env, parse func(*cli.Context) (O, error), runCmd func(con
 // policyRunFlags are the flags of check and apply (check adds
 // --detailed-exitcode before them).
 func policyRunFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		limitFlag("narrow the hosts: comma-separated host/group patterns, !pat excludes, &pat intersects"),
 		inventoryFlag("inventory `FILE` (overrides the policy's)"),
 		forksFlag(),
@@ -153,17 +159,20 @@ func policyRunFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagSkipTags, Usage: "skip resources/roles with one of these comma-separated tags"},
 		acceptNewHostKeysFlag("record unknown host keys in ~/.ssh/known_hosts (trust on first use); changed keys are still refused"),
 		&cli.BoolFlag{Name: flagRetryFailed, Usage: "run only the hosts that failed or were unreachable in the previous run (~/.opsmop/last-failed)"},
-	}
+		&cli.BoolFlag{Name: flagListHosts, Usage: "print the hosts each role targets (after --limit and tags) and exit; contacts no host"},
+		&cli.BoolFlag{Name: flagListResources, Usage: "print the resources per role and host (after tags; when not evaluated) and exit; contacts no host"},
+	}, loginFlags(nil)...)
 }
 
 // newApp builds the CLI. Each command's Action is its flag layer (a
 // function from *cli.Context to the command's options) followed by its run
 // function.
 func newApp(env Env) *cli.App {
+	version := versionText(buildInfo())
 	app := &cli.App{
 		Name:      "opsmop",
 		Usage:     "push declarative policy to hosts over SSH",
-		Version:   Version,
+		Version:   version,
 		Reader:    env.Stdin,
 		Writer:    env.Stdout,
 		ErrWriter: env.Stderr,
@@ -174,21 +183,28 @@ func newApp(env Env) *cli.App {
 		// commas that are not separators.
 		DisableSliceFlagSeparator: true,
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
-			return invalid(fmt.Errorf("%w (see opsmop --help)", err))
+			return invalid(fmt.Errorf("%w%s (see opsmop --help)", err, flagSuggestion(err, c.App.Flags)))
 		},
 		// Without an Action, urfave/cli answers an unknown command with
 		// "No help topic for ...".
 		Action: func(c *cli.Context) error {
 			if c.Args().First() == "help" { // opsmop help [COMMAND]
 				for _, a := range c.Args().Tail() {
-					if a != "--" { // reorderArgs may have added one
-						return cli.ShowCommandHelp(c, a)
+					switch a {
+					case "--": // reorderArgs may have added one
+						continue
+					case "-h", "--help": // help about help: the app's
+						return cli.ShowAppHelp(c)
 					}
+					if c.App.Command(a) == nil {
+						return unknownCommand(c.App, a)
+					}
+					return cli.ShowCommandHelp(c, a)
 				}
 				return cli.ShowAppHelp(c)
 			}
 			if c.Args().Present() {
-				return invalid(fmt.Errorf("unknown command %q (see opsmop --help for the commands)", c.Args().First()))
+				return unknownCommand(c.App, c.Args().First())
 			}
 			return cli.ShowAppHelp(c)
 		},
@@ -218,36 +234,36 @@ func newApp(env Env) *cli.App {
 			{
 				Name: "inventory", Usage: "list selected hosts with their groups, one host's settings, the group graph or Ansible JSON",
 				ArgsUsage: "[POLICY]",
-				Flags: []cli.Flag{
+				Flags: append([]cli.Flag{
 					inventoryFlag("inventory `FILE`"),
 					limitFlag("host/group patterns"),
 					&cli.StringFlag{Name: flagHost, Usage: "print this host's merged variables and effective connection settings"},
 					&cli.BoolFlag{Name: flagGraph, Usage: "print the group tree"},
+					&cli.BoolFlag{Name: flagTOML, Usage: "print the inventory as an opsmop TOML inventory (passwords redacted), e.g. to convert an Ansible INI or YAML inventory"},
 					jsonFlag("print Ansible-compatible JSON (passwords redacted); with --host, that host's variables"),
 					&cli.BoolFlag{Name: flagList, Usage: "the same as --json (as ansible-inventory --list)"},
-				},
+				}, loginFlags(nil)...),
 				Action: action(env, inventoryOptions, runInventory),
 			},
 			{
 				Name: "facts", Usage: "gather and print facts of the selected hosts",
 				ArgsUsage: "[POLICY] [HOST...]",
-				Flags: []cli.Flag{
+				Flags: append([]cli.Flag{
 					inventoryFlag("inventory `FILE`"),
 					limitFlag("host/group patterns"),
 					jsonFlag("print JSON"),
 					localFlag("gather on this machine, no SSH"),
 					acceptNewHostKeysFlag("record unknown host keys (trust on first use)"),
 					askPassFlag(),
-				},
+				}, loginFlags(nil)...),
 				Action: action(env, factsOptions, runFacts),
 			},
 			{
 				Name: "run", Usage: "run one shell command on the selected hosts",
 				ArgsUsage: "[POLICY] -- COMMAND...",
-				Flags: []cli.Flag{
+				Flags: append([]cli.Flag{
 					inventoryFlag("inventory `FILE`"),
 					limitFlag("host/group patterns"),
-					&cli.BoolFlag{Name: flagSudo, Aliases: []string{"s"}, Usage: "run the command under sudo (sudo user from the inventory/defaults, else root)"},
 					forksFlag(),
 					jsonFlag("one JSON object per host"),
 					extraVarsFlag("k=v or @file"),
@@ -255,27 +271,67 @@ func newApp(env Env) *cli.App {
 					askSudoPassFlag(),
 					localFlag("run on this machine, no SSH"),
 					acceptNewHostKeysFlag("record unknown host keys (trust on first use)"),
-				},
+				}, loginFlags(&cli.BoolFlag{Name: flagSudo, Aliases: []string{"s", "b", flagBecome}, Usage: "run the command under sudo (user: --sudo-user, else the inventory's/defaults', else root)"})...),
 				Action: action(env, adhocOptions, runAdhoc),
 			},
 			{
 				Name: "version", Usage: "print the version",
 				Action: func(c *cli.Context) error {
-					fmt.Fprintf(env.Stdout, "opsmop %s (%s %s/%s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+					fmt.Fprintf(env.Stdout, "opsmop %s\n", version)
 					return nil
 				},
 			},
 		},
 	}
+	app.Commands = append(app.Commands, completionCommand(env, app))
 	// A usage error in a command (an unknown flag, a missing flag value)
 	// is reported once on stderr, with exit 3, like one of the app's.
 	for _, cmd := range app.Commands {
-		name := cmd.Name
+		name, flags := cmd.Name, cmd.Flags
 		cmd.OnUsageError = func(c *cli.Context, err error, _ bool) error {
-			return invalid(fmt.Errorf("%s: %w (see opsmop %s --help)", name, err, name))
+			return invalid(fmt.Errorf("%s: %w%s (see opsmop %s --help)", name, err, flagSuggestion(err, flags), name))
 		}
 	}
 	return app
+}
+
+// unknownCommand is the error for a command app does not have, with the
+// likeliest one it meant.
+func unknownCommand(app *cli.App, name string) error {
+	var names []string
+	for _, c := range app.Commands {
+		if !c.Hidden {
+			names = append(names, c.Name)
+		}
+	}
+	if s := policy.Suggest(name, names); s != "" {
+		return invalid(fmt.Errorf("unknown command %q (did you mean %q?)", name, s))
+	}
+	return invalid(fmt.Errorf("unknown command %q (see opsmop --help for the commands)", name))
+}
+
+// flagSuggestion is " (did you mean --limit?)" when err is the flag
+// package's "flag provided but not defined: -NAME" and NAME is close to
+// one of flags' names; else "".
+func flagSuggestion(err error, flags []cli.Flag) string {
+	const prefix = "flag provided but not defined: "
+	msg := err.Error()
+	if !strings.HasPrefix(msg, prefix) {
+		return ""
+	}
+	typed := strings.TrimLeft(strings.TrimPrefix(msg, prefix), "-")
+	var names []string
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if len(n) > 1 { // a one-letter alias is no likely typo target
+				names = append(names, n)
+			}
+		}
+	}
+	if s := policy.Suggest(typed, names); s != "" {
+		return " (did you mean " + dashed(s) + "?)"
+	}
+	return ""
 }
 
 // reorderArgs moves a subcommand's positional arguments after its flags,

@@ -311,6 +311,7 @@ type sweepDocFlag struct {
 	name    string   // as written, without dashes
 	arg     string   // the value placeholder (FILE in `--inventory FILE`), or ""
 	aliases []string // without dashes
+	env     string   // the environment column's variable, or ""
 }
 
 // sweepOnly returns the commands a flag table's meaning cell restricts the
@@ -346,6 +347,7 @@ func sweepDocFlags(t *testing.T, lines []string, app *cli.App) (page sweepPage, 
 			continue
 		}
 		aliasCol, meaningCol := sweepColumn(tb.header, "alias"), sweepColumn(tb.header, "meaning")
+		envCol := sweepColumn(tb.header, "environment")
 		for _, row := range tb.rows {
 			var spans []string
 			for _, s := range sweepSpans(row.cells[0]) {
@@ -374,6 +376,13 @@ func sweepDocFlags(t *testing.T, lines []string, app *cli.App) (page sweepPage, 
 				}
 				if rest := strings.Trim(regexp.MustCompile("`[^`]*`").ReplaceAllString(cell, ""), " ,/"); rest != "" {
 					t.Errorf("%s:%d: alias cell %q: text %q outside code spans; want only `-x` code spans", sweepCLIDoc, row.line, cell, rest)
+				}
+			}
+			if envCol >= 0 && envCol < len(row.cells) {
+				if spans := sweepSpans(row.cells[envCol]); len(spans) == 1 {
+					df.env = spans[0]
+				} else if strings.TrimSpace(row.cells[envCol]) != "" {
+					t.Errorf("%s:%d: environment cell %q: want one `VARIABLE` code span or nothing", sweepCLIDoc, row.line, row.cells[envCol])
 				}
 			}
 			applies := sec.commands
@@ -469,6 +478,9 @@ func TestDocsCLIFlagTables(t *testing.T) {
 					if !slices.Contains(def.aliases, a) {
 						t.Errorf("%s:%d: command %s: flag --%s: alias %s is documented but not defined", sweepCLIDoc, df.line, cmd.Name, def.name, sweepDash(a))
 					}
+				}
+				if want := flagEnvVars()[def.name]; df.env != want {
+					t.Errorf("%s:%d: command %s: flag --%s: environment variable %q documented; want %q (flags.go:flagEnvVars)", sweepCLIDoc, df.line, cmd.Name, def.name, df.env, want)
 				}
 				switch {
 				case def.value && df.arg == "":

@@ -37,11 +37,19 @@ type FactsOptions struct {
 	AcceptNewHostKeys bool
 	// AskPass prompts for the SSH password (-k).
 	AskPass bool
+	// Login is the login overrides (-u, --private-key, -T, -b,
+	// --sudo-user): -b gathers the facts under sudo.
+	Login LoginOptions
 }
 
 // factsOptions is the flag layer of facts.
 func factsOptions(c *cli.Context) (FactsOptions, error) {
+	login, err := loginOptions(c)
+	if err != nil {
+		return FactsOptions{}, err
+	}
 	opts := FactsOptions{
+		Login:             login,
 		Hosts:             c.Args().Slice(),
 		Inventory:         c.String(flagInventory),
 		Limit:             c.String(flagLimit),
@@ -62,7 +70,7 @@ func factsOptions(c *cli.Context) (FactsOptions, error) {
 func runFacts(ctx context.Context, env Env, opts FactsOptions) error {
 	s, err := load(ctx, env, loadOptions{
 		Command: "facts", Policy: opts.Policy, Inventory: opts.Inventory,
-		Local: opts.Local, Limit: opts.Limit,
+		Local: opts.Local, Limit: opts.Limit, Login: opts.Login,
 	})
 	if err != nil {
 		return err

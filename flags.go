@@ -13,20 +13,28 @@ const (
 	flagAcceptNewHostKeys = "accept-new-host-keys"
 	flagAskPass           = "ask-pass"
 	flagAskSudoPass       = "ask-sudo-pass"
+	flagBecome            = "become"
 	flagDetailedExitcode  = "detailed-exitcode"
 	flagExtraVars         = "extra-vars"
 	flagForks             = "forks"
 	flagGraph             = "graph"
+	flagTOML              = "toml"
 	flagHost              = "host"
 	flagInventory         = "inventory"
 	flagJSON              = "json"
 	flagLimit             = "limit"
 	flagList              = "list"
+	flagListHosts         = "list-hosts"
+	flagListResources     = "list-resources"
 	flagLocal             = "local"
+	flagPrivateKey        = "private-key"
 	flagRetryFailed       = "retry-failed"
 	flagSkipTags          = "skip-tags"
 	flagSudo              = "sudo"
+	flagSudoUser          = "sudo-user"
 	flagTags              = "tags"
+	flagTimeout           = "timeout"
+	flagUser              = "user"
 	flagVerbose           = "verbose"
 )
 
@@ -34,20 +42,44 @@ const (
 // its name, aliases and type; the commands differ only in the usage text
 // they pass. Every call returns a new flag: commands never share one.
 
-// inventoryFlag is -i/--inventory FILE.
-func inventoryFlag(usage string) cli.Flag {
-	return &cli.StringFlag{Name: flagInventory, Aliases: []string{"i"}, Usage: usage}
+// Environment variables that give a flag's value when the command line
+// does not (applyEnv, reading Env.Getenv). They are defaults: where the
+// flag on the command line would be refused (--limit with inventory
+// --host, a login override with --list-hosts), the variable is not
+// used.
+const (
+	envInventory  = "OPSMOP_INVENTORY"
+	envLimit      = "OPSMOP_LIMIT"
+	envForks      = "OPSMOP_FORKS"
+	envUser       = "OPSMOP_USER"
+	envPrivateKey = "OPSMOP_PRIVATE_KEY"
+)
+
+// flagEnvVars maps a flag name to its environment variable.
+func flagEnvVars() map[string]string {
+	return map[string]string{
+		flagInventory: envInventory, flagLimit: envLimit, flagForks: envForks,
+		flagUser: envUser, flagPrivateKey: envPrivateKey,
+	}
 }
 
-// limitFlag is -l/--limit PATTERNS.
+// envUsage is usage with the flag's environment variable named.
+func envUsage(usage, envVar string) string { return usage + " [$" + envVar + "]" }
+
+// inventoryFlag is -i/--inventory FILE ($OPSMOP_INVENTORY).
+func inventoryFlag(usage string) cli.Flag {
+	return &cli.StringFlag{Name: flagInventory, Aliases: []string{"i"}, Usage: envUsage(usage, envInventory)}
+}
+
+// limitFlag is -l/--limit PATTERNS ($OPSMOP_LIMIT).
 func limitFlag(usage string) cli.Flag {
-	return &cli.StringFlag{Name: flagLimit, Aliases: []string{"l"}, Usage: usage}
+	return &cli.StringFlag{Name: flagLimit, Aliases: []string{"l"}, Usage: envUsage(usage, envLimit)}
 }
 
 // forksFlag is -f/--forks N. Its help shows the default that applies when
 // it is not given (0 means "not given").
 func forksFlag() cli.Flag {
-	return &cli.IntFlag{Name: flagForks, Aliases: []string{"f"}, Usage: "hosts worked on at once", DefaultText: "tuning.forks, else " + strconv.Itoa(defaults.DefaultForks)}
+	return &cli.IntFlag{Name: flagForks, Aliases: []string{"f"}, Usage: envUsage("hosts worked on at once", envForks), DefaultText: "tuning.forks, else " + strconv.Itoa(defaults.DefaultForks)}
 }
 
 // jsonFlag is --json.
@@ -79,6 +111,68 @@ func localFlag(usage string) cli.Flag {
 // acceptNewHostKeysFlag is --accept-new-host-keys.
 func acceptNewHostKeysFlag(usage string) cli.Flag {
 	return &cli.BoolFlag{Name: flagAcceptNewHostKeys, Usage: usage}
+}
+
+// metaFromEnv is the key of c.App.Metadata under which applyEnv records
+// the flags it set from the environment (a map[string]bool by flag name).
+const metaFromEnv = "opsmop.fromEnv"
+
+// applyEnv gives each flag of c's command that has an environment
+// variable (flagEnvVars) and is not on the command line the variable's
+// value, when it is set and not empty, except where the flag would be
+// refused (envRefused), and records it (fromEnv). A value the flag cannot
+// take is an invalid-invocation error naming the variable.
+func applyEnv(c *cli.Context, getenv func(string) string) error {
+	vars := flagEnvVars()
+	set := map[string]bool{}
+	for _, f := range c.Command.Flags {
+		name := f.Names()[0]
+		v, ok := vars[name]
+		if !ok || c.IsSet(name) || envRefused(c, name) {
+			continue
+		}
+		val := getenv(v)
+		if val == "" {
+			continue
+		}
+		if err := c.Set(name, val); err != nil {
+			return invalid(fmt.Errorf("%s: environment variable %s=%q is not a valid --%s (%v): fix or unset it", c.Command.Name, v, val, name, err))
+		}
+		set[name] = true
+	}
+	if c.App.Metadata == nil {
+		c.App.Metadata = map[string]any{}
+	}
+	c.App.Metadata[metaFromEnv] = set
+	return nil
+}
+
+// fromEnv reports whether applyEnv set the flag name from its
+// environment variable.
+func fromEnv(c *cli.Context, name string) bool {
+	set, _ := c.App.Metadata[metaFromEnv].(map[string]bool)
+	return set[name]
+}
+
+// envRefused reports whether the flag name would be refused with what
+// the command line gives, so that its environment variable is not
+// applied: the login overrides with --local; --limit with inventory
+// --host; the login overrides with
+// inventory without --host or with --json; --forks and the login
+// overrides with --list-hosts or --list-resources.
+func envRefused(c *cli.Context, name string) bool {
+	login := name == flagUser || name == flagPrivateKey
+	switch {
+	case login && c.Bool(flagLocal):
+		return true
+	case c.Command.Name == "inventory" && name == flagLimit:
+		return c.IsSet(flagHost)
+	case c.Command.Name == "inventory" && login:
+		return !c.IsSet(flagHost) || c.IsSet(flagJSON) || c.IsSet(flagList)
+	case c.Command.Name == "check" || c.Command.Name == "apply":
+		return (login || name == flagForks) && (c.IsSet(flagListHosts) || c.IsSet(flagListResources))
+	}
+	return false
 }
 
 // isValueFlag reports whether arg, a command-line word such as "-l" or

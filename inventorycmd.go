@@ -31,8 +31,13 @@ type InventoryOptions struct {
 	HostGiven bool
 	// Graph prints the group tree.
 	Graph bool
+	// TOML prints the inventory as an opsmop TOML inventory.
+	TOML bool
 	// JSON prints Ansible-compatible JSON (--json or --list).
 	JSON bool
+	// Login is the login overrides, which change the settings --host
+	// shows (and nothing else: without --host they are refused).
+	Login LoginOptions
 }
 
 // inventoryOptions is the flag layer of inventory.
@@ -41,7 +46,12 @@ func inventoryOptions(c *cli.Context) (InventoryOptions, error) {
 	if err != nil {
 		return InventoryOptions{}, err
 	}
+	login, err := loginOptions(c)
+	if err != nil {
+		return InventoryOptions{}, err
+	}
 	return InventoryOptions{
+		Login:      login,
 		Policy:     pol,
 		Inventory:  c.String(flagInventory),
 		Limit:      c.String(flagLimit),
@@ -49,6 +59,7 @@ func inventoryOptions(c *cli.Context) (InventoryOptions, error) {
 		Host:       c.String(flagHost),
 		HostGiven:  c.IsSet(flagHost),
 		Graph:      c.Bool(flagGraph),
+		TOML:       c.Bool(flagTOML),
 		JSON:       c.Bool(flagJSON) || c.Bool(flagList),
 	}, nil
 }
@@ -57,7 +68,7 @@ func inventoryOptions(c *cli.Context) (InventoryOptions, error) {
 // host (--host), the group graph (--graph) or Ansible JSON (--json).
 func runInventory(ctx context.Context, env Env, opts InventoryOptions) error {
 	s, err := load(ctx, env, loadOptions{
-		Command: "inventory", Policy: opts.Policy, Inventory: opts.Inventory, Limit: opts.Limit,
+		Command: "inventory", Policy: opts.Policy, Inventory: opts.Inventory, Limit: opts.Limit, Login: opts.Login,
 	})
 	if err != nil {
 		return err
@@ -65,6 +76,12 @@ func runInventory(ctx context.Context, env Env, opts InventoryOptions) error {
 	redact := func(k string) bool { return inventory.SecretKey(k) }
 	if opts.Graph && (opts.JSON || opts.HostGiven) {
 		return invalid(errors.New("inventory: --graph cannot be combined with --json, --list or --host: give one of them"))
+	}
+	if opts.Login.given() && (!opts.HostGiven || opts.JSON) {
+		return invalid(errors.New("inventory: -u, --private-key, -T, -b and --sudo-user change only the connection settings --host shows: give --host HOST (without --json)"))
+	}
+	if opts.TOML && (opts.JSON || opts.Graph || opts.HostGiven) {
+		return invalid(errors.New("inventory: --toml cannot be combined with --json, --list, --graph or --host: give one of them"))
 	}
 	if opts.HostGiven && opts.LimitGiven {
 		return invalid(errors.New("inventory: --host shows one host; --limit does not apply to it: give one of them"))
@@ -83,6 +100,17 @@ func runInventory(ctx context.Context, env Env, opts InventoryOptions) error {
 		}
 		fmt.Fprintf(env.Stdout, "%s\n", b)
 		return nil
+	case opts.TOML:
+		inv, err := s.limitedInventory()
+		if err != nil {
+			return invalid(err)
+		}
+		b, err := inv.MarshalTOML(redact)
+		if err != nil {
+			return err
+		}
+		_, err = env.Stdout.Write(b)
+		return err
 	case opts.Graph:
 		inv, err := s.limitedInventory()
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -128,8 +129,57 @@ func TestFlagLayerFillsOptions(t *testing.T) {
 			args: []string{"run", "site.toml", "-s", "-f", "4", "-e", "x=1", "-k", "-K", "--json", "--local",
 				"--accept-new-host-keys", "--", "ls", "-l", "/"},
 			parse: parseWith(adhocOptions),
-			want: AdhocOptions{Policy: "site.toml", Command: []string{"ls", "-l", "/"}, Sudo: true, Forks: 4,
+			want: AdhocOptions{Policy: "site.toml", Command: []string{"ls", "-l", "/"}, Login: LoginOptions{Become: true}, Forks: 4,
 				ExtraVars: []string{"x=1"}, AskPass: true, AskSudoPass: true, JSON: true, Local: true, AcceptNewHostKeys: true},
+		},
+		{
+			name:  "check with every login override",
+			args:  []string{"check", "site.toml", "-u", "deploy", "--private-key", "~/.ssh/k", "-T", "5", "-b", "--sudo-user", "app"},
+			parse: parseWith(checkOptions),
+			want: RunOptions{Check: true, Policy: "site.toml", Login: LoginOptions{User: "deploy", PrivateKey: "~/.ssh/k",
+				ConnectTimeout: 5 * time.Second, Become: true, SudoUser: "app"}},
+		},
+		{
+			name:  "apply with long login overrides and --become-user",
+			args:  []string{"apply", "--user", "deploy", "--timeout", "30", "--become", "--become-user", "app", "site.toml"},
+			parse: parseWith(applyOptions),
+			want:  RunOptions{Policy: "site.toml", Login: LoginOptions{User: "deploy", ConnectTimeout: 30 * time.Second, Become: true, SudoUser: "app"}},
+		},
+		{
+			name:  "run: -b and --become are --sudo",
+			args:  []string{"run", "-i", "inv.toml", "--become", "-u", "ops", "--", "id"},
+			parse: parseWith(adhocOptions),
+			want:  AdhocOptions{Inventory: "inv.toml", Command: []string{"id"}, Login: LoginOptions{Become: true, User: "ops"}},
+		},
+		{
+			name:  "facts with login overrides",
+			args:  []string{"facts", "-i", "inv.toml", "-u", "ops", "-b", "--become-user", "root", "-T", "2"},
+			parse: parseWith(factsOptions),
+			want:  FactsOptions{Hosts: []string{}, Inventory: "inv.toml", Login: LoginOptions{User: "ops", Become: true, SudoUser: "root", ConnectTimeout: 2 * time.Second}},
+		},
+		{
+			name:  "inventory --host with login overrides",
+			args:  []string{"inventory", "-i", "inv.toml", "--host", "h", "-u", "ops", "--private-key", "k"},
+			parse: parseWith(inventoryOptions),
+			want:  InventoryOptions{Inventory: "inv.toml", Host: "h", HostGiven: true, Login: LoginOptions{User: "ops", PrivateKey: "k"}},
+		},
+		{
+			name:    "a zero --timeout",
+			args:    []string{"check", "site.toml", "-T", "0"},
+			parse:   parseWith(checkOptions),
+			wantErr: "error: check: --timeout must be a positive number of seconds",
+		},
+		{
+			name:    "-u with --local",
+			args:    []string{"run", "--local", "-u", "x", "--", "id"},
+			parse:   parseWith(adhocOptions),
+			wantErr: "error: run: --local uses no SSH, so --user would be ignored",
+		},
+		{
+			name:    "an empty --user",
+			args:    []string{"apply", "site.toml", "-u", ""},
+			parse:   parseWith(applyOptions),
+			wantErr: "error: apply: --user is empty",
 		},
 		{
 			name:  "run without --: every argument is the command",
@@ -229,6 +279,8 @@ func TestArgsReorder(t *testing.T) {
 		{"bool flag takes no value", "opsmop check --local site.toml", "opsmop check --local -- site.toml"},
 		{"--host is a value flag of inventory", "opsmop inventory --host web1 site.toml", "opsmop inventory --host web1 -- site.toml"},
 		{"-s of run is a bool", "opsmop run -s site.toml -- id", "opsmop run -s -- site.toml -- id"},
+		{"-T takes a value, -b does not", "opsmop check site.toml -T 5 -b -u ops", "opsmop check -T 5 -b -u ops -- site.toml"},
+		{"--become-user takes a value", "opsmop apply --become-user app site.toml", "opsmop apply --become-user app -- site.toml"},
 		{"after -- nothing moves", "opsmop run -i inv.toml -- ls -l", "opsmop run -i inv.toml -- ls -l"},
 		{"global flags stay before the command", "opsmop --help check", "opsmop --help check"},
 		{"no command", "opsmop --version", "opsmop --version"},

@@ -35,6 +35,13 @@ type session struct {
 	askSSH  *secret.Secret
 	askSudo *secret.Secret
 	curUser string
+	// login is the command line's login overrides (-u, --private-key, -T,
+	// -b, --sudo-user): the first level of every host's settings but jump
+	// hosts'.
+	login defaults.CommandLine
+	// loginEnv names, by Settings.Source key, the login overrides that
+	// came from environment variables ("user": "$OPSMOP_USER").
+	loginEnv map[string]string
 }
 
 // loadOptions say what load reads: the parts of a command's options that
@@ -55,12 +62,14 @@ type loadOptions struct {
 	// ExtraVars are the -e values; none leaves the session's extra vars
 	// nil.
 	ExtraVars []string
+	// Login is the command line's login overrides.
+	Login LoginOptions
 }
 
 // load reads the policy (if given), the inventory, the defaults file and
 // the extra vars. Every error is an invalid-invocation error (exit 3).
 func load(ctx context.Context, env Env, o loadOptions) (*session, error) {
-	s := &session{env: env, reg: providers.Registry(), curUser: currentUser()}
+	s := &session{env: env, reg: providers.Registry(), curUser: currentUser(), login: o.Login.commandLine(), loginEnv: o.Login.envSources()}
 	defs, _, err := defaults.LoadFrom(defaults.HomeFile(env.Home), etcDefaults(env))
 	if err != nil {
 		return nil, invalid(err)
@@ -149,12 +158,50 @@ func currentUser() string {
 
 // loadInventory loads the inventory at path. When the path came from the
 // policy's inventory key rather than -i, a file that does not exist is
-// reported against the policy file, with what to do.
+// reported against the policy file, with what to do. A -i value that is
+// an inline host list (isInlineHosts) is that list.
 func loadInventory(ctx context.Context, path string, fromPolicy bool, policyFile string) (*inventory.Inventory, error) {
+	if !fromPolicy && isInlineHosts(path) {
+		return inlineInventory(path)
+	}
 	if _, err := os.Stat(path); fromPolicy && errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%s: inventory %s (set by the policy's inventory key) does not exist: fix the path (relative to the policy file) or give -i FILE", policyFile, path)
+	} else if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("inventory %s: no such file or directory (give an existing inventory file with -i; for a list of hosts, end it with a comma: -i '%s,')", path, path)
 	}
 	return inventory.Load(ctx, path)
+}
+
+// isInlineHosts reports whether v, a -i value, is an inline host list:
+// it holds a comma and no file or directory of that name exists (as
+// Ansible's -i 'h1,h2,'). Without a comma a value is always a file.
+func isInlineHosts(v string) bool {
+	if !strings.Contains(v, ",") {
+		return false
+	}
+	_, err := os.Stat(v)
+	return errors.Is(err, os.ErrNotExist)
+}
+
+// inlineInventory is the inventory of an inline host list: the
+// comma-separated names (blanks around them and empty items ignored, so
+// a trailing comma is allowed), each an ungrouped host without variables.
+// Hosts are in name order.
+func inlineInventory(v string) (*inventory.Inventory, error) {
+	hosts := map[string]map[string]any{}
+	for _, n := range strings.Split(v, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			hosts[n] = map[string]any{}
+		}
+	}
+	if len(hosts) == 0 {
+		return nil, fmt.Errorf("-i %q: an inline host list names no host: give -i 'host1,host2,' or an inventory file", v)
+	}
+	inv, err := inventory.New(nil, hosts)
+	if err != nil {
+		return nil, fmt.Errorf("-i %q (an inline host list, as no such file exists): %w", v, err)
+	}
+	return inv, nil
 }
 
 // etcDefaults is the machine-wide defaults file: env.EtcDefaults, else
@@ -311,14 +358,38 @@ func roleOverrides(r *policy.Role) defaults.Role {
 }
 
 // settings resolves the connection settings of host under role (nil role:
-// the inventory's own view, used for jump hosts and `inventory --host`).
+// the inventory's own view, used for `inventory --host`), the command
+// line's login overrides first.
 func (s *session) settings(role *policy.Role, host string) (defaults.Settings, error) {
+	st, err := s.resolveSettings(role, host, s.login)
+	if err != nil {
+		return st, err
+	}
+	for k, src := range s.loginEnv {
+		if st.Source[k] == defaults.SourceCommandLine {
+			st.Source[k] = src
+		}
+	}
+	return st, nil
+}
+
+// jumpSettings resolves the settings of host as a jump host: under no
+// role, and without the command line's login overrides, which are for the
+// hosts the command works on.
+func (s *session) jumpSettings(host string) (defaults.Settings, error) {
+	return s.resolveSettings(nil, host, defaults.CommandLine{})
+}
+
+// resolveSettings resolves host's settings under role with cl as the
+// command-line level.
+func (s *session) resolveSettings(role *policy.Role, host string, cl defaults.CommandLine) (defaults.Settings, error) {
 	h, ok := s.inv.Host(host)
 	if !ok {
 		return defaults.Settings{}, fmt.Errorf("host %s is not in the inventory", host)
 	}
 	in := defaults.Inputs{
-		Host: host, Vars: h.Vars, Role: roleOverrides(role), Defaults: s.defs,
+		CommandLine: cl,
+		Host:        host, Vars: h.Vars, Role: roleOverrides(role), Defaults: s.defs,
 		CurrentUser: s.curUser, Home: s.env.Home, Getenv: s.env.Getenv,
 	}
 	if role != nil {
@@ -352,7 +423,7 @@ func (s *session) resolve(role *policy.Role, host string) (hostConn, error) {
 	}
 	jumps := map[string]defaults.Settings{}
 	chain, err := defaults.ViaChain(host, func(h string) (string, error) {
-		hs, err := s.settings(nil, h)
+		hs, err := s.jumpSettings(h)
 		if err != nil {
 			return "", err
 		}
@@ -379,8 +450,8 @@ func toTarget(st defaults.Settings) connection.Target {
 	return connection.Target{
 		Name: st.Host, Address: st.Address, Port: st.Port,
 		User: st.User, Password: st.Password, PrivateKey: st.PrivateKey,
-		CheckHostKeys: st.CheckHostKeys,
-		Sudo:          st.Sudo, SudoUser: st.SudoUser, SudoPassword: st.SudoPassword,
+		CheckHostKeys: st.CheckHostKeys, IdentitiesOnly: st.IdentitiesOnly,
+		Sudo: st.Sudo, SudoUser: st.SudoUser, SudoPassword: st.SudoPassword,
 		ConnectTimeout: st.ConnectTimeout, CommandTimeout: st.CommandTimeout,
 	}
 }

@@ -342,7 +342,7 @@ func (e *AuthError) Error() string {
 		b.WriteString(" (" + strings.Join(e.Notes, "; ") + ")")
 	}
 	if e.TooManyAuthFailures() {
-		b.WriteString("; sshd's MaxAuthTries ended the login before all were tried: set private_key to the right key and identities_only = true, or remove keys from the agent")
+		b.WriteString("; sshd's MaxAuthTries ended the login before all were tried: give the right key (opsmop_ssh_private_key, or private_key in defaults.toml [ssh]) and offer only it (opsmop_ssh_identities_only=true, or identities_only = true in [ssh]), or remove keys from the agent")
 	} else {
 		b.WriteString("; check the user, that the key's public half is in that user's ~/.ssh/authorized_keys on the host (private_key, ssh-agent), or the password")
 	}

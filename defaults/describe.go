@@ -19,7 +19,8 @@ type KV struct {
 const none = "(none)"
 
 // Describe lists the effective settings with the level that set each, in
-// a fixed order: address, port, user, password, private_key, sudo,
+// a fixed order: address, port, user, password, private_key,
+// identities_only, sudo,
 // sudo_user, sudo_password, via, check_host_keys, connection,
 // connect_timeout, command_timeout, forks. Passwords show as <redacted>
 // when set. viaChain, if given (see ViaChain), is shown as the via value
@@ -47,6 +48,7 @@ func (s Settings) Describe(viaChain ...string) []KV {
 		{"user", str(s.User), ""},
 		{"password", pw(s.Password), ""},
 		{"private_key", str(s.PrivateKey), ""},
+		{"identities_only", strconv.FormatBool(s.IdentitiesOnly), ""},
 		{"sudo", strconv.FormatBool(s.Sudo), ""},
 		{"sudo_user", str(s.SudoUser), ""},
 		{"sudo_password", pw(s.SudoPassword), ""},

@@ -60,6 +60,9 @@ type SSH struct {
 	Port          int    `toml:"port"`
 	PrivateKey    string `toml:"private_key"`
 	CheckHostKeys *bool  `toml:"check_host_keys"`
+	// IdentitiesOnly offers only the key files at login, no other agent
+	// key (OpenSSH's IdentitiesOnly).
+	IdentitiesOnly *bool `toml:"identities_only"`
 }
 
 // Sudo is the [sudo] table. It sets who sudo runs as and with which
@@ -161,7 +164,7 @@ func parse(path string, b []byte) (*File, error) {
 }
 
 // knownKeys is what the defaults file accepts, for error messages.
-const knownKeys = "[ssh] username, password, port, private_key, check_host_keys; [sudo] username, password; [tuning] forks, connect_timeout, command_timeout"
+const knownKeys = "[ssh] username, password, port, private_key, identities_only, check_host_keys; [sudo] username, password; [tuning] forks, connect_timeout, command_timeout"
 
 func decodeError(path string, err error) error {
 	var sm *toml.StrictMissingError

@@ -30,11 +30,12 @@ const (
 // Sources: which level set a setting (Settings.Source values). The defaults
 // file level is named by the file's path.
 const (
-	SourceRole      = "role"
-	SourceInventory = "inventory"
-	SourceBuiltin   = "builtin"
-	SourceAskPass   = "-k" // --ask-pass prompt
-	SourceAskSudo   = "-K" // --ask-sudo-pass prompt
+	SourceCommandLine = "command line"
+	SourceRole        = "role"
+	SourceInventory   = "inventory"
+	SourceBuiltin     = "builtin"
+	SourceAskPass     = "-k" // --ask-pass prompt
+	SourceAskSudo     = "-K" // --ask-sudo-pass prompt
 )
 
 // The magic inventory variables Resolve reads.
@@ -48,8 +49,11 @@ const (
 	VarSudoUsername  = "opsmop_sudo_username"
 	VarSudoPassword  = "opsmop_sudo_password"
 	VarCheckHostKeys = "opsmop_check_host_keys"
-	VarVia           = "opsmop_via"
-	VarConnection    = "opsmop_connection"
+	// VarSSHIdentitiesOnly offers only the configured key files, none of
+	// the agent's other keys (as OpenSSH's IdentitiesOnly).
+	VarSSHIdentitiesOnly = "opsmop_ssh_identities_only"
+	VarVia               = "opsmop_via"
+	VarConnection        = "opsmop_connection"
 )
 
 // Role is what a role sets about connecting. An empty string or nil
@@ -66,8 +70,22 @@ type Role struct {
 	CheckHostKeys *bool
 }
 
+// CommandLine is what the command line sets about connecting (-u,
+// --private-key, -T, -b, --sudo-user). It is the first level: it beats
+// the role, the inventory and the defaults file. Zero values and nil
+// mean "not given".
+type CommandLine struct {
+	SSHUser        string
+	SSHPrivateKey  string
+	ConnectTimeout time.Duration
+	Sudo           *bool
+	SudoUser       string
+}
+
 // Inputs is everything Resolve decides from.
 type Inputs struct {
+	// CommandLine holds the command line's overrides.
+	CommandLine CommandLine
 	// Host is the inventory name of the host.
 	Host string
 	// Vars are the host's merged inventory variables (inventory.Host.Vars).
@@ -108,6 +126,9 @@ type Settings struct {
 	SudoPassword secret.Secret
 	// CheckHostKeys is false only when explicitly turned off.
 	CheckHostKeys bool
+	// IdentitiesOnly offers only the key files at login, none of the
+	// agent's other keys (false: key files, then agent keys).
+	IdentitiesOnly bool
 	// Via is the inventory name of the jump host ("" for a direct
 	// connection); see ViaChain for the whole chain.
 	Via string
@@ -116,7 +137,7 @@ type Settings struct {
 	ConnectTimeout time.Duration
 	CommandTimeout time.Duration
 	Forks          int
-	// Source says, for each setting, which level set it: "role", "-k",
+	// Source says, for each setting, which level set it: "command line", "role", "-k",
 	// "-K", "inventory", the defaults file's path, or "builtin". Keys:
 	// address, port, user, password, private_key, sudo, sudo_user,
 	// sudo_password, check_host_keys, via, connection, connect_timeout,
@@ -142,6 +163,8 @@ func (e *VarError) Error() string {
 // Resolve computes a host's connection settings. For each setting the
 // first level that sets it wins:
 //
+//  0. the command line (CommandLine: user, private key, sudo, sudo user,
+//     connect timeout);
 //  1. the role (and, for passwords, the -k/-K prompts, which beat a
 //     password the role sets);
 //  2. the host's inventory variables opsmop_host, opsmop_port,
@@ -211,6 +234,7 @@ func Resolve(in Inputs) (Settings, error) {
 		return Settings{}, err
 	}
 	s.User, s.Source["user"] = first(
+		level{in.CommandLine.SSHUser, SourceCommandLine},
 		level{in.Role.SSHUser, SourceRole},
 		level{invUser, SourceInventory},
 		level{df.SSH.Username, dfName},
@@ -249,6 +273,7 @@ func Resolve(in Inputs) (Settings, error) {
 		return Settings{}, err
 	}
 	key, src := first(
+		level{in.CommandLine.SSHPrivateKey, SourceCommandLine},
 		level{in.Role.SSHPrivateKey, SourceRole},
 		level{invKey, SourceInventory},
 		level{df.SSH.PrivateKey, dfName},
@@ -259,7 +284,9 @@ func Resolve(in Inputs) (Settings, error) {
 
 	// Sudo.
 	s.Source["sudo"] = SourceBuiltin
-	if in.Role.Sudo != nil {
+	if in.CommandLine.Sudo != nil {
+		s.Sudo, s.Source["sudo"] = *in.CommandLine.Sudo, SourceCommandLine
+	} else if in.Role.Sudo != nil {
 		s.Sudo, s.Source["sudo"] = *in.Role.Sudo, SourceRole
 	} else if b, ok, err := v.boolean(VarSudo); err != nil {
 		return Settings{}, err
@@ -271,6 +298,7 @@ func Resolve(in Inputs) (Settings, error) {
 		return Settings{}, err
 	}
 	s.SudoUser, s.Source["sudo_user"] = first(
+		level{in.CommandLine.SudoUser, SourceCommandLine},
 		level{in.Role.SudoUser, SourceRole},
 		level{invSudoUser, SourceInventory},
 		level{df.Sudo.Username, dfName},
@@ -300,6 +328,17 @@ func Resolve(in Inputs) (Settings, error) {
 		}
 	}
 
+	// Agent keys after the key files, unless only the key files may be
+	// offered: inventory, else defaults file, else builtin (false).
+	s.IdentitiesOnly, s.Source["identities_only"] = false, SourceBuiltin
+	if b, ok, err := v.boolean(VarSSHIdentitiesOnly); err != nil {
+		return Settings{}, err
+	} else if ok {
+		s.IdentitiesOnly, s.Source["identities_only"] = b, SourceInventory
+	} else if df.SSH.IdentitiesOnly != nil {
+		s.IdentitiesOnly, s.Source["identities_only"] = *df.SSH.IdentitiesOnly, dfName
+	}
+
 	// Host key checking.
 	s.CheckHostKeys, s.Source["check_host_keys"] = true, SourceBuiltin
 	if in.Role.CheckHostKeys != nil {
@@ -324,7 +363,9 @@ func Resolve(in Inputs) (Settings, error) {
 
 	// Tuning: defaults file, else built-in.
 	s.ConnectTimeout, s.Source["connect_timeout"] = DefaultConnectTimeout, SourceBuiltin
-	if df.Tuning.ConnectTimeout > 0 {
+	if in.CommandLine.ConnectTimeout > 0 {
+		s.ConnectTimeout, s.Source["connect_timeout"] = in.CommandLine.ConnectTimeout, SourceCommandLine
+	} else if df.Tuning.ConnectTimeout > 0 {
 		s.ConnectTimeout, s.Source["connect_timeout"] = df.Tuning.ConnectTimeout, dfName
 	}
 	s.CommandTimeout, s.Source["command_timeout"] = DefaultCommandTimeout, SourceBuiltin

@@ -21,7 +21,7 @@ func builtin() Settings {
 		ConnectTimeout: 10 * time.Second, CommandTimeout: 10 * time.Minute, Forks: 20,
 		Source: map[string]string{
 			"address": "builtin", "port": "builtin", "user": "builtin", "sudo": "builtin",
-			"check_host_keys": "builtin", "connection": "builtin",
+			"check_host_keys": "builtin", "identities_only": "builtin", "connection": "builtin",
 			"connect_timeout": "builtin", "command_timeout": "builtin", "forks": "builtin",
 		},
 	}
@@ -354,6 +354,7 @@ func TestDescribe(t *testing.T) {
 		{"user", "me", "builtin"},
 		{"password", "<redacted>", "role"},
 		{"private_key", "/home/me/k", "inventory"},
+		{"identities_only", "false", "builtin"},
 		{"sudo", "true", "role"},
 		{"sudo_user", "root", "builtin"},
 		{"sudo_password", "(none)", ""},
@@ -368,8 +369,8 @@ func TestDescribe(t *testing.T) {
 		t.Errorf("Describe():\ngot  %v\nwant %v", got, want)
 	}
 	got := s.Describe("outer", "bastion")
-	if got[8] != (KV{"via", "outer -> bastion", "inventory"}) {
-		t.Errorf("Describe(chain) via row: got %v; want {via outer -> bastion inventory}", got[8])
+	if got[9] != (KV{"via", "outer -> bastion", "inventory"}) {
+		t.Errorf("Describe(chain) via row: got %v; want {via outer -> bastion inventory}", got[9])
 	}
 }
 
@@ -405,5 +406,47 @@ func TestViaChain(t *testing.T) {
 	boom := errors.New("boom")
 	if _, err := ViaChain("web1", func(string) (string, error) { return "", boom }); !errors.Is(err, boom) {
 		t.Errorf("ViaChain with failing lookup: got %v; want boom", err)
+	}
+}
+
+// TestResolveIdentitiesOnly: the inventory variable beats the defaults
+// file, which beats the built-in "off"; a value that is not a boolean is
+// an error naming the variable.
+func TestResolveIdentitiesOnly(t *testing.T) {
+	dir := t.TempDir()
+	on := write(t, dir, "on/.opsmop/defaults.toml", "[ssh]\nidentities_only = true\n")
+	df, _, err := LoadFrom(on, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		vars    map[string]any
+		df      *File
+		want    bool
+		wantSrc string
+		wantErr string
+	}{
+		{"builtin", nil, nil, false, SourceBuiltin, ""},
+		{"defaults file", nil, df, true, on, ""},
+		{"inventory beats the file", map[string]any{VarSSHIdentitiesOnly: false}, df, false, SourceInventory, ""},
+		{"inventory", map[string]any{VarSSHIdentitiesOnly: true}, nil, true, SourceInventory, ""},
+		{"not a boolean", map[string]any{VarSSHIdentitiesOnly: "yes"}, nil, false, "", VarSSHIdentitiesOnly},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := Resolve(Inputs{Host: "h1", Vars: tc.vars, Defaults: tc.df, CurrentUser: "me", Getenv: func(string) string { return "" }})
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("got error %v; want one naming %s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.IdentitiesOnly != tc.want || st.Source["identities_only"] != tc.wantSrc {
+				t.Errorf("got %v from %q; want %v from %q", st.IdentitiesOnly, st.Source["identities_only"], tc.want, tc.wantSrc)
+			}
+		})
 	}
 }

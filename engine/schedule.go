@@ -115,16 +115,23 @@ func Batches(n int, serial []policy.BatchSize) []int {
 // selected applies --tags/--skip-tags to a resource; it inherits its
 // role's tags.
 func (hr *hostRun) selected(res *policy.Resource) bool {
-	return resourceSelected(hr.r.o.Tags, hr.r.o.SkipTags, hr.role, res)
+	return ResourceSelected(hr.r.o.Tags, hr.r.o.SkipTags, hr.role, res)
 }
 
 // roleSelected reports whether --tags/--skip-tags leave anything of role to
-// run: a role is entered when one of its pre, main or post resources is
-// selected, so a role's own tags never hide a resource whose tags match.
+// run (RoleSelected).
 func (r *runner) roleSelected(role *policy.Role) bool {
+	return RoleSelected(r.o.Tags, r.o.SkipTags, role)
+}
+
+// RoleSelected reports whether --tags (only) and --skip-tags (skip) leave
+// anything of role to run: a role is entered when one of its pre, main or
+// post resources is selected (ResourceSelected), so a role's own tags
+// never hide a resource whose tags match.
+func RoleSelected(only, skip []string, role *policy.Role) bool {
 	for _, list := range [][]*policy.Resource{role.Pre, role.Resources, role.Post} {
 		for _, res := range list {
-			if resourceSelected(r.o.Tags, r.o.SkipTags, role, res) {
+			if ResourceSelected(only, skip, role, res) {
 				return true
 			}
 		}
@@ -132,10 +139,10 @@ func (r *runner) roleSelected(role *policy.Role) bool {
 	return false
 }
 
-// resourceSelected applies --tags (only) and --skip-tags (skip) to res,
+// ResourceSelected applies --tags (only) and --skip-tags (skip) to res,
 // whose tags are its own plus its role's: a skipped tag anywhere excludes
 // it; with --tags, one matching tag (or the tag "all") selects it.
-func resourceSelected(only, skip []string, role *policy.Role, res *policy.Resource) bool {
+func ResourceSelected(only, skip []string, role *policy.Role, res *policy.Resource) bool {
 	tags := append(append([]string(nil), role.Tags...), res.Tags...)
 	for _, t := range tags {
 		if slices.Contains(skip, t) {
