@@ -185,19 +185,19 @@ func isInlineHosts(v string) bool {
 
 // inlineInventory is the inventory of an inline host list: the
 // comma-separated names (blanks around them and empty items ignored, so
-// a trailing comma is allowed), each an ungrouped host without variables.
-// Hosts are in name order.
+// a trailing comma is allowed), each an ungrouped host without variables,
+// in the order given.
 func inlineInventory(v string) (*inventory.Inventory, error) {
-	hosts := map[string]map[string]any{}
+	var hosts []string
 	for _, n := range strings.Split(v, ",") {
 		if n = strings.TrimSpace(n); n != "" {
-			hosts[n] = map[string]any{}
+			hosts = append(hosts, n)
 		}
 	}
 	if len(hosts) == 0 {
 		return nil, fmt.Errorf("-i %q: an inline host list names no host: give -i 'host1,host2,' or an inventory file", v)
 	}
-	inv, err := inventory.New(nil, hosts)
+	inv, err := inventory.NewList(hosts)
 	if err != nil {
 		return nil, fmt.Errorf("-i %q (an inline host list, as no such file exists): %w", v, err)
 	}

@@ -147,6 +147,17 @@ func New(groups []Group, hostVars map[string]map[string]any) (*Inventory, error)
 	return build("", groups, hostVars, nil)
 }
 
+// NewList returns the inventory of an inline host list (-i 'h1,h2,'):
+// the named hosts, ungrouped and without variables, in the order given
+// (a repeated name counts once), as Ansible keeps it.
+func NewList(names []string) (*Inventory, error) {
+	hostVars := make(map[string]map[string]any, len(names))
+	for _, n := range names {
+		hostVars[n] = map[string]any{}
+	}
+	return build("", nil, hostVars, names)
+}
+
 // build builds an inventory as New does. Its hosts are ordered as in
 // order (names that are not hosts are ignored), then the hosts order
 // leaves out, sorted by name.
