@@ -245,7 +245,7 @@ func TestLiteralValues(t *testing.T) {
 	// an error naming the value; nothing runs. Written literally, validate
 	// refuses them before any host is contacted (checked below); written
 	// as templates, they reach the host-side checks.
-	testutil.WriteTree(t, dir, map[string]string{"refused.toml": `
+	refused := `
 [[roles]]
 name = "refused"
 groups = "fleet"
@@ -277,40 +277,10 @@ sudo = true
   type = "directory"
   path = '{{ "--help" }}'
   ignore_errors = true
-`})
-	testutil.WriteTree(t, dir, map[string]string{"literal.toml": `
-[[roles]]
-name = "refused"
-groups = "fleet"
-ssh_as = { username = "ops" }
-sudo = true
-  [[roles.resources]]
-  type = "user"
-  name = "-rf"
-  ignore_errors = true
-  [[roles.resources]]
-  type = "group"
-  name = "--help"
-  ignore_errors = true
-  [[roles.resources]]
-  type = "package"
-  name = "-y"
-  ignore_errors = true
-  [[roles.resources]]
-  type = "service"
-  service = "--status-all"
-  state = "started"
-  ignore_errors = true
-  [[roles.resources]]
-  type = "file"
-  path = '/srv/lit/nul{{ "\x00" }}byte'
-  content = "x"
-  ignore_errors = true
-  [[roles.resources]]
-  type = "directory"
-  path = "--help"
-  ignore_errors = true
-`})
+`
+	// literal.toml: the same names written as plain strings.
+	literal := strings.NewReplacer(`'{{ "-rf" }}'`, `"-rf"`, `'{{ "--help" }}'`, `"--help"`, `'{{ "-y" }}'`, `"-y"`, `'{{ "--status-all" }}'`, `"--status-all"`).Replace(refused)
+	testutil.WriteTree(t, dir, map[string]string{"refused.toml": refused, "literal.toml": literal})
 	code, _, errOut = opsmop(t, env, "validate", filepath.Join(dir, "literal.toml"), "-i", inv)
 	for _, want := range []string{`"-rf" is not a valid name`, `"--help" is not a valid name`, `"-y" is not a package name`, `"--status-all" is not a service name`, `"--help" is not absolute`} {
 		if code != exitInvalid || !strings.Contains(errOut, want) {
