@@ -87,17 +87,35 @@ clean:
 bench: build
 	bash bench/run.sh
 
+# man writes the manual page, generated from the CLI definition, to
+# bin/opsmop.1; install installs the binary, the manual page and the
+# completion scripts under PREFIX (default /usr/local).
+PREFIX ?= /usr/local
+.PHONY: man install
+man: build
+	$(BIN) man > bin/opsmop.1
+
+install: man
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/opsmop
+	install -D -m 0644 bin/opsmop.1 $(DESTDIR)$(PREFIX)/share/man/man1/opsmop.1
+	$(BIN) completion bash > bin/opsmop.bash && install -D -m 0644 bin/opsmop.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/opsmop
+	$(BIN) completion zsh > bin/opsmop.zsh && install -D -m 0644 bin/opsmop.zsh $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_opsmop
+	$(BIN) completion fish > bin/opsmop.fish && install -D -m 0644 bin/opsmop.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/opsmop.fish
+
 # dist builds static binaries (linux amd64 and arm64, CGO off; the commit
 # is stamped by Go's VCS info) and .deb and .rpm packages of them with
-# nfpm (a go.mod tool), into dist/.
+# nfpm (a go.mod tool), with the manual page and completion scripts, into
+# dist/.
 DIST_VERSION ?= $(shell sed -n 's/^const Version = "\(.*\)"/\1/p' cli.go)$(shell git rev-parse --short HEAD >/dev/null 2>&1 && echo "~git$$(git rev-parse --short HEAD)")
-dist:
-	@rm -rf dist && mkdir -p dist
+dist: build
+	@rm -rf dist && mkdir -p dist/docs
+	@$(BIN) man > dist/docs/opsmop.1
+	@set -e; for sh in bash zsh fish; do $(BIN) completion $$sh > dist/docs/opsmop.$$sh; done
 	@set -e; for arch in amd64 arm64; do \
 	  bin=dist/opsmop_$(DIST_VERSION)_linux_$$arch; \
 	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '-s -w' -o $$bin . ; \
 	  for fmt in deb rpm; do \
-	    OPSMOP_VERSION='$(DIST_VERSION)' OPSMOP_ARCH=$$arch OPSMOP_BIN=$$bin $(GO) tool nfpm package -f packaging/nfpm.yaml -p $$fmt -t dist/ >/dev/null; \
+	    OPSMOP_VERSION='$(DIST_VERSION)' OPSMOP_ARCH=$$arch OPSMOP_BIN=$$bin OPSMOP_DOCS=dist/docs $(GO) tool nfpm package -f packaging/nfpm.yaml -p $$fmt -t dist/ >/dev/null; \
 	  done; \
 	done
 	@ls -1 dist

@@ -283,7 +283,7 @@ func newApp(env Env) *cli.App {
 			},
 		},
 	}
-	app.Commands = append(app.Commands, completionCommand(env, app))
+	app.Commands = append(app.Commands, completionCommand(env, app), manCommand(env, app))
 	// A usage error in a command (an unknown flag, a missing flag value)
 	// is reported once on stderr, with exit 3, like one of the app's.
 	for _, cmd := range app.Commands {

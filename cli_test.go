@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -303,5 +304,36 @@ func TestFlagEnvVars(t *testing.T) {
 				t.Errorf("got options\n%#v\nwant\n%#v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestRunManPage: opsmop man prints a manual page in section 1 that names
+// every command, and groff reads it without a warning.
+func TestRunManPage(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	env := Env{Stdout: &stdout, Stderr: &stderr, Home: t.TempDir(), EtcDefaults: filepath.Join(t.TempDir(), "none.toml"), Getenv: func(string) string { return "" }}
+	if code := run(context.Background(), []string{"opsmop", "man"}, env); code != exitOK {
+		t.Fatalf("opsmop man: exit %d, stderr %q", code, stderr.String())
+	}
+	page := stdout.String()
+	if !strings.Contains(page, ".TH opsmop 1") {
+		t.Errorf("man page: got %.80q...; want section 1 (.TH opsmop 1)", page)
+	}
+	for _, cmd := range newApp(env).Commands {
+		if !strings.Contains(page, cmd.Name) {
+			t.Errorf("man page does not name the command %s", cmd.Name)
+		}
+	}
+	groff, err := exec.LookPath("groff")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("groff is needed to check the manual page under CI (.ci/deps installs it): %v", err)
+		}
+		t.Skip("groff is not installed: the manual page is not rendered (not under CI)")
+	}
+	cmd := exec.Command(groff, "-man", "-Tutf8", "-ww", "-z")
+	cmd.Stdin = strings.NewReader(page)
+	if out, err := cmd.CombinedOutput(); err != nil || len(out) > 0 {
+		t.Errorf("groff -man -ww: %v\n%s", err, out)
 	}
 }
