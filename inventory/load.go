@@ -193,19 +193,26 @@ func (e *schemaError) Error() string {
 	return fmt.Sprintf("inventory %s: %s", loc, e.msg)
 }
 
+// bareKey reports whether s can stand unquoted as a TOML key: not empty,
+// only letters, digits, '_' and '-'.
+func bareKey(s string) bool {
+	if s == "" {
+		return false
+	}
+	for j := 0; j < len(s); j++ {
+		c := s[j]
+		if !(c == '_' || c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
 // formatPath writes a key path TOML-style, quoting parts that need it.
 func formatPath(p []string) string {
 	parts := make([]string, len(p))
 	for i, s := range p {
-		bare := s != ""
-		for j := 0; j < len(s); j++ {
-			c := s[j]
-			if !(c == '_' || c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-				bare = false
-				break
-			}
-		}
-		if bare {
+		if bareKey(s) {
 			parts[i] = s
 		} else {
 			parts[i] = strconv.Quote(s)

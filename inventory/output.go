@@ -295,15 +295,7 @@ func tomlValue(v any) (string, error) {
 func tomlPath(p []string) string {
 	parts := make([]string, len(p))
 	for i, s := range p {
-		bare := s != ""
-		for j := 0; j < len(s); j++ {
-			c := s[j]
-			if !(c == '_' || c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-				bare = false
-				break
-			}
-		}
-		if bare {
+		if bareKey(s) {
 			parts[i] = s
 		} else {
 			q, _ := tomlValue(s)
