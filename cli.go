@@ -40,6 +40,8 @@ type Env struct {
 	Home string
 	// EtcDefaults overrides /etc/opsmop/defaults.toml (tests).
 	EtcDefaults string
+	// EtcSSHConfig overrides /etc/ssh/ssh_config (tests).
+	EtcSSHConfig string
 	// IsTerminal reports whether w is a terminal (nil: check os.File).
 	IsTerminal func(w io.Writer) bool
 }
@@ -228,6 +230,7 @@ func newApp(env Env) *cli.App {
 				Flags: []cli.Flag{
 					inventoryFlag("inventory `FILE` (overrides the policy's)"),
 					extraVarsFlag("k=v, a JSON object or @file: variables the run will be given, so that validate knows them"),
+					sshConfigFlag(),
 				},
 				Action: action(env, validateOptions, runValidate),
 			},

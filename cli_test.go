@@ -311,7 +311,7 @@ func TestFlagEnvVars(t *testing.T) {
 // every command, and groff reads it without a warning.
 func TestRunManPage(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	env := Env{Stdout: &stdout, Stderr: &stderr, Home: t.TempDir(), EtcDefaults: filepath.Join(t.TempDir(), "none.toml"), Getenv: func(string) string { return "" }}
+	env := Env{Stdout: &stdout, Stderr: &stderr, Home: t.TempDir(), EtcDefaults: filepath.Join(t.TempDir(), "none.toml"), EtcSSHConfig: filepath.Join(t.TempDir(), "none.toml") + ".no-ssh-config", Getenv: func(string) string { return "" }}
 	if code := run(context.Background(), []string{"opsmop", "man"}, env); code != exitOK {
 		t.Fatalf("opsmop man: exit %d, stderr %q", code, stderr.String())
 	}

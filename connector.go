@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -52,7 +52,7 @@ func (s *session) newConnector(hosts hostConns, acceptNewHostKeys bool) *connect
 		curUser: s.curUser,
 		locs:    map[string]*connection.Local{},
 		pool: connection.NewPool(connection.PoolConfig{
-			KnownHostsFiles:   []string{filepath.Join(s.env.Home, ".ssh", "known_hosts"), "/etc/ssh/ssh_known_hosts"},
+			KnownHostsFiles:   slices.Concat(s.knownHostsFiles()),
 			AcceptNewHostKeys: acceptNewHostKeys,
 			UseAgent:          true,
 			Passphrase:        s.passphrasePrompt,

@@ -22,6 +22,8 @@ import (
 	"testing"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/opsmop/opsmop/internal/sshconfig"
 )
 
 // sweepCLIDoc is the page whose flag and exit code tables are checked.
@@ -985,6 +987,40 @@ func TestDocsExitCodes(t *testing.T) {
 	for _, c := range documented {
 		if !slices.ContainsFunc(tests, func(tt exitConst) bool { return tt.code == c }) {
 			t.Errorf("%s:%d: exit code %d is documented but cli.go has no exit constant with that value", sweepCLIDoc, codes[c].line, c)
+		}
+	}
+}
+
+// TestDocsSSHConfigKeywords checks that docs/ssh.md names every OpenSSH
+// client keyword in the section of its class (internal/sshconfig's
+// Keywords): honoured, refused, ignored.
+func TestDocsSSHConfigKeywords(t *testing.T) {
+	b, err := os.ReadFile("docs/ssh.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	section := func(start, end string) string {
+		i := strings.Index(doc, start)
+		j := strings.Index(doc, end)
+		if i < 0 || j < i {
+			t.Fatalf("docs/ssh.md: no section from %q to %q", start, end)
+		}
+		return doc[i:j]
+	}
+	sections := map[string]string{
+		sshconfig.ClassHonoured:    section("**Honoured keywords**", "**Refused keywords.**"),
+		sshconfig.ClassUnsupported: section("**Refused keywords.**", "**Ignored keywords.**"),
+		sshconfig.ClassIgnored:     section("**Ignored keywords.**", "## Host keys"),
+	}
+	for _, k := range sshconfig.Keywords() {
+		text, ok := sections[k.Class]
+		if !ok {
+			t.Errorf("keyword %s: class %q has no section in docs/ssh.md", k.Name, k.Class)
+			continue
+		}
+		if !regexp.MustCompile("`" + regexp.QuoteMeta(k.Name) + "`").MatchString(text) {
+			t.Errorf("docs/ssh.md: %s keyword %s is not listed in its section", k.Class, k.Name)
 		}
 	}
 }

@@ -30,6 +30,7 @@ const (
 	flagPrivateKey        = "private-key"
 	flagRetryFailed       = "retry-failed"
 	flagSkipTags          = "skip-tags"
+	flagSSHConfig         = "ssh-config"
 	flagSudo              = "sudo"
 	flagSudoUser          = "sudo-user"
 	flagTags              = "tags"
@@ -53,13 +54,14 @@ const (
 	envForks      = "OPSMOP_FORKS"
 	envUser       = "OPSMOP_USER"
 	envPrivateKey = "OPSMOP_PRIVATE_KEY"
+	envSSHConfig  = "OPSMOP_SSH_CONFIG"
 )
 
 // flagEnvVars maps a flag name to its environment variable.
 func flagEnvVars() map[string]string {
 	return map[string]string{
 		flagInventory: envInventory, flagLimit: envLimit, flagForks: envForks,
-		flagUser: envUser, flagPrivateKey: envPrivateKey,
+		flagUser: envUser, flagPrivateKey: envPrivateKey, flagSSHConfig: envSSHConfig,
 	}
 }
 
@@ -161,7 +163,7 @@ func fromEnv(c *cli.Context, name string) bool {
 // inventory without --host or with --json; --forks and the login
 // overrides with --list-hosts or --list-resources.
 func envRefused(c *cli.Context, name string) bool {
-	login := name == flagUser || name == flagPrivateKey
+	login := name == flagUser || name == flagPrivateKey || name == flagSSHConfig
 	switch {
 	case login && c.Bool(flagLocal):
 		return true

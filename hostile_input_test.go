@@ -64,7 +64,7 @@ func TestLocalPathsConfined(t *testing.T) {
 			if c.cmd == "check" {
 				args = append(args, "--local")
 			}
-			env := Env{Home: t.TempDir(), EtcDefaults: filepath.Join(root, "no-etc-defaults"), Getenv: func(string) string { return "" }}
+			env := Env{Home: t.TempDir(), EtcDefaults: filepath.Join(root, "no-etc-defaults"), EtcSSHConfig: filepath.Join(root, "no-etc-defaults") + ".no-ssh-config", Getenv: func(string) string { return "" }}
 			code, out, errOut := opsmop(t, env, append(args, c.extra...)...)
 			if code != c.wantCode || !strings.Contains(out+errOut, c.want) {
 				t.Errorf("%s: exit %d; want %d and output containing %q\nstdout:\n%s\nstderr:\n%s", c.cmd, code, c.wantCode, c.want, out, errOut)
@@ -103,7 +103,7 @@ func TestOversizedInputRefused(t *testing.T) {
 		return p
 	}
 	inv, pol := huge("huge.toml"), huge("huge-site.toml")
-	env := Env{Home: t.TempDir(), EtcDefaults: filepath.Join(dir, "none"), Getenv: func(string) string { return "" }}
+	env := Env{Home: t.TempDir(), EtcDefaults: filepath.Join(dir, "none"), EtcSSHConfig: filepath.Join(dir, "none") + ".no-ssh-config", Getenv: func(string) string { return "" }}
 	for _, tc := range []struct {
 		name string
 		args []string

@@ -78,7 +78,7 @@ func runInventory(ctx context.Context, env Env, opts InventoryOptions) error {
 		return invalid(errors.New("inventory: --graph cannot be combined with --json, --list or --host: give one of them"))
 	}
 	if opts.Login.given() && (!opts.HostGiven || opts.JSON) {
-		return invalid(errors.New("inventory: -u, --private-key, -T, -b and --sudo-user change only the connection settings --host shows: give --host HOST (without --json)"))
+		return invalid(errors.New("inventory: -u, --private-key, -T, -b, --sudo-user and -F change only the connection settings --host shows: give --host HOST (without --json)"))
 	}
 	if opts.TOML && (opts.JSON || opts.Graph || opts.HostGiven) {
 		return invalid(errors.New("inventory: --toml cannot be combined with --json, --list, --graph or --host: give one of them"))
@@ -206,7 +206,7 @@ func (s *session) showHost(name string) error {
 	if err != nil {
 		return invalid(err)
 	}
-	chain, err := s.viaChain(name)
+	chain, err := s.viaChain(name, st)
 	if err != nil {
 		return invalid(err)
 	}
@@ -216,7 +216,7 @@ func (s *session) showHost(name string) error {
 		if kv.Source != "" {
 			src = "  (" + kv.Source + ")"
 		}
-		fmt.Fprintf(w, "  %-16s %s%s\n", kv.Key, kv.Value, src)
+		fmt.Fprintf(w, "  %-20s %s%s\n", kv.Key, kv.Value, src)
 	}
 	return nil
 }

@@ -128,7 +128,7 @@ func labEnv(t *testing.T, l *lab.Lab, vars map[string]string) Env {
 	if err := os.WriteFile(filepath.Join(home, ".ssh", "known_hosts"), kh, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return Env{Home: home, EtcDefaults: filepath.Join(home, "no-etc-defaults.toml"), Getenv: func(k string) string { return vars[k] }}
+	return Env{Home: home, EtcDefaults: filepath.Join(home, "no-etc-defaults.toml"), EtcSSHConfig: filepath.Join(home, "no-etc-defaults.toml") + ".no-ssh-config", Getenv: func(k string) string { return vars[k] }}
 }
 
 // opsmop runs the CLI in-process and returns its exit code and output.

@@ -16,7 +16,7 @@ import (
 func listOnlyRefused() []string {
 	return []string{
 		flagJSON, flagForks, flagAskPass, flagAskSudoPass, flagAcceptNewHostKeys,
-		flagDetailedExitcode, flagVerbose, flagUser, flagPrivateKey, flagTimeout,
+		flagDetailedExitcode, flagVerbose, flagUser, flagPrivateKey, flagTimeout, flagSSHConfig,
 		flagBecome, flagSudoUser,
 	}
 }

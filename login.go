@@ -27,6 +27,10 @@ type LoginOptions struct {
 	Become bool
 	// SudoUser is --sudo-user/--become-user.
 	SudoUser string
+	// SSHConfig is -F/--ssh-config: the OpenSSH client configuration file
+	// to read instead of ~/.ssh/config and /etc/ssh/ssh_config; "none"
+	// reads none; "" the default files.
+	SSHConfig string
 	// UserFromEnv and PrivateKeyFromEnv say that User and PrivateKey came
 	// from $OPSMOP_USER and $OPSMOP_PRIVATE_KEY, not the command line (the
 	// level is the same; its name in Settings.Source differs).
@@ -86,7 +90,13 @@ func loginFlags(become cli.Flag) []cli.Flag {
 		&cli.IntFlag{Name: flagTimeout, Aliases: []string{"T"}, Usage: "SSH connect timeout in `SECONDS` (beats the defaults file)", DefaultText: "tuning.connect_timeout, else 10"},
 		become,
 		&cli.StringFlag{Name: flagSudoUser, Aliases: []string{"become-user"}, Usage: "sudo to `USER` when sudo is on (beats the role, inventory and defaults file)"},
+		sshConfigFlag(),
 	}
+}
+
+// sshConfigFlag is -F/--ssh-config FILE ($OPSMOP_SSH_CONFIG).
+func sshConfigFlag() cli.Flag {
+	return &cli.StringFlag{Name: flagSSHConfig, Aliases: []string{"F"}, Usage: envUsage("OpenSSH client configuration `FILE` to read instead of ~/.ssh/config and /etc/ssh/ssh_config (none: read none)", envSSHConfig)}
 }
 
 // loginOptions reads the login overrides of c.
@@ -96,6 +106,7 @@ func loginOptions(c *cli.Context) (LoginOptions, error) {
 		PrivateKey:        c.String(flagPrivateKey),
 		Become:            c.Bool(flagBecome),
 		SudoUser:          c.String(flagSudoUser),
+		SSHConfig:         c.String(flagSSHConfig),
 		UserFromEnv:       fromEnv(c, flagUser),
 		PrivateKeyFromEnv: fromEnv(c, flagPrivateKey),
 	}
@@ -105,11 +116,14 @@ func loginOptions(c *cli.Context) (LoginOptions, error) {
 	if c.IsSet(flagPrivateKey) && o.PrivateKey == "" {
 		return LoginOptions{}, invalid(fmt.Errorf("%s: --private-key is empty: give a key file", c.Command.Name))
 	}
+	if c.IsSet(flagSSHConfig) && o.SSHConfig == "" {
+		return LoginOptions{}, invalid(fmt.Errorf("%s: --ssh-config is empty: give an ssh config file, or none", c.Command.Name))
+	}
 	if c.IsSet(flagSudoUser) && o.SudoUser == "" {
 		return LoginOptions{}, invalid(fmt.Errorf("%s: --sudo-user is empty: give a user name", c.Command.Name))
 	}
 	if c.Bool(flagLocal) {
-		for _, f := range []string{flagUser, flagPrivateKey, flagTimeout} {
+		for _, f := range []string{flagUser, flagPrivateKey, flagTimeout, flagSSHConfig} {
 			if c.IsSet(f) {
 				return LoginOptions{}, invalid(fmt.Errorf("%s: --local uses no SSH, so --%s would be ignored: drop one of them", c.Command.Name, f))
 			}

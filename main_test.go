@@ -42,7 +42,7 @@ func testOpsmop() int {
 	}
 	env := Env{
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		Getenv: os.Getenv, EtcDefaults: etc,
+		Getenv: os.Getenv, EtcDefaults: etc, EtcSSHConfig: etc + ".no-ssh-config",
 	}
 	return run(context.Background(), os.Args, env)
 }

@@ -30,7 +30,7 @@ func testEnv(t *testing.T, vars map[string]string) (Env, *bytes.Buffer, *bytes.B
 		Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr,
 		Getenv:      func(k string) string { return vars[k] },
 		Home:        t.TempDir(),
-		EtcDefaults: filepath.Join(t.TempDir(), "none.toml"),
+		EtcDefaults: filepath.Join(t.TempDir(), "none.toml"), EtcSSHConfig: filepath.Join(t.TempDir(), "none.toml") + ".no-ssh-config",
 	}, &stdout, &stderr
 }
 

@@ -36,7 +36,7 @@ name = "r"
 		{"terminal --json", true, []string{"--json"}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			env := Env{Home: t.TempDir(), EtcDefaults: filepath.Join(dir, "none"), Getenv: func(k string) string {
+			env := Env{Home: t.TempDir(), EtcDefaults: filepath.Join(dir, "none"), EtcSSHConfig: filepath.Join(dir, "none") + ".no-ssh-config", Getenv: func(k string) string {
 				if k == "NO_COLOR" {
 					return "1"
 				}

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
 	"golang.org/x/term"
@@ -15,7 +17,9 @@ import (
 	"github.com/opsmop/opsmop/connection"
 	"github.com/opsmop/opsmop/defaults"
 	"github.com/opsmop/opsmop/engine"
+	"github.com/opsmop/opsmop/internal/homedir"
 	"github.com/opsmop/opsmop/internal/secret"
+	"github.com/opsmop/opsmop/internal/sshconfig"
 	"github.com/opsmop/opsmop/inventory"
 	"github.com/opsmop/opsmop/policy"
 	"github.com/opsmop/opsmop/providers"
@@ -42,6 +46,10 @@ type session struct {
 	// loginEnv names, by Settings.Source key, the login overrides that
 	// came from environment variables ("user": "$OPSMOP_USER").
 	loginEnv map[string]string
+	// sshcfg is the OpenSSH client configuration (nil: none is read).
+	sshcfg *sshconfig.Config
+	// localHost and uid are %l and %i in ssh config values.
+	localHost, uid string
 }
 
 // loadOptions say what load reads: the parts of a command's options that
@@ -93,6 +101,11 @@ func load(ctx context.Context, env Env, o loadOptions) (*session, error) {
 		s.pol = &policy.Policy{Dir: "."}
 	}
 	s.local = o.Local
+	if !s.local {
+		if err := s.loadSSHConfig(o.Login.SSHConfig); err != nil {
+			return nil, invalid(err)
+		}
+	}
 	switch {
 	case invPath != "":
 		inv, err := loadInventory(ctx, invPath, o.Inventory == "", o.Policy)
@@ -145,6 +158,41 @@ func load(ctx context.Context, env Env, o loadOptions) (*session, error) {
 		}
 	}
 	return s, nil
+}
+
+// loadSSHConfig reads the OpenSSH client configuration: the file -F names
+// ("none": none), else ~/.ssh/config and the system's ssh_config, each
+// only if it exists.
+func (s *session) loadSSHConfig(file string) error {
+	var srcs []sshconfig.Source
+	switch file {
+	case "none":
+		return nil
+	case "":
+		srcs = []sshconfig.Source{
+			{Path: filepath.Join(s.env.Home, ".ssh", "config")},
+			{Path: etcSSHConfig(s.env), System: true},
+		}
+	default:
+		srcs = []sshconfig.Source{{Path: homedir.Expand(file, s.env.Home), Required: true}}
+	}
+	cfg, err := sshconfig.Load(srcs, s.env.Home)
+	if err != nil {
+		return fmt.Errorf("ssh config: %w (-F FILE reads another file, -F none none)", err)
+	}
+	s.sshcfg = cfg
+	s.localHost, _ = os.Hostname()
+	s.uid = strconv.Itoa(os.Getuid())
+	return nil
+}
+
+// etcSSHConfig is the system's OpenSSH client configuration:
+// env.EtcSSHConfig, else /etc/ssh/ssh_config.
+func etcSSHConfig(env Env) string {
+	if env.EtcSSHConfig != "" {
+		return env.EtcSSHConfig
+	}
+	return "/etc/ssh/ssh_config"
 }
 
 // currentUser is the name of the user running opsmop ("" if unknown):
@@ -373,11 +421,20 @@ func (s *session) settings(role *policy.Role, host string) (defaults.Settings, e
 	return st, nil
 }
 
-// jumpSettings resolves the settings of host as a jump host: under no
-// role, and without the command line's login overrides, which are for the
-// hosts the command works on.
-func (s *session) jumpSettings(host string) (defaults.Settings, error) {
-	return s.resolveSettings(nil, host, defaults.CommandLine{})
+// jumpSettings resolves the settings of a jump host: under no role, and
+// without the command line's login overrides, which are for the hosts the
+// command works on. A ProxyJump hop (spec non-nil) may be a host the
+// inventory does not know, and the user and port it gives win.
+func (s *session) jumpSettings(host string, spec *defaults.JumpSpec) (defaults.Settings, error) {
+	if spec == nil {
+		return s.resolveSettings(nil, host, defaults.CommandLine{})
+	}
+	in := s.inputs(nil, host, defaults.CommandLine{})
+	if h, ok := s.inv.Host(host); ok {
+		in.Vars = h.Vars // else a hop only the ssh config names: no vars
+	}
+	in.Jump = spec
+	return defaults.Resolve(in)
 }
 
 // resolveSettings resolves host's settings under role with cl as the
@@ -387,56 +444,102 @@ func (s *session) resolveSettings(role *policy.Role, host string, cl defaults.Co
 	if !ok {
 		return defaults.Settings{}, fmt.Errorf("host %s is not in the inventory", host)
 	}
+	in := s.inputs(role, host, cl)
+	in.Vars = h.Vars
+	return defaults.Resolve(in)
+}
+
+// inputs is what Resolve needs for host under role, but its variables.
+func (s *session) inputs(role *policy.Role, host string, cl defaults.CommandLine) defaults.Inputs {
 	in := defaults.Inputs{
 		CommandLine: cl,
-		Host:        host, Vars: h.Vars, Role: roleOverrides(role), Defaults: s.defs,
+		Host:        host, Role: roleOverrides(role), Defaults: s.defs,
 		CurrentUser: s.curUser, Home: s.env.Home, Getenv: s.env.Getenv,
+		SSHConfig: s.sshcfg, LocalHost: s.localHost, UID: s.uid,
 	}
 	if role != nil {
 		in.AskedSSHPassword, in.AskedSudoPassword = s.askSSH, s.askSudo
 	}
-	return defaults.Resolve(in)
+	return in
 }
 
-// viaChain lists host's jump hosts (nearest last) and refuses cycles.
-func (s *session) viaChain(host string) ([]string, error) {
-	return defaults.ViaChain(host, func(h string) (string, error) {
-		st, err := s.settings(nil, h)
-		if err != nil {
-			return "", err
+// hop is one resolved jump host.
+type hop struct {
+	name     string
+	settings defaults.Settings
+}
+
+// jumpChain resolves the jump hosts of a host with settings st, in
+// dialling order (chain[0] is dialled first): its opsmop_via host and that
+// host's own jumps, else its ssh config ProxyJump hops (the first hop with
+// its own jumps; the later ones reached through the hop before them, their
+// own jump settings unused, as ssh -J does). A host met twice is a
+// *defaults.ViaChainError.
+func (s *session) jumpChain(name string, st defaults.Settings, path []string) ([]hop, error) {
+	path = append(path, name)
+	next := func(n string, spec *defaults.JumpSpec) (hop, error) {
+		if slices.Contains(path, n) {
+			i := slices.Index(path, n)
+			return hop{}, &defaults.ViaChainError{Cycle: append(append([]string{}, path[i:]...), n)}
 		}
-		return st.Via, nil
-	})
+		hs, err := s.jumpSettings(n, spec)
+		return hop{name: n, settings: hs}, err
+	}
+	if st.Via != "" {
+		h, err := next(st.Via, nil)
+		if err != nil {
+			return nil, err
+		}
+		chain, err := s.jumpChain(h.name, h.settings, path)
+		return append(chain, h), err
+	}
+	var chain []hop
+	for i, j := range st.ProxyJump {
+		h, err := next(j.Host, &defaults.JumpSpec{User: j.User, Port: j.Port, At: st.ProxyJumpAt + " (ProxyJump)", Before: st.ProxyJump[:i]})
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			if chain, err = s.jumpChain(h.name, h.settings, path); err != nil {
+				return nil, err
+			}
+		}
+		chain = append(chain, h)
+		path = append(path, h.name)
+	}
+	return chain, nil
+}
+
+// viaChain lists the names of host's jump hosts in dialling order (as
+// `inventory --host` shows them).
+func (s *session) viaChain(host string, st defaults.Settings) ([]string, error) {
+	chain, err := s.jumpChain(host, st, nil)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(chain))
+	for i, h := range chain {
+		names[i] = h.name
+	}
+	return names, nil
 }
 
 // resolve resolves, once, everything connecting to host under role needs:
 // its settings and its connection target, jump hosts included (each
-// resolved once, under no role).
+// resolved under no role).
 func (s *session) resolve(role *policy.Role, host string) (hostConn, error) {
 	st, err := s.settings(role, host)
 	if err != nil {
 		return hostConn{}, err
 	}
-	hc := hostConn{settings: st, target: toTarget(st)}
-	if st.Via == "" {
-		return hc, nil
-	}
-	jumps := map[string]defaults.Settings{}
-	chain, err := defaults.ViaChain(host, func(h string) (string, error) {
-		hs, err := s.jumpSettings(h)
-		if err != nil {
-			return "", err
-		}
-		jumps[h] = hs
-		return hs.Via, nil
-	})
+	hc := hostConn{settings: st, target: s.toTarget(st)}
+	chain, err := s.jumpChain(host, st, nil)
 	if err != nil {
 		return hostConn{}, err
 	}
-	// chain is in dialling order: chain[0] is the far end (first hop).
 	var parent *connection.Target
-	for _, hop := range chain {
-		ht := toTarget(jumps[hop])
+	for _, h := range chain {
+		ht := s.toTarget(h.settings)
 		ht.Sudo = false
 		ht.Via = parent
 		parent = &ht
@@ -446,14 +549,44 @@ func (s *session) resolve(role *policy.Role, host string) (hostConn, error) {
 }
 
 // toTarget is the connection target of resolved settings, without Via.
-func toTarget(st defaults.Settings) connection.Target {
-	return connection.Target{
+func (s *session) toTarget(st defaults.Settings) connection.Target {
+	t := connection.Target{
 		Name: st.Host, Address: st.Address, Port: st.Port,
 		User: st.User, Password: st.Password, PrivateKey: st.PrivateKey,
-		CheckHostKeys: st.CheckHostKeys, IdentitiesOnly: st.IdentitiesOnly,
+		IdentityFiles: st.IdentityFiles, CertificateFiles: st.CertificateFiles, IdentityAgent: st.IdentityAgent,
+		NoPubkey: st.NoPubkey, NoPassword: st.NoPassword, NoKeyboardInteractive: st.NoKeyboardInteractive, BatchMode: st.BatchMode,
+		CheckHostKeys: st.CheckHostKeys, IdentitiesOnly: st.IdentitiesOnly, AcceptNewHostKeys: st.AcceptNewHostKeys,
 		Sudo: st.Sudo, SudoUser: st.SudoUser, SudoPassword: st.SudoPassword,
 		ConnectTimeout: st.ConnectTimeout, CommandTimeout: st.CommandTimeout,
+		Keepalive: st.Keepalive, KeepaliveMax: st.KeepaliveMax,
 	}
+	switch st.AddressFamily {
+	case "inet":
+		t.Network = "tcp4"
+	case "inet6":
+		t.Network = "tcp6"
+	}
+	if st.KnownHostsFilesSet || st.GlobalKnownHostsFilesSet || st.HashKnownHosts {
+		user, global := s.knownHostsFiles()
+		if st.KnownHostsFilesSet {
+			user = st.KnownHostsFiles
+		}
+		if st.GlobalKnownHostsFilesSet {
+			global = st.GlobalKnownHostsFiles
+		}
+		kh := &connection.KnownHosts{Files: append(append([]string{}, user...), global...), Hash: st.HashKnownHosts}
+		if len(user) > 0 {
+			kh.Record = user[0]
+		}
+		t.KnownHosts = kh
+	}
+	return t
+}
+
+// knownHostsFiles are OpenSSH's default known_hosts files: the user's
+// (~/.ssh/known_hosts, where new keys are recorded) and the system's.
+func (s *session) knownHostsFiles() (user, global []string) {
+	return []string{filepath.Join(s.env.Home, ".ssh", "known_hosts")}, []string{"/etc/ssh/ssh_known_hosts"}
 }
 
 // runPlan is a policy turned into engine plans, with each (role, host)'s

@@ -35,7 +35,7 @@ func TestReportWriteFailureFails(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr bytes.Buffer
-			env := Env{Stdout: failingWriter{}, Stderr: &stderr, Home: t.TempDir(), EtcDefaults: filepath.Join(dir, "none.toml"), Getenv: func(string) string { return "" }}
+			env := Env{Stdout: failingWriter{}, Stderr: &stderr, Home: t.TempDir(), EtcDefaults: filepath.Join(dir, "none.toml"), EtcSSHConfig: filepath.Join(dir, "none.toml") + ".no-ssh-config", Getenv: func(string) string { return "" }}
 			code := run(context.Background(), tc.args, env)
 			if code != exitFailed {
 				t.Errorf("exit code: got %d; want %d (stderr %q)", code, exitFailed, stderr.String())

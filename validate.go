@@ -25,6 +25,9 @@ type ValidateOptions struct {
 	// ExtraVars are the -e values, unparsed: variables the run will be
 	// given.
 	ExtraVars []string
+	// SSHConfig is -F: the ssh config to resolve connection settings with
+	// ("": ~/.ssh/config and /etc/ssh/ssh_config; "none": none).
+	SSHConfig string
 }
 
 // validateOptions is the flag layer of validate: it requires one policy
@@ -41,6 +44,7 @@ func validateOptions(c *cli.Context) (ValidateOptions, error) {
 		Policy:    pol,
 		Inventory: c.String(flagInventory),
 		ExtraVars: c.StringSlice(flagExtraVars),
+		SSHConfig: c.String(flagSSHConfig),
 	}, nil
 }
 
@@ -59,6 +63,9 @@ func runValidate(ctx context.Context, env Env, opts ValidateOptions) error {
 		errs = append(errs, err)
 	}
 	if s.extra, err = parseExtraVars(opts.ExtraVars); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.loadSSHConfig(opts.SSHConfig); err != nil {
 		errs = append(errs, err)
 	}
 	invPath := opts.Inventory
@@ -129,9 +136,9 @@ func validateSessionRefs(s *session, deferRefs bool) (errs []error, refs []strin
 	}
 	bad := map[string]bool{} // reported once, not again per role
 	for _, h := range s.inv.Hosts() {
-		_, err := s.settings(nil, h.Name)
+		st, err := s.settings(nil, h.Name)
 		if err == nil {
-			_, err = s.viaChain(h.Name)
+			_, err = s.viaChain(h.Name, st)
 		}
 		if err != nil && !ref(err) {
 			bad[h.Name] = true

@@ -75,126 +75,221 @@ func (p *Pool) authMethods(t Target) *authSet {
 		a.mu.Unlock()
 		return p.signers(t, a), nil
 	}
-	a.methods = append(a.methods, ssh.PublicKeysCallback(signers))
-	if !t.Password.IsZero() {
-		pw := t.Password
-		sent := func() {
-			a.mu.Lock()
-			a.started, a.password = true, true
-			a.mu.Unlock()
-		}
-		a.methods = append(a.methods,
-			ssh.PasswordCallback(func() (string, error) { sent(); return pw.Reveal(), nil }),
-			ssh.KeyboardInteractive(func(_, _ string, questions []string, _ []bool) ([]string, error) {
-				ans := make([]string, len(questions))
-				for i := range ans {
-					ans[i] = pw.Reveal()
-				}
-				if len(questions) > 0 {
-					sent()
-				}
-				return ans, nil
-			}))
+	if !t.NoPubkey {
+		a.methods = append(a.methods, ssh.PublicKeysCallback(signers))
+	}
+	if t.Password.IsZero() {
+		return a
+	}
+	pw := t.Password
+	sent := func() {
+		a.mu.Lock()
+		a.started, a.password = true, true
+		a.mu.Unlock()
+	}
+	if !t.NoPassword {
+		a.methods = append(a.methods, ssh.PasswordCallback(func() (string, error) { sent(); return pw.Reveal(), nil }))
+	}
+	if !t.NoKeyboardInteractive {
+		a.methods = append(a.methods, ssh.KeyboardInteractive(func(_, _ string, questions []string, _ []bool) ([]string, error) {
+			ans := make([]string, len(questions))
+			for i := range ans {
+				ans[i] = pw.Reveal()
+			}
+			if len(questions) > 0 {
+				sent()
+			}
+			return ans, nil
+		}))
 	}
 	return a
 }
 
+// offer is one key to offer and where it comes from.
+type offer struct {
+	s    ssh.Signer
+	path string // key or certificate file; "" for an agent key
+}
+
 // signers returns the keys to offer, in this order, each public key once:
 //
-//  1. with Target.PrivateKey: its certificate PATH-cert.pub if there is
-//     one (signed by the key itself), then the key; an encrypted key the
-//     agent holds is used through the agent without asking a passphrase;
-//  2. without Target.PrivateKey: the default key files that exist
-//     (~/.ssh/id_ed25519, id_ecdsa, id_rsa), each the same way (its
-//     certificate first, through the agent when encrypted and held there);
-//  3. unless Target.IdentitiesOnly: the agent's other keys
-//     (PoolConfig.UseAgent), in the agent's order.
+//  1. Target.PrivateKey, then Target.IdentityFiles: for each, its
+//     certificate PATH-cert.pub if there is one (signed by the key
+//     itself), then the key; an encrypted key the agent holds is used
+//     through the agent without asking a passphrase;
+//  2. with neither: the default key files that exist (~/.ssh/id_ed25519,
+//     id_ecdsa, id_rsa), each the same way;
+//  3. unless Target.IdentitiesOnly: the agent's other keys (Target's
+//     IdentityAgent, else PoolConfig.UseAgent's), in the agent's order.
 //
+// A certificate of Target.CertificateFiles goes just before the key it
+// certifies (a key file's, or an agent key's even with IdentitiesOnly).
 // Key files come first so that sshd's MaxAuthTries (6 by default, every
 // rejected key counts) cannot be used up by agent keys before them; OpenSSH
 // offers agent keys first, which is why `ssh -i KEY` fails with many agent
 // keys unless IdentitiesOnly=yes.
-// An explicit key that cannot be loaded is recorded in a.err; the other
-// keys are still offered.
+// A configured key that cannot be loaded is recorded in a.err (the first)
+// or a note; the other keys are still offered.
 func (p *Pool) signers(t Target, a *authSet) []ssh.Signer {
-	var agentKeys []ssh.Signer
-	if p.cfg.UseAgent {
-		agentKeys = p.agentSigners(a)
+	agentKeys := p.agentSigners(t, a)
+	home, _ := os.UserHomeDir() // "" on error: paths stay as written
+	var files []offer
+	seenPath := map[string]bool{}
+	addFile := func(path string, explicit bool) {
+		path = homedir.Expand(path, home)
+		if seenPath[path] {
+			return
+		}
+		seenPath[path] = true
+		s, err := p.loadKey(path, agentKeys, t.BatchMode)
+		if err != nil {
+			a.keyErr(err, explicit)
+			return
+		}
+		if cs, certPath := certSigner(path, s, a); cs != nil {
+			files = append(files, offer{cs, certPath})
+		}
+		files = append(files, offer{s, path})
 	}
+	if t.PrivateKey != "" {
+		addFile(t.PrivateKey, true)
+	}
+	for _, f := range t.IdentityFiles {
+		addFile(f, false)
+	}
+	if t.PrivateKey == "" && len(t.IdentityFiles) == 0 && home != "" {
+		for _, name := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
+			path := filepath.Join(home, ".ssh", name)
+			if _, err := os.Stat(path); err == nil {
+				addFile(path, false)
+			}
+		}
+	}
+	var agent []offer
+	for _, s := range agentKeys {
+		agent = append(agent, offer{s: s})
+	}
+	return a.ordered(files, agent, loadCerts(t.CertificateFiles, home, a), t.IdentitiesOnly)
+}
+
+// keyErr records why a key file could not be used: the first configured
+// key's error is the AuthError's KeyErr, the others are notes.
+func (a *authSet) keyErr(err error, explicit bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if explicit && a.err == nil {
+		a.err = err
+		return
+	}
+	a.notes = append(a.notes, err.Error())
+}
+
+// ordered is files then (unless identitiesOnly) agent keys, each public
+// key once, every certificate of certs just before the key it certifies
+// (an agent key certified by one is offered even with identitiesOnly). It
+// records what it offers in a.
+func (a *authSet) ordered(files, agent []offer, certs []certFile, identitiesOnly bool) []ssh.Signer {
 	var out []ssh.Signer
 	var keyFiles []string
 	agentN := 0
-	defer func() {
-		a.mu.Lock()
-		a.keyFiles, a.agentKeys = keyFiles, agentN
-		a.mu.Unlock()
-	}()
 	seen := map[string]bool{}
-	add := func(s ssh.Signer) bool {
-		k := string(s.PublicKey().Marshal())
+	add := func(o offer) bool {
+		k := string(o.s.PublicKey().Marshal())
 		if seen[k] {
 			return false
 		}
 		seen[k] = true
-		out = append(out, s)
+		out = append(out, o.s)
+		if o.path != "" {
+			keyFiles = append(keyFiles, o.path)
+		}
 		return true
 	}
-	home, _ := os.UserHomeDir() // "" on error: paths stay as written
-	if t.PrivateKey != "" {
-		path := homedir.Expand(t.PrivateKey, home)
-		s, err := p.loadKey(path, agentKeys)
+	used := make([]bool, len(certs))
+	withCerts := func(o offer) bool {
+		certified := false
+		for i, c := range certs {
+			if bytes.Equal(c.cert.Key.Marshal(), o.s.PublicKey().Marshal()) {
+				if cs, err := ssh.NewCertSigner(c.cert, o.s); err == nil && add(offer{cs, c.path}) {
+					used[i], certified = true, true
+				}
+			}
+		}
+		return certified
+	}
+	for _, o := range files {
+		withCerts(o)
+		add(o)
+	}
+	for _, o := range agent {
+		certified := withCerts(o)
+		if (!identitiesOnly || certified) && add(o) {
+			agentN++
+		}
+	}
+	for i, c := range certs {
+		if !used[i] {
+			a.note(fmt.Sprintf("certificate %s: none of the keys offered is its key", c.path))
+		}
+	}
+	a.mu.Lock()
+	a.keyFiles, a.agentKeys = keyFiles, agentN
+	a.mu.Unlock()
+	return out
+}
+
+// certFile is a parsed certificate file.
+type certFile struct {
+	path string
+	cert *ssh.Certificate
+}
+
+// loadCerts reads certificate files; one that cannot be read or is no
+// certificate is a note in a.
+func loadCerts(paths []string, home string, a *authSet) []certFile {
+	var out []certFile
+	for _, path := range paths {
+		path = homedir.Expand(path, home)
+		b, err := os.ReadFile(path)
 		if err != nil {
-			a.mu.Lock()
-			a.err = err
-			a.mu.Unlock()
-		} else {
-			if cs, certPath := certSigner(path, s, a); cs != nil && add(cs) {
-				keyFiles = append(keyFiles, certPath)
-			}
-			if add(s) {
-				keyFiles = append(keyFiles, path)
-			}
+			a.note(fmt.Sprintf("certificate %s: %v", path, err))
+			continue
 		}
-	}
-	if t.PrivateKey == "" && home != "" {
-		for _, name := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
-			path := filepath.Join(home, ".ssh", name)
-			if _, err := os.Stat(path); err != nil {
-				continue
-			}
-			s, err := p.loadKey(path, agentKeys)
-			if err != nil {
-				a.note(err.Error())
-				continue
-			}
-			if cs, certPath := certSigner(path, s, a); cs != nil && add(cs) {
-				keyFiles = append(keyFiles, certPath)
-			}
-			if add(s) {
-				keyFiles = append(keyFiles, path)
-			}
+		pub, _, _, _, err := ssh.ParseAuthorizedKey(b)
+		if err != nil {
+			a.note(fmt.Sprintf("certificate %s: %v", path, err))
+			continue
 		}
-	}
-	if !t.IdentitiesOnly {
-		for _, s := range agentKeys {
-			if add(s) {
-				agentN++
-			}
+		cert, ok := pub.(*ssh.Certificate)
+		if !ok {
+			a.note(fmt.Sprintf("certificate %s: not a certificate but a plain public key", path))
+			continue
 		}
+		out = append(out, certFile{path, cert})
 	}
 	return out
 }
 
-// agentSigners returns the keys of the agent at $SSH_AUTH_SOCK, keeping
-// the socket open in a until close; an unreachable agent is a note.
-func (p *Pool) agentSigners(a *authSet) []ssh.Signer {
-	sock := os.Getenv("SSH_AUTH_SOCK")
-	if sock == "" {
+// agentSigners returns the keys of t's agent (Target.IdentityAgent, else
+// $SSH_AUTH_SOCK when PoolConfig.UseAgent), keeping the socket open in a
+// until close; an unreachable agent is a note.
+func (p *Pool) agentSigners(t Target, a *authSet) []ssh.Signer {
+	sock, what := t.IdentityAgent, "IdentityAgent "+t.IdentityAgent
+	switch sock {
+	case IdentityAgentNone:
 		return nil
+	case "":
+		if !p.cfg.UseAgent {
+			return nil
+		}
+		sock, what = os.Getenv("SSH_AUTH_SOCK"), "SSH_AUTH_SOCK"
+		if sock == "" {
+			return nil
+		}
 	}
 	c, err := net.Dial("unix", sock)
 	if err != nil {
-		a.note("ssh-agent at SSH_AUTH_SOCK unreachable: " + err.Error())
+		a.note("ssh-agent at " + what + " unreachable: " + err.Error())
 		return nil
 	}
 	a.agentMu.Lock()
@@ -213,35 +308,26 @@ func (p *Pool) agentSigners(a *authSet) []ssh.Signer {
 // is no such file. A certificate that cannot be used is a note in a.
 func certSigner(path string, s ssh.Signer, a *authSet) (ssh.Signer, string) {
 	certPath := path + "-cert.pub"
-	b, err := os.ReadFile(certPath)
-	if err != nil {
-		if !errors.Is(err, os.ErrNotExist) {
-			a.note(fmt.Sprintf("certificate %s: %v", certPath, err))
-		}
+	if _, err := os.Stat(certPath); errors.Is(err, os.ErrNotExist) {
 		return nil, ""
 	}
-	pub, _, _, _, err := ssh.ParseAuthorizedKey(b)
-	if err != nil {
-		a.note(fmt.Sprintf("certificate %s: %v", certPath, err))
+	cs := loadCerts([]string{certPath}, "", a)
+	if len(cs) == 0 {
 		return nil, ""
 	}
-	cert, ok := pub.(*ssh.Certificate)
-	if !ok {
-		a.note(fmt.Sprintf("certificate %s: not a certificate but a plain public key", certPath))
-		return nil, ""
-	}
-	cs, err := ssh.NewCertSigner(cert, s)
+	signer, err := ssh.NewCertSigner(cs[0].cert, s)
 	if err != nil {
 		a.note(fmt.Sprintf("certificate %s: %v (not issued for %s)", certPath, err, path))
 		return nil, ""
 	}
-	return cs, certPath
+	return signer, certPath
 }
 
 // loadKey reads the private key file at path. An encrypted key whose
 // public key one of agentKeys has is that agent key (no passphrase is
-// asked); otherwise its passphrase is asked with PoolConfig.Passphrase.
-func (p *Pool) loadKey(path string, agentKeys []ssh.Signer) (ssh.Signer, error) {
+// asked); otherwise its passphrase is asked with PoolConfig.Passphrase,
+// unless batch.
+func (p *Pool) loadKey(path string, agentKeys []ssh.Signer, batch bool) (ssh.Signer, error) {
 	pem, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("private key %s: %w", path, err)
@@ -257,8 +343,8 @@ func (p *Pool) loadKey(path string, agentKeys []ssh.Signer) (ssh.Signer, error) 
 				}
 			}
 		}
-		if p.cfg.Passphrase == nil {
-			return nil, fmt.Errorf("private key %s is encrypted and no passphrase can be asked: load it into ssh-agent (ssh-add) or run interactively", path)
+		if p.cfg.Passphrase == nil || batch {
+			return nil, fmt.Errorf("private key %s is encrypted and no passphrase can be asked (no terminal, or BatchMode yes in the ssh config): load it into ssh-agent (ssh-add) or run interactively", path)
 		}
 		pass, perr := p.cfg.Passphrase(path)
 		if perr != nil {

@@ -71,8 +71,8 @@ func keys(t *testing.T, n int, first ...any) []any {
 }
 
 // serveAgent serves an in-memory agent holding keys, in this order, on a
-// unix socket and points SSH_AUTH_SOCK at it.
-func serveAgent(t *testing.T, keys []any) {
+// unix socket and points SSH_AUTH_SOCK at it; it returns the socket.
+func serveAgent(t *testing.T, keys []any) string {
 	t.Helper()
 	kr := agent.NewKeyring()
 	for _, k := range keys {
@@ -99,6 +99,7 @@ func serveAgent(t *testing.T, keys []any) {
 		}
 	}()
 	t.Setenv("SSH_AUTH_SOCK", sock)
+	return sock
 }
 
 // certFor writes PATH-cert.pub next to the key file at path: a user
@@ -157,12 +158,18 @@ func testAuthOrder(t *testing.T, l *testLab) {
 		password  bool
 		tooMany   bool // sshd's MaxAuthTries ended the login
 	}
+	certOnly := withCert + "-cert.pub" // also as a CertificateFile
+	missing := filepath.Join(dir, "id_missing")
 	tests := []struct {
 		name     string
 		user     string
-		key      string // Target.PrivateKey
-		agent    []any  // the agent's keys; nil: no agent
-		only     bool   // Target.IdentitiesOnly
+		key      string   // Target.PrivateKey
+		files    []string // Target.IdentityFiles
+		certs    []string // Target.CertificateFiles
+		agent    []any    // the agent's keys; nil: no agent
+		sock     string   // Target.IdentityAgent: "" the pool's, "none", or "served": the served agent's socket, the pool using none
+		only     bool     // Target.IdentitiesOnly
+		noPubkey bool     // Target.NoPubkey
 		password secret.Secret
 		fail     *want // nil: the login works
 	}{
@@ -182,19 +189,35 @@ func testAuthOrder(t *testing.T, l *testLab) {
 		{name: "certificate next to the key", user: "app", key: withCert, agent: keys(t, 8)},
 		{name: "same key without certificate", user: "app", key: noCert,
 			fail: &want{keyFiles: []string{noCert}}},
+		{name: "identity files after the explicit key", user: "root", key: wrong, files: []string{l.ClientKey}, agent: keys(t, 8), only: true},
+		{name: "identity files in order, a missing one skipped", user: "root", files: []string{missing, wrong}, agent: keys(t, 2, right), only: true,
+			fail: &want{keyFiles: []string{wrong}}},
+		{name: "certificate file for a key file", user: "app", key: noCert, certs: []string{certOnly}},
+		{name: "certificate file for an agent key, identities only", user: "app", certs: []string{certOnly}, agent: keys(t, 2, userKey), only: true},
+		{name: "identity agent none", user: "root", key: wrong, agent: keys(t, 2, right), sock: IdentityAgentNone,
+			fail: &want{keyFiles: []string{wrong}}},
+		{name: "identity agent socket", user: "root", key: wrong, agent: keys(t, 2, right), sock: "served"},
+		{name: "no public key: password only", user: "deploy", key: l.ClientKey, noPubkey: true, password: secret.New("not-the-password"),
+			fail: &want{password: true}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			emptyHome(t)
 			cfg := PoolConfig{}
+			tg := l.target("web1", tc.user)
 			if tc.agent != nil {
-				serveAgent(t, tc.agent)
-				cfg.UseAgent = true
+				sock := serveAgent(t, tc.agent)
+				cfg.UseAgent = tc.sock != "served"
+				tg.IdentityAgent = tc.sock
+				if tc.sock == "served" {
+					tg.IdentityAgent = sock
+					t.Setenv("SSH_AUTH_SOCK", "")
+				}
 			} else {
 				t.Setenv("SSH_AUTH_SOCK", "")
 			}
-			tg := l.target("web1", tc.user)
 			tg.PrivateKey, tg.IdentitiesOnly, tg.Password = tc.key, tc.only, tc.password
+			tg.IdentityFiles, tg.CertificateFiles, tg.NoPubkey = tc.files, tc.certs, tc.noPubkey
 			p := l.pool(t, cfg)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
@@ -226,7 +249,10 @@ func testAuthOrder(t *testing.T, l *testLab) {
 					t.Errorf("error %q contains %q", msg, s)
 				}
 			}
-			wantText := []string{"host web1 (", "auth: as user " + tc.user, "offered in this order: key file " + strings.Join(w.keyFiles, ", ")}
+			wantText := []string{"host web1 (", "auth: as user " + tc.user}
+			if len(w.keyFiles) > 0 {
+				wantText = append(wantText, "offered in this order: key file "+strings.Join(w.keyFiles, ", "))
+			}
 			if w.agentKeys > 1 {
 				wantText = append(wantText, fmt.Sprintf("%d ssh-agent keys", w.agentKeys))
 			}

@@ -27,8 +27,9 @@ type hostKeyCheck struct {
 // several types is checked against the type we know; nil when none known).
 func (hk *hostKeyCheck) callback() (ssh.HostKeyCallback, []string) {
 	p := hk.pool
+	kh := p.knownHosts(hk.t)
 	p.khMu.Lock()
-	db, loadErr := loadKnownHosts(p.cfg.KnownHostsFiles)
+	db, loadErr := loadKnownHosts(kh.Files)
 	p.khMu.Unlock()
 	var algos []string
 	if loadErr == nil {
@@ -52,8 +53,8 @@ func (hk *hostKeyCheck) callback() (ssh.HostKeyCallback, []string) {
 				Known: ssh.FingerprintSHA256(w.Key), KnownHostsFile: fmt.Sprintf("%s:%d", w.Filename, w.Line)}
 			return hk.err
 		case knownhosts.IsHostUnknown(err):
-			if p.cfg.AcceptNewHostKeys {
-				if werr := p.recordHostKey(hostname, key); werr != nil {
+			if p.cfg.AcceptNewHostKeys || hk.t.AcceptNewHostKeys {
+				if werr := p.recordHostKey(kh, hostname, key); werr != nil {
 					hk.err = fmt.Errorf("host %s (%s): recording new host key %s: %w", hk.t.Name, hk.addr, fp, werr)
 					return hk.err
 				}
@@ -62,7 +63,7 @@ func (hk *hostKeyCheck) callback() (ssh.HostKeyCallback, []string) {
 			if !hk.t.CheckHostKeys {
 				return nil
 			}
-			hk.err = &HostKeyError{Host: hk.t.Name, Addr: hk.addr, Fingerprint: fp, KnownHostsFile: displayPath(p.firstKnownHosts())}
+			hk.err = &HostKeyError{Host: hk.t.Name, Addr: hk.addr, Fingerprint: fp, KnownHostsFile: displayPath(kh.recordOrFirst())}
 			return hk.err
 		}
 		hk.err = fmt.Errorf("host %s (%s): checking host key %s: %w", hk.t.Name, hk.addr, fp, err)
@@ -89,20 +90,40 @@ func loadKnownHosts(files []string) (*knownhosts.HostKeyDB, error) {
 	return db, nil
 }
 
-func (p *Pool) firstKnownHosts() string {
-	if len(p.cfg.KnownHostsFiles) == 0 {
-		return "~/.ssh/known_hosts"
+// knownHosts is t's known_hosts files: its own (Target.KnownHosts), else
+// the pool's, new keys going into the first.
+func (p *Pool) knownHosts(t Target) KnownHosts {
+	if t.KnownHosts != nil {
+		return *t.KnownHosts
 	}
-	return p.cfg.KnownHostsFiles[0]
+	kh := KnownHosts{Files: p.cfg.KnownHostsFiles}
+	if len(kh.Files) > 0 {
+		kh.Record = kh.Files[0]
+	}
+	return kh
 }
 
-// recordHostKey appends the key to the first known_hosts file (creating it
-// 0600, its directory 0700), serialised with every other known_hosts access
-// of the pool.
-func (p *Pool) recordHostKey(hostname string, key ssh.PublicKey) error {
+// recordOrFirst names the file a new key belongs in, for messages.
+func (kh KnownHosts) recordOrFirst() string {
+	switch {
+	case kh.Record != "":
+		return kh.Record
+	case len(kh.Files) > 0:
+		return kh.Files[0]
+	}
+	return "~/.ssh/known_hosts"
+}
+
+// recordHostKey appends the key to kh.Record (creating it 0600, its
+// directory 0700), its host name hashed when kh.Hash, serialised with
+// every other known_hosts access of the pool.
+func (p *Pool) recordHostKey(kh KnownHosts, hostname string, key ssh.PublicKey) error {
 	p.khMu.Lock()
 	defer p.khMu.Unlock()
-	file := p.firstKnownHosts()
+	file := kh.Record
+	if file == "" {
+		return errors.New("no known_hosts file to record it in (UserKnownHostsFile none): name one, or add the key yourself")
+	}
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 		return err
 	}
@@ -110,7 +131,11 @@ func (p *Pool) recordHostKey(hostname string, key ssh.PublicKey) error {
 	if err != nil {
 		return err
 	}
-	line := knownhosts.Line([]string{knownhosts.Normalize(hostname)}, key) + "\n"
+	name := knownhosts.Normalize(hostname)
+	if kh.Hash {
+		name = xknownhosts.HashHostname(name)
+	}
+	line := knownhosts.Line([]string{name}, key) + "\n"
 	if _, err := f.WriteString(line); err != nil {
 		f.Close()
 		return err

@@ -40,7 +40,45 @@ type Target struct {
 	// OpenSSH's IdentitiesOnly=yes. The agent is still used to sign for
 	// PrivateKey when it holds that key.
 	IdentitiesOnly bool
-	CheckHostKeys  bool
+	// IdentityFiles are more key files (ssh config IdentityFile), offered
+	// after PrivateKey in order, each with its PATH-cert.pub like
+	// PrivateKey. With neither PrivateKey nor IdentityFiles the default
+	// key files are tried.
+	IdentityFiles []string
+	// CertificateFiles are certificate files (ssh config CertificateFile);
+	// each is offered just before the key file or agent key it certifies.
+	// One that certifies none of the keys offered is noted in the
+	// *AuthError of a failed login.
+	CertificateFiles []string
+	// IdentityAgent is the agent to ask for keys: "" the pool's
+	// ($SSH_AUTH_SOCK when PoolConfig.UseAgent), IdentityAgentNone none,
+	// else the agent socket's path.
+	IdentityAgent string
+	// NoPubkey, NoPassword and NoKeyboardInteractive turn those
+	// authentication methods off (ssh config PubkeyAuthentication no,
+	// PasswordAuthentication no, KbdInteractiveAuthentication no).
+	NoPubkey, NoPassword, NoKeyboardInteractive bool
+	// BatchMode never asks for a key's passphrase (ssh config BatchMode
+	// yes): an encrypted key the agent does not hold is skipped.
+	BatchMode     bool
+	CheckHostKeys bool
+	// KnownHosts, when non-nil, replaces the pool's known_hosts files for
+	// this hop (ssh config UserKnownHostsFile / GlobalKnownHostsFile).
+	KnownHosts *KnownHosts
+	// AcceptNewHostKeys records this hop's key when known_hosts has none
+	// for it (ssh config StrictHostKeyChecking accept-new or no), as
+	// PoolConfig.AcceptNewHostKeys does for every hop. A changed key is
+	// still refused.
+	AcceptNewHostKeys bool
+	// Network is the dialled network: "" or "tcp" any address family,
+	// "tcp4" IPv4 only, "tcp6" IPv6 only (ssh config AddressFamily).
+	Network string
+	// Keepalive and KeepaliveMax replace PoolConfig.Keepalive and the
+	// count of unanswered keepalives after which the peer is dead (3) for
+	// a connection this Target dials (ssh config ServerAliveInterval,
+	// ServerAliveCountMax); 0 keeps the pool's.
+	Keepalive    time.Duration
+	KeepaliveMax int
 	// Sudo runs every command (and file write) as SudoUser ("" = root).
 	Sudo         bool
 	SudoUser     string
@@ -53,6 +91,20 @@ type Target struct {
 	CommandTimeout time.Duration
 	// Via is the jump host (which may itself have a Via); nil = direct.
 	Via *Target
+}
+
+// IdentityAgentNone as Target.IdentityAgent turns the agent off.
+const IdentityAgentNone = "none"
+
+// KnownHosts are the known_hosts files of a Target.
+type KnownHosts struct {
+	// Files are consulted, in order; a missing file is empty.
+	Files []string
+	// Record is where a new key is written (AcceptNewHostKeys); "" means
+	// nowhere, which makes accepting a new key an error.
+	Record string
+	// Hash writes the host name hashed (ssh config HashKnownHosts).
+	Hash bool
 }
 
 // PoolConfig configures a Pool.
@@ -367,7 +419,14 @@ func (p *Pool) dialConn(ctx context.Context, c *sshConn, t Target, depth int) {
 	c.client = client
 	p.order = append(p.order, c)
 	p.mu.Unlock()
-	go c.watch(p.cfg.Keepalive)
+	interval, maxMissed := p.cfg.Keepalive, 3
+	if t.Keepalive > 0 {
+		interval = t.Keepalive
+	}
+	if t.KeepaliveMax > 0 {
+		maxMissed = t.KeepaliveMax
+	}
+	go c.watch(interval, maxMissed)
 }
 
 func (p *Pool) forget(c *sshConn) {
@@ -394,7 +453,11 @@ func (p *Pool) dial(ctx context.Context, t Target, parent *sshConn) (*ssh.Client
 	var err error
 	if parent == nil {
 		var d net.Dialer
-		nc, err = d.DialContext(dctx, "tcp", addr)
+		network := t.Network
+		if network == "" {
+			network = "tcp"
+		}
+		nc, err = d.DialContext(dctx, network, addr)
 	} else {
 		nc, err = parent.client.DialContext(dctx, "tcp", addr)
 		if err != nil && parent.deadErr() != nil {
@@ -461,9 +524,9 @@ func (p *Pool) dial(ctx context.Context, t Target, parent *sshConn) (*ssh.Client
 }
 
 // watch sends keepalives and notices the end of the connection. A peer
-// that misses 3 replies in a row is dead: the client is closed so every
-// waiter errors out.
-func (c *sshConn) watch(interval time.Duration) {
+// that misses maxMissed replies in a row is dead: the client is closed so
+// every waiter errors out.
+func (c *sshConn) watch(interval time.Duration, maxMissed int) {
 	waitDone := make(chan error, 1)
 	go func() { waitDone <- c.client.Wait() }()
 	tick := time.NewTicker(interval)
@@ -489,7 +552,7 @@ func (c *sshConn) watch(interval time.Duration) {
 		case <-tick.C:
 			if inflight {
 				missed++
-				if missed >= 3 {
+				if missed >= maxMissed {
 					c.setDead(&UnreachableError{Host: c.name, Addr: c.addr, Phase: PhaseKeepalive,
 						Err: fmt.Errorf("no reply to %d keepalives sent every %s", missed, interval)})
 					c.client.Close()

@@ -1,6 +1,7 @@
 package connection
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -34,7 +35,7 @@ func TestTargetWithDefaults(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := tc.in.withDefaults(); got != tc.want {
+			if got := tc.in.withDefaults(); !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("got %+v; want %+v", got, tc.want)
 			}
 		})
@@ -51,7 +52,7 @@ func TestTargetWithDefaults(t *testing.T) {
 		if got.Via.Name != "near" || got.Via.Via.Name != "far" || got.Via.Via.Via != nil {
 			t.Fatalf("got chain %s -> %s -> %v; want near -> far -> <nil>", got.Via.Name, got.Via.Via.Name, got.Via.Via.Via)
 		}
-		if *near != (Target{Name: "near", Via: far}) || *far != (Target{Name: "far"}) {
+		if !reflect.DeepEqual(*near, Target{Name: "near", Via: far}) || !reflect.DeepEqual(*far, Target{Name: "far"}) {
 			t.Fatalf("got caller's hops %+v, %+v; want them unchanged", *near, *far)
 		}
 	})

@@ -10,6 +10,7 @@ import (
 	"github.com/opsmop/opsmop/internal/homedir"
 	"github.com/opsmop/opsmop/internal/kind"
 	"github.com/opsmop/opsmop/internal/secret"
+	"github.com/opsmop/opsmop/internal/sshconfig"
 )
 
 // Built-in values, used when no level sets a setting.
@@ -107,6 +108,14 @@ type Inputs struct {
 	// and win over a password the role itself sets.
 	AskedSSHPassword  *secret.Secret
 	AskedSudoPassword *secret.Secret
+	// SSHConfig is the OpenSSH client configuration (nil: none is read);
+	// it sits between the defaults file and the built-in values.
+	SSHConfig *sshconfig.Config
+	// LocalHost and UID are %l/%L and %i in ssh config values.
+	LocalHost, UID string
+	// Jump, when set, says the host is a ProxyJump hop: its user and port
+	// beat every level.
+	Jump *JumpSpec
 }
 
 // Settings is how to reach one host: the result of Resolve.
@@ -132,6 +141,40 @@ type Settings struct {
 	// Via is the inventory name of the jump host ("" for a direct
 	// connection); see ViaChain for the whole chain.
 	Via string
+	// ProxyJump is the ssh config's jump chain when Via is "" (first hop
+	// first), and ProxyJumpAt its source ("ssh config FILE:LINE").
+	ProxyJump   []Jump
+	ProxyJumpAt string
+	// IdentityFiles and CertificateFiles are the ssh config's key and
+	// certificate files (offered after PrivateKey); IdentityAgent its
+	// agent socket ("none": no agent; "": $SSH_AUTH_SOCK).
+	IdentityFiles    []string
+	CertificateFiles []string
+	IdentityAgent    string
+	// KnownHostsFiles and GlobalKnownHostsFiles replace the user's and the
+	// system's known_hosts files when their Set flag is true (ssh config
+	// UserKnownHostsFile, GlobalKnownHostsFile); HashKnownHosts records new
+	// keys with hashed names.
+	KnownHostsFiles          []string
+	KnownHostsFilesSet       bool
+	GlobalKnownHostsFiles    []string
+	GlobalKnownHostsFilesSet bool
+	HashKnownHosts           bool
+	// AcceptNewHostKeys records the keys of hosts known_hosts does not
+	// know (ssh config StrictHostKeyChecking accept-new or no).
+	AcceptNewHostKeys bool
+	// Keepalive and KeepaliveMax are the ssh config's ServerAliveInterval
+	// and ServerAliveCountMax (0: opsmop's own).
+	Keepalive    time.Duration
+	KeepaliveMax int
+	// AddressFamily is "any", "inet" or "inet6" ("": any).
+	AddressFamily string
+	// NoPubkey, NoPassword and NoKeyboardInteractive turn those login
+	// methods off (ssh config ... no).
+	NoPubkey, NoPassword, NoKeyboardInteractive bool
+	// BatchMode never asks for a key's passphrase (ssh config BatchMode
+	// yes).
+	BatchMode bool
 	// Connection is ConnectionSSH or ConnectionLocal.
 	Connection     string
 	ConnectTimeout time.Duration
@@ -220,7 +263,9 @@ func Resolve(in Inputs) (Settings, error) {
 		s.Address, s.Source["address"] = a, SourceInventory
 	}
 	s.Port, s.Source["port"] = DefaultPort, SourceBuiltin
-	if p, ok, err := v.port(VarPort); err != nil {
+	if in.Jump != nil && in.Jump.Port != 0 {
+		s.Port, s.Source["port"] = in.Jump.Port, in.Jump.At
+	} else if p, ok, err := v.port(VarPort); err != nil {
 		return Settings{}, err
 	} else if ok {
 		s.Port, s.Source["port"] = p, SourceInventory
@@ -233,7 +278,12 @@ func Resolve(in Inputs) (Settings, error) {
 	if err != nil {
 		return Settings{}, err
 	}
+	var jumpUser level
+	if in.Jump != nil {
+		jumpUser = level{in.Jump.User, in.Jump.At}
+	}
 	s.User, s.Source["user"] = first(
+		jumpUser,
 		level{in.CommandLine.SSHUser, SourceCommandLine},
 		level{in.Role.SSHUser, SourceRole},
 		level{invUser, SourceInventory},
@@ -241,10 +291,7 @@ func Resolve(in Inputs) (Settings, error) {
 		level{in.CurrentUser, SourceBuiltin},
 	)
 	if s.User == "" {
-		delete(s.Source, "user")
-		if s.Connection == ConnectionSSH {
-			return Settings{}, fmt.Errorf("host %s: no SSH user: the current user is unknown; set %s in the inventory, ssh.username in ~/.opsmop/defaults.toml, or ssh_as on the role", in.Host, VarSSHUsername)
-		}
+		delete(s.Source, "user") // the ssh config may still set it
 	}
 
 	// SSH password.
@@ -375,6 +422,17 @@ func Resolve(in Inputs) (Settings, error) {
 	s.Forks, s.Source["forks"] = DefaultForks, SourceBuiltin
 	if df.Tuning.Forks > 0 {
 		s.Forks, s.Source["forks"] = df.Tuning.Forks, dfName
+	}
+	if s.Connection == ConnectionSSH {
+		for _, k := range []string{keyIdentityAgent, keyAuthMethods, keyAcceptNew, keyKnownHosts, keyGlobalKnownHosts, keyHashKnownHosts, keyAddressFamily, keyKeepalive, keyKeepaliveMax} {
+			s.Source[k] = SourceBuiltin
+		}
+	}
+	if err := s.applySSHConfig(in, home, getenv); err != nil {
+		return Settings{}, err
+	}
+	if s.User == "" && s.Connection == ConnectionSSH {
+		return Settings{}, fmt.Errorf("host %s: no SSH user: the current user is unknown; set %s in the inventory, ssh.username in ~/.opsmop/defaults.toml, or ssh_as on the role", in.Host, VarSSHUsername)
 	}
 	return s, nil
 }

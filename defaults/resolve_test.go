@@ -23,6 +23,10 @@ func builtin() Settings {
 			"address": "builtin", "port": "builtin", "user": "builtin", "sudo": "builtin",
 			"check_host_keys": "builtin", "identities_only": "builtin", "connection": "builtin",
 			"connect_timeout": "builtin", "command_timeout": "builtin", "forks": "builtin",
+			// Settings only an ssh connection has (the ssh config may set them).
+			"identity_agent": "builtin", "auth_methods": "builtin", "accept_new_host_keys": "builtin",
+			"known_hosts": "builtin", "global_known_hosts": "builtin", "hash_known_hosts": "builtin",
+			"address_family": "builtin", "keepalive": "builtin", "keepalive_max": "builtin",
 		},
 	}
 }
@@ -216,7 +220,9 @@ command_timeout = "1m"
 			want: func(s *Settings) {
 				s.Connection, s.Source["connection"] = "local", "inventory"
 				s.User = ""
-				delete(s.Source, "user")
+				for _, k := range []string{"user", "identity_agent", "auth_methods", "accept_new_host_keys", "known_hosts", "global_known_hosts", "hash_known_hosts", "address_family", "keepalive", "keepalive_max"} {
+					delete(s.Source, k) // ssh settings: a local connection has none
+				}
 			},
 		},
 		{
@@ -354,14 +360,25 @@ func TestDescribe(t *testing.T) {
 		{"user", "me", "builtin"},
 		{"password", "<redacted>", "role"},
 		{"private_key", "/home/me/k", "inventory"},
+		{"identity_files", "(none)", ""},
+		{"certificate_files", "(none)", ""},
+		{"identity_agent", "$SSH_AUTH_SOCK", "builtin"},
 		{"identities_only", "false", "builtin"},
+		{"auth_methods", "publickey, password, keyboard-interactive", "builtin"},
 		{"sudo", "true", "role"},
 		{"sudo_user", "root", "builtin"},
 		{"sudo_password", "(none)", ""},
 		{"via", "bastion", "inventory"},
 		{"check_host_keys", "true", "builtin"},
+		{"accept_new_host_keys", "false", "builtin"},
+		{"known_hosts", "~/.ssh/known_hosts", "builtin"},
+		{"global_known_hosts", "/etc/ssh/ssh_known_hosts", "builtin"},
+		{"hash_known_hosts", "false", "builtin"},
 		{"connection", "ssh", "builtin"},
+		{"address_family", "any", "builtin"},
 		{"connect_timeout", "10s", "builtin"},
+		{"keepalive", "connect_timeout, at most 15s", "builtin"},
+		{"keepalive_max", "3", "builtin"},
 		{"command_timeout", "10m0s", "builtin"},
 		{"forks", "20", "builtin"},
 	}
@@ -369,8 +386,8 @@ func TestDescribe(t *testing.T) {
 		t.Errorf("Describe():\ngot  %v\nwant %v", got, want)
 	}
 	got := s.Describe("outer", "bastion")
-	if got[9] != (KV{"via", "outer -> bastion", "inventory"}) {
-		t.Errorf("Describe(chain) via row: got %v; want {via outer -> bastion inventory}", got[9])
+	if got[13] != (KV{"via", "outer -> bastion", "inventory"}) {
+		t.Errorf("Describe(chain) via row: got %v; want {via outer -> bastion inventory}", got[13])
 	}
 }
 
