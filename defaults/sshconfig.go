@@ -113,6 +113,12 @@ func (s *Settings) applySSHConfig(in Inputs, home string, getenv func(string) st
 	}
 	if r.IdentityAgent.Set {
 		s.IdentityAgent, s.Source[keyIdentityAgent] = r.IdentityAgent.Value, src(r.IdentityAgent.At)
+		if s.IdentityAgent == "SSH_AUTH_SOCK" {
+			s.IdentityAgent = "" // the agent of $SSH_AUTH_SOCK, as without the line
+		}
+	}
+	if r.AddressFamily.Set {
+		s.AddressFamily, s.Source[keyAddressFamily] = r.AddressFamily.Value, src(r.AddressFamily.At)
 	}
 	s.applyHostKeySettings(r)
 	s.applyLiveness(r)
@@ -162,9 +168,6 @@ func (s *Settings) applyLiveness(r *sshconfig.Result) {
 	}
 	if r.ServerAliveCountMax.Set && r.ServerAliveCountMax.Value > 0 {
 		s.KeepaliveMax, s.Source[keyKeepaliveMax] = r.ServerAliveCountMax.Value, src(r.ServerAliveCountMax.At)
-	}
-	if r.AddressFamily.Set {
-		s.AddressFamily, s.Source[keyAddressFamily] = r.AddressFamily.Value, src(r.AddressFamily.At)
 	}
 }
 

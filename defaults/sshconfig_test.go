@@ -196,3 +196,25 @@ func jumps(js []Jump) string {
 	}
 	return strings.Join(s, ",")
 }
+
+// TestResolveSSHConfigAgentVariable checks that IdentityAgent
+// SSH_AUTH_SOCK means the agent of $SSH_AUTH_SOCK (Settings.IdentityAgent
+// ""), not a socket named SSH_AUTH_SOCK.
+func TestResolveSSHConfigAgentVariable(t *testing.T) {
+	home := t.TempDir()
+	cfgPath := filepath.Join(home, "config")
+	if err := os.WriteFile(cfgPath, []byte("Host *\n  IdentityAgent SSH_AUTH_SOCK\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := sshconfig.Load([]sshconfig.Source{{Path: cfgPath}}, home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Resolve(Inputs{Host: "h", CurrentUser: "me", Home: home, SSHConfig: cfg, Getenv: func(string) string { return "" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.IdentityAgent != "" || st.Source[keyIdentityAgent] != "ssh config "+cfgPath+":2" {
+		t.Errorf("got agent %q from %q; want \"\" ($SSH_AUTH_SOCK) from %s:2", st.IdentityAgent, st.Source[keyIdentityAgent], cfgPath)
+	}
+}
