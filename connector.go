@@ -58,6 +58,8 @@ func (s *session) newConnector(hosts hostConns, acceptNewHostKeys bool) *connect
 			Passphrase:        s.passphrasePrompt,
 			Warn:              s.env.Stderr,
 			Keepalive:         keepaliveInterval(s.defs),
+			MaxHandshakes:     maxHandshakes(s.defs),
+			ConnectRetries:    connectRetries(s.defs),
 		}),
 	}
 }
@@ -106,4 +108,26 @@ func keepaliveInterval(defs *defaults.File) time.Duration {
 		ct = defs.Tuning.ConnectTimeout
 	}
 	return min(ct, 15*time.Second)
+}
+
+// maxHandshakes is tuning.max_handshakes as connection.PoolConfig wants
+// it: unset is 0 (the pool's default, connection.DefaultMaxHandshakes),
+// and the file's 0 (no bound) is -1.
+func maxHandshakes(defs *defaults.File) int {
+	if defs == nil || defs.Tuning.MaxHandshakes == nil {
+		return 0
+	}
+	if n := *defs.Tuning.MaxHandshakes; n > 0 {
+		return n
+	}
+	return -1
+}
+
+// connectRetries is tuning.connect_retries, else
+// defaults.DefaultConnectRetries.
+func connectRetries(defs *defaults.File) int {
+	if defs == nil || defs.Tuning.ConnectRetries == nil {
+		return defaults.DefaultConnectRetries
+	}
+	return *defs.Tuning.ConnectRetries
 }

@@ -169,8 +169,11 @@ func recapLine(out, host string) string {
 // healthy, one refusing connections (nothing listens), one accepting TCP
 // but never answering (its sshd frozen) and one frozen in the middle of a
 // long command (its network cut, as far as the controller can tell).
-// With connect_timeout = 2s the first two are marked unreachable within
-// that time, the frozen one by keepalives (sent every connect_timeout,
+// With connect_timeout = 2s and the default connect_retries (2) the
+// refusing one is marked unreachable after its three attempts and their
+// backoff (at most 1.5s), the never-answering one within the documented
+// bound (retries+1) x connect_timeout + backoff = 7.5s, the frozen one by
+// keepalives (sent every connect_timeout,
 // three unanswered: within 3-4 times connect_timeout); the healthy hosts
 // finish, the exit code is 1 and the recap names every bad host.
 func TestFaultUnreachableHosts(t *testing.T) {
@@ -226,8 +229,8 @@ groups = "fleet"
 		since     time.Time
 		within    time.Duration
 	}{
-		{"refused", fmt.Sprintf("refused: UNREACHABLE: host refused (127.50.0.250:%d): connect: ", l.Port), res.start, 2 * time.Second},
-		{"hang", fmt.Sprintf("hang: UNREACHABLE: host hang (%s:%d): handshake: no complete SSH handshake within connect_timeout 2s", hang.Addr, l.Port), res.start, 4 * time.Second},
+		{"refused", fmt.Sprintf("refused: UNREACHABLE: host refused (127.50.0.250:%d): connect: ", l.Port), res.start, 3 * time.Second},
+		{"hang", fmt.Sprintf("hang: UNREACHABLE: host hang (%s:%d): handshake: no complete SSH handshake within connect_timeout 2s", hang.Addr, l.Port), res.start, 8500 * time.Millisecond},
 		{"cut", fmt.Sprintf("host cut (%s:%d): keepalive: no reply to 3 keepalives sent every 2s; the connection was lost", cut.Addr, l.Port), frozen, 9 * time.Second},
 	} {
 		at, ok := res.stdout.when(c.msg)

@@ -88,6 +88,7 @@ const (
 	SudoPasswordRequired                          // sudo wants a password and none is configured
 	SudoRefused                                   // sudo refused (not in sudoers, requiretty, no sudo, ...)
 	SudoTimeout                                   // sudo did not answer within connect_timeout
+	SudoNeedsTTY                                  // sudoers says requiretty: start sudo again with a pty
 )
 
 // SudoError means the persistent shell (or the SFTP server) could not be
@@ -109,7 +110,9 @@ func (e *SudoError) Error() string {
 	case SudoPasswordRequired:
 		return fmt.Sprintf("sudo requires a password for %s on %s but none was given: use -K or opsmop_sudo_password", e.User, e.Host)
 	case SudoTimeout:
-		return fmt.Sprintf("sudo to %s as %s on %s did not answer in time (%s); check sudoers (requiretty?) or raise connect_timeout", e.SudoUser, e.User, e.Host, e.Detail)
+		return fmt.Sprintf("sudo to %s as %s on %s did not answer in time (%s); check sudoers or raise connect_timeout", e.SudoUser, e.User, e.Host, e.Detail)
+	case SudoNeedsTTY:
+		return fmt.Sprintf("sudo to %s as %s on %s requires a terminal (sudoers requiretty): %s", e.SudoUser, e.User, e.Host, e.Detail)
 	}
 	return fmt.Sprintf("sudo to %s as %s on %s refused: %s", e.SudoUser, e.User, e.Host, e.Detail)
 }
@@ -127,4 +130,61 @@ func (e *TimeoutError) Error() string {
 		return fmt.Sprintf("host %s: command exceeded command_timeout (%s) and was killed", e.Host, e.Timeout)
 	}
 	return fmt.Sprintf("host %s: command exceeded the deadline and was killed", e.Host)
+}
+
+// SessionLimitError means sshd refused to open a session on the
+// connection and none of the sessions opsmop held could be closed to make
+// room: most likely sshd's MaxSessions is lower than what the run needs
+// (one session per identity in use, one more while a timed-out command is
+// killed; uploads take one more when the limit allows, else they go
+// through the persistent shell).
+type SessionLimitError struct {
+	Host string // inventory name
+	// Held is how many sessions opsmop held on the connection when sshd
+	// refused; Limit the limit learned from earlier refusals (0 = not
+	// known).
+	Held, Limit int
+	// Purpose is what the session was for ("a session", "an SFTP client").
+	Purpose string
+	Err     error // sshd's refusal; nil when the learned limit ruled it out
+}
+
+// Error names sshd's MaxSessions as the likely cause and what to do.
+func (e *SessionLimitError) Error() string {
+	why := ""
+	if e.Err != nil {
+		why = fmt.Sprintf(" (%v)", e.Err)
+	}
+	return fmt.Sprintf("host %s: sshd refused to open %s while opsmop holds %d session(s) on the connection%s and none could be closed to make room: "+
+		"sshd's MaxSessions is the likely cause: raise it in the host's sshd_config (opsmop needs one session per identity, login user and each sudo user, one more to kill a command that timed out, and uses one more per identity for SFTP when allowed; sshd's default is 10), or use fewer identities on this host",
+		e.Host, e.Purpose, e.Held, why)
+}
+
+// Unwrap returns sshd's refusal.
+func (e *SessionLimitError) Unwrap() error { return e.Err }
+
+// SFTPNoiseError means the SFTP server's output did not start with the
+// SFTP version packet: Bytes bytes came first, almost always written by
+// the login shell's dotfiles (sshd starts the sftp-server subsystem
+// through the user's login shell). Uploads then go through the persistent
+// shell; this error is seen only when that is not possible either.
+type SFTPNoiseError struct {
+	Host   string // inventory name
+	Bytes  int    // bytes seen before the version packet (or before giving up)
+	Sample string // the first of them
+	// Started is true when opsmop's starter had already exec'd the
+	// sftp-server binary (its marker was seen), so the bytes are that
+	// program's, not the dotfiles'.
+	Started bool
+}
+
+// Error says what the bytes are most likely from and how to silence them.
+// It does not repeat the host: it is the cause in an upload's error.
+func (e *SFTPNoiseError) Error() string {
+	if e.Started {
+		return fmt.Sprintf("sftp-server answered %d bytes that are not an SFTP version packet (%q): the program found as sftp-server is not an SFTP server", e.Bytes, e.Sample)
+	}
+	return fmt.Sprintf("sftp-server printed %d bytes before the SFTP version (%q): your login shell's dotfiles write to stdout; "+
+		"print only in interactive shells (bash/zsh: [ -t 1 ] or case $- in *i*; fish: status is-interactive; tcsh: if ($?prompt)) or write to stderr",
+		e.Bytes, e.Sample)
 }

@@ -179,14 +179,18 @@ func writePrintf(b *strings.Builder, data []byte) {
 			continue
 		}
 		var f strings.Builder
-		for _, c := range part {
-			switch c {
-			case 0:
+		for j, c := range part {
+			switch {
+			case c == 0:
 				f.WriteString(`\000`)
-			case '\\':
+			case c == '\\':
 				f.WriteString(`\\`)
-			case '%':
+			case c == '%':
 				f.WriteString("%%")
+			case c == '-' && j == 0:
+				// A format that starts with '-' is taken for an
+				// option ("printf: Illegal option").
+				f.WriteString(`\055`)
 			default:
 				f.WriteByte(c)
 			}

@@ -86,6 +86,20 @@ func (h *SSHHost) run(ctx context.Context, cmds []command) ([]Result, error) {
 	s := h.slot()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	res, err := h.runShell(ctx, s, cmds)
+	if h.retryWithTTY(err) {
+		res, err = h.runShell(ctx, s, cmds)
+	}
+	if err != nil || !s.execMode {
+		return res, err
+	}
+	return h.execRunSlot(ctx, s, cmds)
+}
+
+// runShell is run's work in the persistent shell: it starts the shell if
+// needed and runs cmds there, or switches the slot to exec mode (and
+// returns no error) when the first run finds no usable sh.
+func (h *SSHHost) runShell(ctx context.Context, s *shellSlot, cmds []command) ([]Result, error) {
 	if err := h.ensureShell(ctx, s); err != nil {
 		return nil, err
 	}
@@ -95,25 +109,21 @@ func (h *SSHHost) run(ctx context.Context, cmds []command) ([]Result, error) {
 			s.sh.shutdown()
 			s.sh = nil
 		}
+		if _, ok := errors.AsType[*ShellStartError](err); ok {
+			s.failed = err // the host must be fixed: no retry, no fallback
+		}
 		if !errors.Is(err, errNoShell) {
 			return res, err
 		}
 		// The first run found no usable sh: one exec channel per command
 		// from now on, this run's included unless they may have run.
 		s.execMode = true
+		s.noShell = err.Error()
 		if errors.Is(err, errShellAlive) {
 			return nil, fmt.Errorf("host %s: %w", h.name, err)
 		}
 	}
-	out := make([]Result, 0, len(cmds))
-	for _, c := range cmds {
-		r, err := h.execRun(ctx, c)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, r)
-	}
-	return out, nil
+	return nil, nil
 }
 
 // run writes cmds to the shell at once and reads their results in order,
@@ -162,16 +172,9 @@ func (sh *pshell) run(ctx context.Context, h *SSHHost, cmds []command) ([]Result
 	}()
 	out := make([]Result, 0, len(cmds))
 	fail := func(err error) ([]Result, error) {
-		switch wd.disarm() {
-		case firedTimeout:
-			err = &TimeoutError{Host: h.name, Timeout: h.cmdTO}
-		case firedCtx:
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				err = &TimeoutError{Host: h.name}
-			} else {
-				err = ctx.Err()
-			}
-		default:
+		if werr := wd.err(ctx, wd.disarm()); werr != nil {
+			err = werr
+		} else {
 			err = h.c.lost(fmt.Errorf("host %s: persistent shell failed: %w (stderr: %q)", h.name, err, sh.errTail()))
 		}
 		sh.abort()

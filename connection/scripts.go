@@ -25,6 +25,8 @@ var (
 	shellRunInlineFile string
 	//go:embed shell_frame.sh
 	shellFrameFile string
+	//go:embed shell_run_exec.sh
+	shellRunExecFile string
 	//go:embed watchdog_kill.sh
 	watchdogKillFile string
 	//go:embed sftp_server.sh

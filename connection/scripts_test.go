@@ -17,6 +17,7 @@ func embeddedScripts() map[string]string {
 		"shell_run_stdin.sh":  shellRunStdinFile,
 		"shell_run_inline.sh": shellRunInlineFile,
 		"shell_frame.sh":      shellFrameFile,
+		"shell_run_exec.sh":   shellRunExecFile,
 		"watchdog_kill.sh":    watchdogKillFile,
 		"sftp_server.sh":      sftpServerFile,
 	}
@@ -91,7 +92,9 @@ func TestRenderedScriptsParse(t *testing.T) {
 		{"command with stdin", render(command{script: "cat", stdin: []byte("x\x00y"), hasStdin: true})},
 		{"inline probe", render(command{script: "a=1", inline: true})},
 		{"inline probe with vars", render(command{script: "a=1 b=2", inline: true, vars: []string{"a", "b"}})},
-		{"kill helper", killScript(4242)},
+		{"kill helper", killScript(4242, "opsmop-0123abcd")},
+		{"exec command", execScript(command{script: "echo hi"}, "S0", "E0")},
+		{"exec command with stdin", execScript(command{script: "cat", stdin: []byte("x\x00y%\\"), hasStdin: true}, "S0", "E0")},
 		{"sftp server", scriptBody(sftpServerFile)},
 	}
 	shells := [][]string{{"sh", "-n"}, {"bash", "--posix", "-n"}, {"busybox", "ash", "-n"}}

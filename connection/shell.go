@@ -29,6 +29,15 @@ type shellSlot struct {
 	mu       sync.Mutex
 	sh       *pshell
 	execMode bool // the host has no usable sh: one exec channel per command
+
+	// failed is why the host cannot run opsmop's commands at all (a
+	// *ShellStartError, or an *UnprovenError before any exec-mode command
+	// was proven): every later run returns it at once.
+	failed error
+	// noShell is why the persistent shell could not be used (exec mode);
+	// proven is set once an exec-mode command has been proven to run.
+	noShell string
+	proven  bool
 }
 
 // close ends an idle shell politely. A shell busy with a command is left
@@ -52,6 +61,7 @@ type pshell struct {
 	release func()
 	out     *bufio.Reader
 	errs    *stream
+	cut     []*cutReader // the channel's stdout and stderr as read; abort cuts them
 	k       []byte
 	pid     int // the persistent shell's pid on the host; 0 until the init frame is read
 
@@ -102,6 +112,9 @@ func (h *SSHHost) slot() *shellSlot {
 // host has none (execMode). The caller holds s.mu. Whether the shell
 // started is only known at its first run (see startShell).
 func (h *SSHHost) ensureShell(ctx context.Context, s *shellSlot) error {
+	if s.failed != nil {
+		return s.failed
+	}
 	if s.sh != nil || s.execMode {
 		return nil
 	}
@@ -157,20 +170,31 @@ func (h *SSHHost) startShell(ctx context.Context) (*pshell, error) {
 	sh := &pshell{ch: sc.ch, release: release, k: []byte(randHex(16)),
 		aborted: make(chan struct{}), exited: make(chan struct{})}
 	go sh.watchRequests(sc.reqs)
-	sh.out = bufio.NewReaderSize(sc.ch, 64*1024)
-	sh.errs = newStream(sc.ch.Stderr(), true)
+	// Reads go through cutReaders: sshd closes a session's channel only
+	// when its process has ended, so closing our side does not end a read
+	// that waits on a hung command; abort cuts these instead.
+	out, errs := newCutReader(sc.ch), newCutReader(sc.ch.Stderr())
+	sh.cut = []*cutReader{out, errs}
+	sh.out = bufio.NewReaderSize(out, 64*1024)
+	sh.errs = newStream(errs, true)
 	fail := func(err error) (*pshell, error) {
 		sh.abort()
 		sh.shutdown()
 		return nil, err
 	}
-	// exec: the login shell need not stay around between sshd and the
-	// persistent shell.
-	cmd := "exec sh"
+	// The line goes to the login shell, which may be fish, tcsh or csh:
+	// `exec /bin/sh` means the same in all of them (the exec: the login
+	// shell need not stay around between sshd and the persistent shell),
+	// and the sudo line is a shell.LoginLine.
+	cmd := "exec /bin/sh"
 	if h.ident.sudo {
 		sh.prompt = "[opsmop-sudo-" + randHex(8) + "] "
 		sh.ready = "opsmop-ready-" + randHex(8)
-		cmd = "exec " + sudoCommand(h.ident, !h.sudoPw.IsZero(), sh.prompt, sh.ready, "exec sh")
+		line, err := h.sudoExecLine(sh.prompt, sh.ready, "exec /bin/sh")
+		if err != nil {
+			return fail(fmt.Errorf("host %s: start shell: %w", h.name, err))
+		}
+		cmd = line
 	}
 	if _, err := sc.ch.SendRequest("exec", false, ssh.Marshal(struct{ Command string }{cmd})); err != nil {
 		return fail(h.c.lost(fmt.Errorf("host %s: start shell: %w", h.name, err)))
@@ -207,10 +231,27 @@ func (sh *pshell) write(text string) error {
 	return err
 }
 
+// sudoExecLine returns the exec request's command line that runs inner (a
+// sh script) as the handle's sudo user, through any login shell (see
+// sudoLine), with prompt and ready as the sudo markers.
+func (h *SSHHost) sudoExecLine(prompt, ready, inner string) (string, error) {
+	return sudoLine(h.ident, !h.sudoPw.IsZero(), h.c.sudoTTY.Load(), prompt, ready, inner)
+}
+
+// retryWithTTY reports whether err is sudo refusing for want of a
+// terminal while sudo was started without one: the connection then starts
+// sudo with a terminal from now on and the caller tries once more (sudo
+// refused before it read anything, so nothing ran).
+func (h *SSHHost) retryWithTTY(err error) bool {
+	return h.ident.sudo && needsTTY(err) && h.c.sudoTTY.CompareAndSwap(false, true)
+}
+
 // finishInit reads what startShell did not wait for: the sudo handshake
 // (sudo without a password) and the init frame with the shell's pid,
 // bounded by connect_timeout and ctx. On failure the shell is aborted; a
-// host without a usable sh (not under sudo) gives errNoShell.
+// start-up script that found no usable temp directory gives a
+// *ShellStartError; a host without a usable sh (not under sudo) gives
+// errNoShell.
 func (sh *pshell) finishInit(ctx context.Context, h *SSHHost) error {
 	sh.initPending = false
 	if sh.sudoPending {
@@ -222,9 +263,25 @@ func (sh *pshell) finishInit(ctx context.Context, h *SSHHost) error {
 	stop := context.AfterFunc(ctx, sh.abort)
 	t := time.AfterFunc(h.connTO, sh.abort)
 	var line []byte
-	_, rerr := readUntil(sh.out, sh.marker('I'), maxJunk)
+	var tag byte
+	_, rerr := readUntil(sh.out, sh.k, maxJunk)
+	if rerr == nil {
+		tag, rerr = sh.out.ReadByte()
+	}
 	if rerr == nil {
 		line, rerr = sh.out.ReadSlice('\n')
+	}
+	if rerr == nil && tag == 'X' {
+		// The start-up script failed (no temp directory) and exits.
+		reason := strings.TrimSpace(string(line))
+		_, _ = sh.errs.readUntil(sh.marker('X'))
+		t.Stop()
+		stop()
+		sh.abort()
+		return &ShellStartError{Host: h.name, User: h.shellUser(), Reason: reason, Stderr: shortText(sh.errTail(), 1024)}
+	}
+	if rerr == nil && tag != 'I' {
+		rerr = fmt.Errorf("protocol error: unknown init frame %q", tag)
 	}
 	if rerr == nil {
 		// Login-script noise on stderr ends here too.
@@ -328,15 +385,63 @@ func isClosed(c <-chan struct{}) bool {
 	}
 }
 
-// abort tears the session down so that every read and write on it fails;
-// the shell is then replaced.
-func (sh *pshell) abort() {
+// abort tears the session down so that every read and write on it fails
+// at once (the reads are cut: sshd would close the channel only when the
+// shell has ended); the shell is then replaced.
+func (sh *pshell) abort() { sh.tearDown(false) }
+
+// killAbort is abort for a command that could not be killed: the channel
+// first gets an SSH "signal" request for SIGKILL (sshd sends it to the
+// session's process group: the shell and every command process that did
+// not leave it; sshd refuses it for root logins), and the requests go out
+// in the background, so a stalled transport cannot hold the caller.
+func (sh *pshell) killAbort() { sh.tearDown(true) }
+
+func (sh *pshell) tearDown(kill bool) {
 	sh.abortOnce.Do(func() {
 		close(sh.aborted)
-		_ = sh.ch.CloseWrite()
-		_ = sh.ch.Close()
+		for _, c := range sh.cut {
+			c.cut()
+		}
+		closeCh := func() {
+			if kill {
+				_, _ = sh.ch.SendRequest("signal", false, ssh.Marshal(struct{ Signal string }{"KILL"}))
+			}
+			_ = sh.ch.CloseWrite()
+			_ = sh.ch.Close()
+		}
+		if kill {
+			go closeCh()
+			return
+		}
+		closeCh()
 	})
 }
+
+// cutReader reads r in a goroutine of its own and hands the bytes over a
+// pipe, so that cut ends a read at once, even one waiting on r. After a
+// cut the goroutine stays until r's next read returns (for a session
+// channel: when sshd closes it, or the connection ends).
+type cutReader struct {
+	pr *io.PipeReader
+}
+
+// errCut is what reads return after cut.
+var errCut = errors.New("shell session torn down")
+
+func newCutReader(r io.Reader) *cutReader {
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := io.Copy(pw, r)
+		pw.CloseWithError(err) // nil: io.EOF for the reader
+	}()
+	return &cutReader{pr: pr}
+}
+
+func (c *cutReader) Read(p []byte) (int, error) { return c.pr.Read(p) }
+
+// cut makes every read in progress and after it fail with errCut.
+func (c *cutReader) cut() { _ = c.pr.CloseWithError(errCut) }
 
 func (sh *pshell) isAborted() bool {
 	return isClosed(sh.aborted)
@@ -352,10 +457,19 @@ func (sh *pshell) shutdown() {
 	sh.release()
 }
 
+// shellUser is the user the handle's shell runs as: the sudo user, or the
+// login user.
+func (h *SSHHost) shellUser() string {
+	if h.ident.sudo {
+		return h.ident.user
+	}
+	return h.c.user
+}
+
 // errTail is the shell's last stderr without our frame markers.
 func (sh *pshell) errTail() string {
 	t := sh.errs.tail()
-	for _, tag := range []byte("EI") {
+	for _, tag := range []byte("EIX") {
 		t = strings.ReplaceAll(t, string(sh.marker(tag)), "")
 	}
 	return t

@@ -4,7 +4,13 @@
 # without this header (every line up to the first empty one).
 #
 # It makes the private directory __opsmop_D (0700, files s, i and u in it)
-# and its form quoted for eval, __opsmop_Q; traps EXIT to source the
+# in the first place that works: mktemp -d's default, then $TMPDIR, /tmp,
+# /var/tmp, /dev/shm and $HOME, each tried by creating the directory and
+# writing its files (a directory can be there and still not writable, or
+# full). When none works it prints the failure frame K "X" reason "\n" on
+# stdout (K "X" on stderr) and exits: Go fails the host with the reason
+# (*ShellStartError) and sends nothing else. Then it makes the directory's
+# form quoted for eval, __opsmop_Q; traps EXIT to source the
 # registered removals in u and remove the directory; defines the `kill`
 # function commands run with (__opsmop_cmd finds the running command's
 # subshell, __opsmop_tree its descendants); then prints the init frame:
@@ -13,9 +19,27 @@
 # SC2154: __opsmop_K is set by the line Go sends before this file.
 # SC1091: the sourced file u is written at run time.
 
-__opsmop_D=$(mktemp -d 2>/dev/null) || __opsmop_D=
-if [ -z "$__opsmop_D" ]; then __opsmop_D=${TMPDIR:-/tmp}/opsmop.$$; (umask 077; mkdir "$__opsmop_D") || exit 1; fi
-(umask 077; : >"$__opsmop_D/s"; : >"$__opsmop_D/i"; : >"$__opsmop_D/u") || exit 1
+__opsmop_mk() {
+  case $1 in
+  '') return 1 ;;
+  -) __opsmop_D=$(mktemp -d 2>/dev/null) ;;
+  *) __opsmop_D=$(mktemp -d "$1/opsmop.XXXXXXXXXX" 2>/dev/null) || { __opsmop_D=$1/opsmop.$$; (umask 077; mkdir -- "$__opsmop_D") 2>/dev/null; } ;;
+  esac || return 1
+  case $__opsmop_D in
+  /*) (umask 077; printf x >"$__opsmop_D/s" && : >"$__opsmop_D/s" && : >"$__opsmop_D/i" && : >"$__opsmop_D/u") 2>/dev/null && return 0 ;;
+  esac
+  rm -rf -- "$__opsmop_D" 2>/dev/null; return 1
+}
+for __opsmop_x in - "${TMPDIR-}" /tmp /var/tmp /dev/shm "${HOME-}"; do
+  __opsmop_mk "$__opsmop_x" && break
+  __opsmop_D=
+done
+unset -f __opsmop_mk
+if [ -z "$__opsmop_D" ]; then
+  printf '%sX%s\n' "$__opsmop_K" "no writable temp directory among mktemp -d, TMPDIR (${TMPDIR-unset}), /tmp, /var/tmp, /dev/shm and HOME (${HOME-unset})"
+  printf '%sX' "$__opsmop_K" >&2
+  exit 1
+fi
 trap '. "$__opsmop_D/u"; rm -rf "$__opsmop_D"' EXIT
 __opsmop_x=$__opsmop_D; __opsmop_Q=
 while :; do case $__opsmop_x in

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -127,6 +128,19 @@ type PoolConfig struct {
 	// Keepalive is the interval of keepalive@openssh.com probes (default
 	// 15s); a peer missing 3 replies in a row is declared dead.
 	Keepalive time.Duration
+	// MaxHandshakes bounds the TCP connects plus SSH handshakes in flight
+	// at once across the pool (each hop of a jump chain is one), apart
+	// from how many hosts the caller works on at once: 0 means
+	// DefaultMaxHandshakes(), a negative number no bound. Waiting for a
+	// slot is bounded by the caller's ctx, not by ConnectTimeout.
+	MaxHandshakes int
+	// ConnectRetries is how many times a connect that failed for a
+	// transient cause (refused, reset, EOF or timeout during the
+	// handshake) is tried again, after a jittered exponential backoff
+	// (0.5s doubling, at most 4s); 0 none, at most MaxConnectRetries. A
+	// host that is down fails within RetryBound(ConnectRetries,
+	// ConnectTimeout) plus the wait for handshake slots.
+	ConnectRetries int
 }
 
 // defaultConnectTimeout is what a zero Target.ConnectTimeout means.
@@ -139,10 +153,6 @@ const defaultConnectTimeout = 10 * time.Second
 const (
 	defaultKeepalive = 15 * time.Second
 	maxViaDepth      = 8
-	// sessionBudget caps the sessions open at once on one connection, well
-	// below sshd's default MaxSessions of 10: per become-identity a shell,
-	// an SFTP server and a transient helper (kill / fallback exec).
-	sessionBudget = 6
 )
 
 // Pool holds one SSH connection per (address, port, user, jump chain) for
@@ -157,6 +167,9 @@ type Pool struct {
 
 	khMu     sync.Mutex // serialises known_hosts reads and writes
 	warnOnce sync.Once
+
+	gate  *handshakeGate // bounds connects+handshakes in flight; nil: none
+	retry retryPolicy    // of transient connect failures
 }
 
 // NewPool returns an empty pool; connections are made by Host.
@@ -170,7 +183,12 @@ func NewPool(cfg PoolConfig) *Pool {
 		}
 		cfg.KnownHostsFiles = append(cfg.KnownHostsFiles, "/etc/ssh/ssh_known_hosts")
 	}
-	return &Pool{cfg: cfg, conns: map[string]*sshConn{}}
+	if cfg.MaxHandshakes == 0 {
+		cfg.MaxHandshakes = DefaultMaxHandshakes()
+	}
+	cfg.ConnectRetries = min(max(cfg.ConnectRetries, 0), MaxConnectRetries)
+	return &Pool{cfg: cfg, conns: map[string]*sshConn{},
+		gate: newHandshakeGate(cfg.MaxHandshakes), retry: retryPolicy{retries: cfg.ConnectRetries}}
 }
 
 // SSHHost runs commands and writes files on one host over the pool's shared
@@ -324,8 +342,12 @@ type sshConn struct {
 	err    error // dial error
 	retry  bool  // err was the dialling caller's ctx: others may retry
 
-	sem  chan struct{} // session budget
-	done chan struct{} // closed when the connection is gone
+	sem chan struct{} // session budget (session.go)
+	sl  sessionLimits // sshd's session limit as learned (session.go)
+	// sudoTTY is set once sudo refused for want of a terminal (sudoers
+	// requiretty): sudo then starts under script(1) (sudo.go).
+	sudoTTY atomic.Bool
+	done    chan struct{} // closed when the connection is gone
 
 	mu     sync.Mutex
 	dead   error // set when the connection is lost
@@ -437,10 +459,27 @@ func (p *Pool) forget(c *sshConn) {
 	p.mu.Unlock()
 }
 
-// dial connects to t (through parent if set): TCP (or a forward through the
-// parent), then the SSH handshake, all bounded by ConnectTimeout. t has its
-// defaults (withDefaults).
+// dial connects to t (through parent if set) with dialOnce, holding one
+// of the pool's handshake slots for each attempt, and tries again after a
+// backoff while the failure is transient and ConnectRetries allow (see
+// dialWithRetries). Waiting for a slot does not count against
+// ConnectTimeout; ctx bounds it.
 func (p *Pool) dial(ctx context.Context, t Target, parent *sshConn) (*ssh.Client, error) {
+	addr := addrOf(t)
+	return dialWithRetries(ctx, p.retry, t.Name, addr, func(ctx context.Context) (*ssh.Client, error) {
+		release, err := p.gate.acquire(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("host %s (%s): waiting for a handshake slot (tuning.max_handshakes): %w", t.Name, addr, err)
+		}
+		defer release()
+		return p.dialOnce(ctx, t, parent)
+	})
+}
+
+// dialOnce connects to t (through parent if set): TCP (or a forward
+// through the parent), then the SSH handshake, all bounded by
+// ConnectTimeout. t has its defaults (withDefaults).
+func (p *Pool) dialOnce(ctx context.Context, t Target, parent *sshConn) (*ssh.Client, error) {
 	addr := addrOf(t)
 	timeout := t.ConnectTimeout
 	unreach := func(phase string, err error) error {
@@ -469,7 +508,7 @@ func (p *Pool) dial(ctx context.Context, t Target, parent *sshConn) (*ssh.Client
 			return nil, fmt.Errorf("host %s (%s): connect: %w", t.Name, addr, ctx.Err())
 		}
 		if dctx.Err() != nil {
-			err = fmt.Errorf("no answer within connect_timeout %s: %w", timeout, err)
+			err = &dialTimeoutError{timeout: timeout, err: err}
 		}
 		if parent != nil {
 			err = fmt.Errorf("through jump host %s: %w", parent.name, err)
@@ -503,7 +542,7 @@ func (p *Pool) dial(ctx context.Context, t Target, parent *sshConn) (*ssh.Client
 		case ctx.Err() != nil:
 			return nil, fmt.Errorf("host %s (%s): handshake: %w", t.Name, addr, ctx.Err())
 		case fired || errors.Is(err, os.ErrDeadlineExceeded):
-			return nil, unreach(PhaseHandshake, fmt.Errorf("no complete SSH handshake within connect_timeout %s: %w", timeout, err))
+			return nil, unreach(PhaseHandshake, &dialTimeoutError{handshake: true, timeout: timeout, err: err})
 		case auth.authStarted() || strings.Contains(err.Error(), "unable to authenticate"):
 			// The key exchange is done and the server asked for
 			// credentials: whatever ended the handshake now (no method
@@ -517,7 +556,7 @@ func (p *Pool) dial(ctx context.Context, t Target, parent *sshConn) (*ssh.Client
 	}
 	if fired {
 		sc.Close()
-		return nil, unreach(PhaseHandshake, fmt.Errorf("no complete SSH handshake within connect_timeout %s", timeout))
+		return nil, unreach(PhaseHandshake, &dialTimeoutError{handshake: true, timeout: timeout})
 	}
 	_ = nc.SetDeadline(time.Time{})
 	return ssh.NewClient(sc, chans, reqs), nil
@@ -623,103 +662,6 @@ func (c *sshConn) close() error {
 		}
 	}
 	return nil
-}
-
-// openSession opens a session within the connection's budget, backing off
-// when sshd says "administratively prohibited" (MaxSessions reached).
-func (c *sshConn) openSession(ctx context.Context) (*ssh.Session, func(), error) {
-	return openBudgeted(ctx, c, c.client.NewSession, func(s *ssh.Session) { s.Close() })
-}
-
-// sessionChannel is a raw session channel with its request stream, for
-// callers that send their own requests (the persistent shell sends "exec"
-// without waiting for the reply).
-type sessionChannel struct {
-	ch   ssh.Channel
-	reqs <-chan *ssh.Request
-}
-
-// openChannel opens a raw session channel within the connection's budget,
-// like openSession. The caller must drain the channel's requests.
-func (c *sshConn) openChannel(ctx context.Context) (sessionChannel, func(), error) {
-	open := func() (sessionChannel, error) {
-		ch, reqs, err := c.client.OpenChannel("session", nil)
-		return sessionChannel{ch, reqs}, err
-	}
-	discard := func(sc sessionChannel) {
-		go ssh.DiscardRequests(sc.reqs)
-		sc.ch.Close()
-	}
-	return openBudgeted(ctx, c, open, discard)
-}
-
-// openBudgeted takes a slot of the connection's session budget and opens a
-// channel with open, backing off when sshd says "administratively
-// prohibited" (MaxSessions reached). discard disposes of a channel that
-// opened after ctx ended. The returned func releases the slot.
-func openBudgeted[T any](ctx context.Context, c *sshConn, open func() (T, error), discard func(T)) (T, func(), error) {
-	var zero T
-	select {
-	case c.sem <- struct{}{}:
-	case <-ctx.Done():
-		return zero, nil, ctx.Err()
-	case <-c.done:
-		return zero, nil, c.lost(errors.New("connection closed"))
-	}
-	var once sync.Once
-	release := func() { once.Do(func() { <-c.sem }) }
-	backoff := 50 * time.Millisecond
-	for attempt := 0; ; attempt++ {
-		s, err := openCtx(ctx, open, discard)
-		if err != nil && ctx.Err() != nil {
-			release()
-			return zero, nil, ctx.Err()
-		}
-		if err == nil {
-			return s, release, nil
-		}
-		var oce *ssh.OpenChannelError
-		if !errors.As(err, &oce) || oce.Reason != ssh.Prohibited || attempt >= 8 {
-			release()
-			return zero, nil, c.lost(fmt.Errorf("host %s: open session: %w", c.name, err))
-		}
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			release()
-			return zero, nil, ctx.Err()
-		}
-		if backoff < time.Second {
-			backoff *= 2
-		}
-	}
-}
-
-// openCtx runs open, giving up when ctx ends: on a frozen host the open
-// would wait until keepalives declare the connection dead. A channel that
-// opens after ctx ended is discarded.
-func openCtx[T any](ctx context.Context, open func() (T, error), discard func(T)) (T, error) {
-	type opened struct {
-		s   T
-		err error
-	}
-	ch := make(chan opened, 1)
-	go func() {
-		s, err := open()
-		ch <- opened{s, err}
-	}()
-	select {
-	case o := <-ch:
-		return o.s, o.err
-	case <-ctx.Done():
-		go func() {
-			if o := <-ch; o.err == nil {
-				discard(o.s)
-			}
-		}()
-		var zero T
-		return zero, ctx.Err()
-	}
 }
 
 func randHex(n int) string {

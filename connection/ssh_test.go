@@ -154,16 +154,18 @@ func TestSSH(t *testing.T) {
 	t.Run("StartRoundTrips", func(t *testing.T) { testStartRoundTrips(t, l) })
 }
 
-// testNoShell logs in as a user whose login shell finds no sh (it runs
-// its -c argument with a PATH that holds nothing; the password field is
-// "*", not the "!" of a locked account, which sshd refuses without PAM): the persistent shell's exec fails,
-// which the first run learns from the init frame it reads (the commands
-// were sent behind the init script), and every command then runs in its
-// own exec channel, the first run's included, each exactly once.
+// testNoShell logs in as a user whose login shell cannot host opsmop's
+// shell (it runs its -c argument with a PATH that holds nothing and
+// without stdin; the password field is "*", not the "!" of a locked
+// account, which sshd refuses without PAM): the persistent shell ends at
+// once, which the first run learns from the init frame it reads (the
+// commands were sent behind the init script), and every command then runs
+// in its own exec channel, proven by its markers, the first run's
+// included, each exactly once.
 func testNoShell(t *testing.T, l *testLab) {
 	const loginShell = "/usr/local/bin/opsmop-nosh"
 	l.exec(t, "web2", `set -e
-printf '%s\n' '#!/bin/bash' '[ "$1" = -c ] || exit 1' 'PATH=/nonexistent' 'eval "$2"' >`+loginShell+`
+printf '%s\n' '#!/bin/bash' '[ "$1" = -c ] || exit 1' 'PATH=/nonexistent' 'eval "$2" </dev/null' >`+loginShell+`
 chmod 755 `+loginShell+`
 id -u nosh >/dev/null 2>&1 || useradd -m -p '*' -s `+loginShell+` nosh
 mkdir -p ~nosh/.ssh && cp ~app/.ssh/authorized_keys ~nosh/.ssh/ && chown -R nosh: ~nosh/.ssh`)

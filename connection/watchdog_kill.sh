@@ -1,9 +1,12 @@
 # shellcheck shell=sh disable=SC2154,SC2086
 # The kill helper's script: it kills the running command of a persistent
 # shell with all its descendants (see watchdog.go). Go runs it with sh -c
-# in a session of its own as the shell's user (sudo included), as the line
-# __pshell=<the persistent shell's pid> followed by this file without this
-# header (every line up to the first empty one).
+# in a session of its own as the shell's user (sudo included), through the
+# login shell as a shell.LoginLine, as the lines __pshell=<the persistent
+# shell's pid> and __opsmop_ok=<a random marker> followed by this file
+# without this header (every line up to the first empty one). Its last
+# line prints the marker and "-killed": Go takes the kill as done only
+# when it sees that.
 #
 # __opsmop_kt PID... stops the processes and all their descendants (found
 # through /proc with builtins, repeated until no new one appears, so a
@@ -13,7 +16,8 @@
 # process group of each child, in case the command made itself a group
 # leader (`exec setsid ...`) whose members left the tree.
 #
-# SC2154: __pshell is set by the line Go sends before this file.
+# SC2154: __pshell and __opsmop_ok are set by the lines Go sends before
+# this file.
 # SC2086: the unquoted expansions split /proc/PID/stat fields and pid lists
 # on purpose.
 
@@ -40,4 +44,4 @@ for __d in /proc/[0-9]*; do
 done
 [ -n "$__c" ] && __opsmop_kt $__c
 for __p in $__c; do kill -s KILL -- "-$__p" 2>/dev/null; done
-exit 0
+printf '%s-killed\n' "$__opsmop_ok"

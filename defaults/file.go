@@ -40,6 +40,8 @@ const EtcFile = "/etc/opsmop/defaults.toml"
 //	forks = 20
 //	connect_timeout = "10s"
 //	command_timeout = "10m"
+//	max_handshakes = 32
+//	connect_retries = 2
 //
 // Every key is optional; a zero value (or nil pointer) means "not set".
 type File struct {
@@ -79,7 +81,22 @@ type Tuning struct {
 	Forks          int           `toml:"forks"`
 	ConnectTimeout time.Duration `toml:"-"`
 	CommandTimeout time.Duration `toml:"-"`
+	// MaxHandshakes bounds the TCP connects plus SSH handshakes in flight
+	// at once, apart from forks; 0 means no bound, nil not set (the
+	// connection pool's default, connection.DefaultMaxHandshakes).
+	MaxHandshakes *int `toml:"max_handshakes"`
+	// ConnectRetries is how many times a connect that failed for a
+	// transient cause is tried again, 0 to MaxConnectRetries; nil not set
+	// (DefaultConnectRetries).
+	ConnectRetries *int `toml:"connect_retries"`
 }
+
+// DefaultConnectRetries is what an unset tuning.connect_retries means.
+const DefaultConnectRetries = 2
+
+// MaxConnectRetries is the largest tuning.connect_retries accepted (the
+// same as connection.MaxConnectRetries).
+const MaxConnectRetries = 10
 
 // rawFile is File as decoded: timeouts as strings, so that a bare integer
 // (which would be nanoseconds) is a type error with a line number.
@@ -93,6 +110,8 @@ type rawTuning struct {
 	Forks          int    `toml:"forks"`
 	ConnectTimeout string `toml:"connect_timeout"`
 	CommandTimeout string `toml:"command_timeout"`
+	MaxHandshakes  *int   `toml:"max_handshakes"`
+	ConnectRetries *int   `toml:"connect_retries"`
 }
 
 // HomeFile returns the user's defaults file path: HOME/.opsmop/defaults.toml.
@@ -101,8 +120,9 @@ func HomeFile(home string) string { return filepath.Join(home, ".opsmop", "defau
 // LoadFrom reads homeFile, or only if it does not exist (or homeFile is "")
 // etcFile. A file that exists but cannot be read or decoded is an error,
 // never a reason to fall back. Decoding is strict: an unknown key, a wrong
-// type, a port outside 1-65535, forks below 1 or a bad duration is an
-// error naming file:line and the key. It returns (nil, "", nil) when
+// type, a port outside 1-65535, forks below 1, a bad duration,
+// max_handshakes below 0 or connect_retries outside 0-MaxConnectRetries
+// is an error naming file:line and the key. It returns (nil, "", nil) when
 // neither file exists.
 func LoadFrom(homeFile, etcFile string) (*File, string, error) {
 	for _, p := range []string{homeFile, etcFile} {
@@ -131,7 +151,8 @@ func parse(path string, b []byte) (*File, error) {
 	if err := dec.Decode(&raw); err != nil {
 		return nil, decodeError(path, err)
 	}
-	f := &File{SSH: raw.SSH, Sudo: raw.Sudo, Tuning: Tuning{Forks: raw.Tuning.Forks}, Path: path}
+	f := &File{SSH: raw.SSH, Sudo: raw.Sudo, Path: path,
+		Tuning: Tuning{Forks: raw.Tuning.Forks, MaxHandshakes: raw.Tuning.MaxHandshakes, ConnectRetries: raw.Tuning.ConnectRetries}}
 	keys := keyLines(b)
 	line := func(key string) int { return keys[key] } // 0: not written
 	if f.SSH.Port != 0 && (f.SSH.Port < 1 || f.SSH.Port > 65535) {
@@ -139,6 +160,12 @@ func parse(path string, b []byte) (*File, error) {
 	}
 	if f.Tuning.Forks < 0 || (f.Tuning.Forks == 0 && line("tuning.forks") > 0) {
 		return nil, fmt.Errorf("defaults file %s:%d: tuning.forks: must be at least 1", path, line("tuning.forks"))
+	}
+	if n := f.Tuning.MaxHandshakes; n != nil && *n < 0 {
+		return nil, fmt.Errorf("defaults file %s:%d: tuning.max_handshakes: %d: must be at least 0 (0: no bound)", path, line("tuning.max_handshakes"), *n)
+	}
+	if n := f.Tuning.ConnectRetries; n != nil && (*n < 0 || *n > MaxConnectRetries) {
+		return nil, fmt.Errorf("defaults file %s:%d: tuning.connect_retries: %d: must be 0-%d", path, line("tuning.connect_retries"), *n, MaxConnectRetries)
 	}
 	for _, d := range []struct {
 		key string
@@ -164,7 +191,7 @@ func parse(path string, b []byte) (*File, error) {
 }
 
 // knownKeys is what the defaults file accepts, for error messages.
-const knownKeys = "[ssh] username, password, port, private_key, identities_only, check_host_keys; [sudo] username, password; [tuning] forks, connect_timeout, command_timeout"
+const knownKeys = "[ssh] username, password, port, private_key, identities_only, check_host_keys; [sudo] username, password; [tuning] forks, connect_timeout, command_timeout, max_handshakes, connect_retries"
 
 func decodeError(path string, err error) error {
 	var sm *toml.StrictMissingError
@@ -214,7 +241,7 @@ func friendlyTypeError(key, msg string) string {
 	if strings.HasSuffix(key, "_timeout") {
 		return fmt.Sprintf("must be a quoted duration such as \"10s\" or \"5m\", not a TOML %s", m[1])
 	}
-	want := map[string]string{"int": "an integer", "bool": "true or false", "*bool": "true or false", "string": "a quoted string"}[m[2]]
+	want := map[string]string{"int": "an integer", "*int": "an integer", "bool": "true or false", "*bool": "true or false", "string": "a quoted string"}[m[2]]
 	if want == "" {
 		want = "a different type"
 	}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,8 @@ func write(t *testing.T, dir, name, content string) string {
 
 func boolp(b bool) *bool { return &b }
 
+func intp(n int) *int { return &n }
+
 func TestLoadFrom(t *testing.T) {
 	const full = `[ssh]
 username = "deploy"
@@ -37,6 +40,8 @@ password = "file:/pw"
 forks = 5
 connect_timeout = "3s"
 command_timeout = "1m30s"
+max_handshakes = 8
+connect_retries = 0
 `
 	dir := t.TempDir()
 	home := write(t, dir, "home/.opsmop/defaults.toml", full)
@@ -53,7 +58,7 @@ command_timeout = "1m30s"
 		{"full home file", home, etc, home, &File{
 			SSH:    SSH{Username: "deploy", Password: "env:PW", Port: 2222, PrivateKey: "~/.ssh/id_ed25519", CheckHostKeys: boolp(false)},
 			Sudo:   Sudo{Username: "admin", Password: "file:/pw"},
-			Tuning: Tuning{Forks: 5, ConnectTimeout: 3 * time.Second, CommandTimeout: 90 * time.Second},
+			Tuning: Tuning{Forks: 5, ConnectTimeout: 3 * time.Second, CommandTimeout: 90 * time.Second, MaxHandshakes: intp(8), ConnectRetries: intp(0)},
 			Path:   home,
 		}},
 		{"home file exists, so /etc is ignored entirely", homeMinimal, etc, homeMinimal, &File{SSH: SSH{Username: "fromhome"}, Path: homeMinimal}},
@@ -108,6 +113,11 @@ func TestLoadFromErrors(t *testing.T) {
 		{"negative duration", "[tuning]\ncommand_timeout = \"-1s\"\n", []string{"defaults.toml:2:", "must be positive"}},
 		{"bare integer timeout", "[tuning]\nconnect_timeout = 10\n", []string{"defaults.toml:2:", "tuning.connect_timeout", `must be a quoted duration such as "10s"`}},
 		{"zero forks", "[tuning]\nforks = 0\n", []string{"defaults.toml:2:", "tuning.forks: must be at least 1"}},
+		{"negative max_handshakes", "[tuning]\nforks = 2\nmax_handshakes = -1\n", []string{"defaults.toml:3:", "tuning.max_handshakes: -1: must be at least 0"}},
+		{"max_handshakes not an integer", "[tuning]\nmax_handshakes = \"8\"\n", []string{"defaults.toml:2:", "tuning.max_handshakes", "must be an integer"}},
+		{"negative connect_retries", "[tuning]\nconnect_retries = -1\n", []string{"defaults.toml:2:", "tuning.connect_retries: -1: must be 0-10"}},
+		{"too many connect_retries", "[tuning]\n\nconnect_retries = 11\n", []string{"defaults.toml:3:", "tuning.connect_retries: 11: must be 0-10"}},
+		{"connect_retries not an integer", "[tuning]\nconnect_retries = true\n", []string{"defaults.toml:2:", "tuning.connect_retries", "must be an integer"}},
 		{"syntax", "[ssh\n", []string{"defaults.toml:1:"}},
 	}
 	for _, c := range cases {
@@ -138,4 +148,41 @@ func TestLoadFromUnreadableHomeDoesNotFallBack(t *testing.T) {
 	if f, p, err := LoadFrom(home, etc); err == nil {
 		t.Errorf("LoadFrom(unreadable home): got %+v from %q; want an error", f, p)
 	}
+}
+
+// TestTuningLimits accepts the edges of max_handshakes and connect_retries
+// and tells an unset key (nil) from one set to 0.
+func TestTuningLimits(t *testing.T) {
+	cases := []struct {
+		name              string
+		content           string
+		handshakes, tries *int
+	}{
+		{"unset", "[tuning]\nforks = 2\n", nil, nil},
+		{"zero", "[tuning]\nmax_handshakes = 0\nconnect_retries = 0\n", intp(0), intp(0)},
+		{"largest retries", "[tuning]\nmax_handshakes = 1000\nconnect_retries = 10\n", intp(1000), intp(MaxConnectRetries)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := write(t, t.TempDir(), "defaults.toml", c.content)
+			f, _, err := LoadFrom(p, "")
+			if err != nil {
+				t.Fatalf("LoadFrom: %v", err)
+			}
+			if got, want := f.Tuning.MaxHandshakes, c.handshakes; !reflect.DeepEqual(got, want) {
+				t.Errorf("max_handshakes: got %v; want %v", deref(got), deref(want))
+			}
+			if got, want := f.Tuning.ConnectRetries, c.tries; !reflect.DeepEqual(got, want) {
+				t.Errorf("connect_retries: got %v; want %v", deref(got), deref(want))
+			}
+		})
+	}
+}
+
+// deref shows an optional int.
+func deref(p *int) string {
+	if p == nil {
+		return "unset"
+	}
+	return strconv.Itoa(*p)
 }

@@ -19,7 +19,8 @@ var updateDocs = flag.Bool("update", false, "rewrite docs/resources/*.md from th
 var typeDocs = map[string]struct{ notes, toml, yaml string }{
 	"file": {
 		notes: `- Exactly one of ` + "`content`, `src` and `template`" + ` gives the contents; with none, only the attributes of an existing file are managed.
-- Contents are compared by sha256 computed **on the host** (sha256sum, else ` + "`openssl dgst -sha256`, else `shasum -a 256`" + `) against the local sha256, so an unchanged file is never sent again. For the diff the same probe returns the current contents when the file is at most 64 KiB and has no NUL byte (not for ` + "`sensitive`" + ` files): one round trip per file.
+- Contents are compared by sha256 computed **on the host** (sha256sum, else ` + "`openssl dgst -sha256`, else `shasum -a 256`" + `; a tool that fails gives way to the next) against the local sha256, so an unchanged file is never sent again. For the diff the same probe returns the current contents when the file is at most 64 KiB and has no NUL byte (not for ` + "`sensitive`" + ` files): one round trip per file.
+- On a host where none of these tools works, the same probe reads the file back instead, when its size is the wanted size (a file of another size differs anyway), and opsmop hashes it itself: check shows the real change and diff, apply converges, and drift is found, at the cost of the file's size in transfer on every check. That works up to 64 MiB of wanted contents; above, check fails on such a host before anything is written, naming the host and the path and saying what to install (coreutils for sha256sum, openssl, or perl for shasum). A tool that prints something other than a sha256 fails the check.
 - Replacing contents is atomic: the host writes a temp file in the same directory, sets mode/owner/group, then renames it. Without ` + "`mode`/`owner`/`group`" + ` the existing file's are kept.
 - Attribute-only changes use chmod/chown/chgrp; nothing is uploaded.
 - A symlink at ` + "`path`" + ` is replaced by a regular file (the change shows ` + "`type: link -> file`" + `); a directory, device, fifo or socket there is an error.
@@ -61,7 +62,7 @@ state = "absent"`,
   state: absent`,
 	},
 	"template": {
-		notes: `- ` + "`template`" + ` is shorthand for a ` + "`file`" + ` with ` + "`template = SRC`" + `: everything said there (remote sha256, diff, atomic upload, kept attributes) applies.
+		notes: `- ` + "`template`" + ` is shorthand for a ` + "`file`" + ` with ` + "`template = SRC`" + `: everything said there (remote sha256, or the contents read back on a host without a hash tool; diff; atomic upload; kept attributes) applies.
 - The template is rendered locally with the host's variables; a template error names the template file and line.` + "\n- `opsmop validate` (and `check` and `apply`, before any host is contacted) reports, at the key's line: an empty `src`; a `src` that does not exist (relative to the policy directory), is not a readable regular file or does not parse; a `path` that is not absolute; a `mode` that is not octal; an `owner` or `group` that is not a name or numeric id. A value written as a template (`{{ ... }}`) is checked once rendered for each host.\n- The template is rendered once per host and run: the contents the check diffs are the ones apply uploads and the re-check after apply compares, so a template with a changing value (`{{ now.UnixNano }}`) converges (and changes again on the next run)." + ``,
 		toml: `[[roles.resources]]
 type = "template"

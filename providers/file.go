@@ -60,7 +60,74 @@ func (s *FileSpec) Validate() error {
 
 // fileProvider implements `file` (and, through templateProvider,
 // `template`).
-type fileProvider struct{}
+type fileProvider struct {
+	// readBackMax replaces readBackMax when > 0 (tests).
+	readBackMax int64
+}
+
+// readBackMax is the largest file a probe reads back to hash it on the
+// controller when the host has no hash tool (sha256sum, openssl,
+// shasum). Larger wanted contents make Check fail with a *NoHashError
+// rather than write a file whose result cannot be verified.
+const readBackMax = 64 << 20
+
+// readBackLimit is the read-back limit in effect.
+func (f fileProvider) readBackLimit() int64 {
+	if f.readBackMax > 0 {
+		return f.readBackMax
+	}
+	return readBackMax
+}
+
+// NoHashError is a file whose contents cannot be compared on its host:
+// none of sha256sum, openssl and shasum works there, and the wanted
+// contents are larger than what a probe reads back to hash on the
+// controller. Check returns it before anything is written.
+type NoHashError struct {
+	// Host is the host's inventory name ("" when unknown).
+	Host string
+	// Path is the file on the host.
+	Path string
+	// Size is the size of the wanted contents, in bytes.
+	Size int64
+	// Limit is the most a probe reads back, in bytes.
+	Limit int64
+}
+
+// Error says what is missing and what to install.
+func (e *NoHashError) Error() string {
+	host := "the host"
+	if e.Host != "" {
+		host = "host " + e.Host
+	}
+	return fmt.Sprintf("%s has no working sha256sum, openssl or shasum to compare %s, and its %s of contents exceed the %s opsmop reads back to hash itself: install coreutils (sha256sum), openssl or perl (shasum) on %s",
+		host, e.Path, byteSize(e.Size), byteSize(e.Limit), host)
+}
+
+// byteSize renders n bytes for a message: "70000000 bytes (66.8 MiB)".
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%d bytes (%.1f MiB)", n, float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%d bytes (%.1f KiB)", n, float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// hostName is the inventory name of the request's host (the `host.name`
+// variable), or "" when it cannot be evaluated.
+func hostName(req *Request) string {
+	if req == nil || req.Eval == nil {
+		return ""
+	}
+	v, err := req.Eval("host.name", nil)
+	if err != nil {
+		return ""
+	}
+	s, _ := v.(string)
+	return s
+}
 
 // filePlan is what Apply does for a file.
 type filePlan struct {
@@ -94,8 +161,12 @@ func (fileProvider) labels(s *FileSpec) errLabels {
 
 // Probe reports the path's type and attributes, the sha256 of its
 // contents computed on the host, and, for a small text file that is not
-// sensitive, the contents themselves for the diff.
-func (fileProvider) Probe(s *FileSpec, req *Request) (string, error) {
+// sensitive, the contents themselves for the diff. On a host without a
+// hash tool it reads back the whole file instead, when its size is that
+// of the wanted contents, for Check to hash here (readBackScript); when
+// the wanted contents exceed the read-back limit it asks whether there
+// is a hash tool at all (noHashToolScript).
+func (f fileProvider) Probe(s *FileSpec, req *Request) (string, error) {
 	script := statScript(s.Path)
 	if s.State == "absent" {
 		return script, nil
@@ -104,18 +175,38 @@ func (fileProvider) Probe(s *FileSpec, req *Request) (string, error) {
 		// Only attributes are managed: the contents are not compared.
 		return script, nil
 	}
+	sum, size, diffable := probeSum(req, s)
+	readBack := sum != "" && size <= f.readBackLimit()
+	if sum != "" && !readBack {
+		script += noHashToolScript()
+	}
 	script += "if [ \"$t\" = file ]; then\n" + hashScript(s.Path)
+	// At most one blob: the read-back or the diff's.
+	var branches []string
+	if readBack {
+		branches = append(branches, readBackCond(size)+"; then\n"+readBackScript())
+	}
 	if !s.Sensitive {
 		// The current contents are fetched for the diff, so only when
 		// they differ from the wanted ones (when the wanted sum is known
 		// here) and a diff can be shown (not for a large src).
-		switch sum, diffable := probeSum(req, s); {
+		switch {
 		case !diffable:
 		case sum != "":
-			script += "if [ \"$s\" != " + sum + " ]; then\n" + blobScript(maxDiffSize, true) + "fi\n"
+			branches = append(branches, "[ \"$s\" != "+sum+" ]; then\n"+blobScript(maxDiffSize, true))
 		default:
-			script += blobScript(maxDiffSize, true)
+			branches = append(branches, "true; then\n"+blobScript(maxDiffSize, true))
 		}
+	}
+	for i, b := range branches {
+		if i == 0 {
+			script += "if " + b
+		} else {
+			script += "elif " + b
+		}
+	}
+	if len(branches) > 0 {
+		script += "fi\n"
 	}
 	script += "fi\n"
 	return script, nil
@@ -130,8 +221,10 @@ func (fileProvider) ProbePath(s *FileSpec) ProbedPath {
 	return ProbedPath{Path: s.Path, Hash: s.State != "absent" && (s.Content != nil || s.Src != "" || s.Template != "")}
 }
 
-// Check compares the wanted file with the probed one.
-func (fileProvider) Check(s *FileSpec, req *Request, probe connection.Result) (*Change, error) {
+// Check compares the wanted file with the probed one: by the sum the
+// host computed, else by the sum of the contents read back, else (no
+// hash tool, and a size other than the wanted one) by size.
+func (f fileProvider) Check(s *FileSpec, req *Request, probe connection.Result) (*Change, error) {
 	p, err := probeResult(probe)
 	if err != nil {
 		return nil, err
@@ -194,19 +287,38 @@ func (fileProvider) Check(s *FileSpec, req *Request, probe connection.Result) (*
 		if err := loadSource(req, s, &pl); err != nil {
 			return nil, err
 		}
-		cur := ""
+		if p.get("hashtool") == "0" {
+			return nil, &NoHashError{Host: hostName(req), Path: s.Path, Size: pl.Size, Limit: f.readBackLimit()}
+		}
+		cur, before := "", ""
 		if typ == "file" {
 			cur = p.get("sha256")
+			if cur != "" && !isSum(cur) {
+				if len(cur) > 40 {
+					cur = cur[:40] + "…"
+				}
+				return nil, fmt.Errorf("the host's hash tool (sha256sum, openssl or shasum) printed %q, not a sha256: fix or remove it", cur)
+			}
 			if cur == "" && p.hasBlob {
+				// No hash tool: the probe sent the contents back.
 				cur = sha256Hex(p.blob)
 			}
+			before = shortSum(cur)
 			if cur == "" {
-				ch.Message = "the host has no sha256sum, openssl or shasum: contents cannot be compared and are sent again"
+				// No hash tool and not read back: only a file of
+				// another size is not read back (readBackCond).
+				if st.Size == pl.Size {
+					if pl.Size > f.readBackLimit() {
+						return nil, &NoHashError{Host: hostName(req), Path: s.Path, Size: pl.Size, Limit: f.readBackLimit()}
+					}
+					return nil, fmt.Errorf("malformed probe output: no sha256 and no contents for a file of the wanted size (%d bytes)", pl.Size)
+				}
+				before = byteSize(st.Size)
 			}
 		}
 		contentChanged = typ != "file" || cur != pl.Sum
 		if contentChanged {
-			f := Field{Name: "content", Before: shortSum(cur), After: shortSum(pl.Sum)}
+			f := Field{Name: "content", Before: before, After: shortSum(pl.Sum)}
 			if s.Sensitive {
 				f = Field{Name: "content", Before: "<sensitive>", After: "<sensitive, changed>"}
 				if typ == "absent" {
@@ -311,7 +423,10 @@ func (s *TemplateSpec) Validate() error {
 // templateProvider implements `template` with file's probe, check and
 // apply on the same Request (only the spec is translated), so that the
 // rendering kept in req.Memo serves them all.
-type templateProvider struct{}
+type templateProvider struct {
+	// readBackMax is fileProvider's.
+	readBackMax int64
+}
 
 // labels names the instance by its path.
 func (templateProvider) labels(s *TemplateSpec) errLabels {
@@ -320,8 +435,8 @@ func (templateProvider) labels(s *TemplateSpec) errLabels {
 }
 
 // Probe is file's probe.
-func (templateProvider) Probe(s *TemplateSpec, req *Request) (string, error) {
-	return fileProvider{}.Probe(s.fileSpec(), req)
+func (t templateProvider) Probe(s *TemplateSpec, req *Request) (string, error) {
+	return fileProvider(t).Probe(s.fileSpec(), req)
 }
 
 // ProbeVars says that the probe may run inline (connection.Probe) and
@@ -334,8 +449,8 @@ func (templateProvider) ProbePath(s *TemplateSpec) ProbedPath {
 }
 
 // Check is file's check with the template as source.
-func (templateProvider) Check(s *TemplateSpec, req *Request, probe connection.Result) (*Change, error) {
-	return fileProvider{}.Check(s.fileSpec(), req, probe)
+func (t templateProvider) Check(s *TemplateSpec, req *Request, probe connection.Result) (*Change, error) {
+	return fileProvider(t).Check(s.fileSpec(), req, probe)
 }
 
 // Apply is file's apply.
@@ -355,16 +470,16 @@ func (s *TemplateSpec) fileSpec() *FileSpec {
 	return &FileSpec{Path: s.Path, Template: s.Src, Mode: s.Mode, Owner: s.Owner, Group: s.Group, State: "present", Backup: s.Backup, Sensitive: s.Sensitive}
 }
 
-// probeSum is the sha256 of the wanted contents ("" when they cannot be
-// loaded, e.g. a template that fails to render: Check reports that), and
-// whether a diff against the current contents is possible at all (not
-// for a src file larger than maxDiffSize).
-func probeSum(req *Request, s *FileSpec) (sum string, diffable bool) {
+// probeSum is the sha256 and size of the wanted contents (sum "" when
+// they cannot be loaded, e.g. a template that fails to render: Check
+// reports that), and whether a diff against the current contents is
+// possible at all (not for a src file larger than maxDiffSize).
+func probeSum(req *Request, s *FileSpec) (sum string, size int64, diffable bool) {
 	var pl filePlan
 	if err := loadSource(req, s, &pl); err != nil {
-		return "", true
+		return "", 0, true
 	}
-	return pl.Sum, pl.Data != nil
+	return pl.Sum, pl.Size, pl.Data != nil
 }
 
 // beforeIf is v as a Field's Before: "" when the file does not exist.
@@ -442,6 +557,10 @@ func readSource(req *Request, s *FileSpec, pl *filePlan) error {
 		b, err := req.Render(s.Template)
 		if err != nil {
 			return fmt.Errorf("template %s: %w", s.Template, err)
+		}
+		if b == nil {
+			// An empty rendering: Data nil would mean a src to stream.
+			b = []byte{}
 		}
 		pl.Data = b
 	case s.Src != "":

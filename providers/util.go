@@ -100,20 +100,74 @@ if [ -n "$st" ]; then printf 'stat=%s\n' "$st"; size=${st##* }; else echo stat=e
 `
 }
 
+// hashTools are the host's tools hashScript tries, in order: each is the
+// tool's name and the shell command whose output starts (sha256sum,
+// shasum) or ends (openssl: "SHA2-256(stdin)= HEX") with the hex sha256
+// of the file $p.
+func hashTools() [][2]string {
+	return [][2]string{
+		{"sha256sum", `sha256sum < "$p"`},
+		{"openssl", `openssl dgst -sha256 < "$p"`},
+		{"shasum", `shasum -a 256 < "$p"`},
+	}
+}
+
+// hashChain is the shell code that sets $s, unless it is already set, with
+// the first of hashTools that exists and succeeds (a tool that fails
+// leaves $s empty for the next one).
+func hashChain() string {
+	var b strings.Builder
+	for _, t := range hashTools() {
+		cut := `${s%% *}`
+		if t[0] == "openssl" {
+			cut = `${s##*= }`
+		}
+		b.WriteString(`[ -n "$s" ] || ! command -v ` + t[0] + ` >/dev/null 2>&1 || { s=$(` + t[1] + `) && s=` + cut + " || s=; }\n")
+	}
+	return b.String()
+}
+
 // hashScript is the shell fragment that prints `sha256=HEX` of the regular
-// file $p, path (empty when no hash tool exists or it is unreadable), and
-// `readable=0` when it cannot be read; like statScript, it uses the sum a
-// ProbePrelude computed when there is one.
+// file $p, path (empty when no hash tool exists or works, or it is
+// unreadable), and `readable=0` when it cannot be read; like statScript,
+// it uses the sum a ProbePrelude computed when there is one. $s is left
+// empty when there is no sum: readBackScript then sends the contents to
+// be hashed here.
 func hashScript(p string) string {
 	k := preludeKey(p)
 	return `if [ -r "$p" ]; then
-if [ -n "${opsmop_h_` + k + `-}" ]; then s=$opsmop_h_` + k + `
-elif command -v sha256sum >/dev/null 2>&1; then s=$(sha256sum < "$p"); s=${s%% *}
-elif command -v openssl >/dev/null 2>&1; then s=$(openssl dgst -sha256 < "$p"); s=${s##*= }
-elif command -v shasum >/dev/null 2>&1; then s=$(shasum -a 256 < "$p"); s=${s%% *}
-else s=; fi
-printf 'sha256=%s\n' "$s"
-else echo readable=0; fi
+s=${opsmop_h_` + k + `-}
+` + hashChain() + `printf 'sha256=%s\n' "$s"
+else s=; echo readable=0; fi
+`
+}
+
+// emptySum is the sha256 of no bytes.
+const emptySum = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+// noHashToolScript prints `hashtool=0` when none of hashTools works on
+// the host (hashing /dev/null in a subshell): the probe of a file too
+// large to read back asks, so that Check fails before anything is
+// written (see NoHashError).
+func noHashToolScript() string {
+	return "(p=/dev/null; s=\n" + hashChain() + `[ "$s" = ` + emptySum + " ]) || echo hashtool=0\n"
+}
+
+// readBackCond is the shell condition under which a file probe reads the
+// whole file $p back (readBackScript): no sum ($s empty, see hashScript),
+// readable, and exactly want bytes long, the size of the wanted contents
+// (a file of another size differs anyway: it is not read back).
+func readBackCond(want int64) string {
+	return `[ -z "$s" ] && [ -r "$p" ] && [ "$size" -eq ` + strconv.FormatInt(want, 10) + " ]"
+}
+
+// readBackScript prints the whole file $p as the probe's blob, for Check
+// to hash here when the host has no hash tool. It announces the size stat
+// gave ($size): should the file grow in between, parseProbe takes that
+// many bytes, and should it shrink, the probe fails (run again). Like
+// blobScript it must be the last thing a probe prints.
+func readBackScript() string {
+	return `printf 'blob=%s\n' "$size"; cat < "$p"
 `
 }
 
@@ -141,6 +195,8 @@ type statInfo struct {
 	UID, GID string
 	User     string
 	Group    string
+	// Size is the size in bytes (of the link itself for a symlink).
+	Size int64
 }
 
 // owner is the owner as shown to users: the name, or the uid when the
@@ -201,7 +257,11 @@ func parseStat(p *probeOutput) (statInfo, bool, error) {
 	if err != nil {
 		return statInfo{}, false, fmt.Errorf("malformed probe output: stat mode %q", f[0])
 	}
-	return statInfo{Mode: uint32(m), UID: f[1], GID: f[2], User: f[3], Group: f[4]}, true, nil
+	size, err := strconv.ParseInt(f[5], 10, 64)
+	if err != nil || size < 0 {
+		return statInfo{}, false, fmt.Errorf("malformed probe output: stat size %q", f[5])
+	}
+	return statInfo{Mode: uint32(m), UID: f[1], GID: f[2], User: f[3], Group: f[4], Size: size}, true, nil
 }
 
 // parseMode parses an octal mode string such as "0644" or "755".
@@ -272,6 +332,20 @@ func orDefault(v, def string) string {
 func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
+}
+
+// isSum reports whether s is a hex sha256 as the hash tools print it (64
+// lower-case hex digits).
+func isSum(s string) bool {
+	if len(s) != 2*sha256.Size {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // shortSum is how a content hash is shown in a Field.

@@ -143,6 +143,43 @@ AcceptEnv LANG LC_*
 	return b.String()
 }
 
+// sshdConfigWith returns base with opts (HostSpec.SSHDOptions, validated
+// by plan): a line of base with the key of an option (sshdKey) is
+// dropped, and the options are appended in order.
+func sshdConfigWith(base string, opts []string) string {
+	drop := map[string]bool{}
+	for _, o := range opts {
+		drop[sshdKey(o)] = true
+	}
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(base, "\n") {
+		t := strings.TrimSpace(line)
+		if t != "" && !strings.HasPrefix(t, "#") && drop[sshdKey(t)] {
+			continue
+		}
+		b.WriteString(line)
+	}
+	b.WriteString("# this host's own (HostSpec.SSHDOptions)\n")
+	for _, o := range opts {
+		b.WriteString(strings.TrimSpace(o) + "\n")
+	}
+	return b.String()
+}
+
+// sshdKey is what makes two sshd_config lines the same setting: the
+// keyword, lower-cased, and for Subsystem the subsystem's name too.
+func sshdKey(line string) string {
+	f := strings.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == '\t' || r == '=' })
+	if len(f) == 0 {
+		return ""
+	}
+	k := strings.ToLower(f[0])
+	if k == "subsystem" && len(f) > 1 {
+		k += " " + f[1]
+	}
+	return k
+}
+
 // sudoersLab is the lab's /etc/sudoers.d file.
 const sudoersLab = `# opsmop-lab: deploy needs its password, ops does not, app has no sudo.
 Defaults lecture=never

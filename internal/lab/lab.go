@@ -41,6 +41,12 @@ type HostSpec struct {
 	// Via is "" for a host reachable from the controller, else the name of
 	// the host it is reached through (which may itself have a Via).
 	Via string
+	// SSHDOptions are sshd_config lines for this host only, e.g.
+	// "MaxSessions 1" or "Subsystem sftp /nonexistent": each replaces the
+	// lab's line with the same keyword (for Subsystem, the same keyword
+	// and name), or is added. One setting per entry; HostKey, PidFile,
+	// ListenAddress, Port, Match and Include are the lab's.
+	SSHDOptions []string
 }
 
 // Config describes a lab.
@@ -97,6 +103,9 @@ type Lab struct {
 	mu      sync.Mutex
 	stopped bool
 	procs   []*proc
+	// sshdBase is the shared sshd_config (buildTemplate), which hosts
+	// with SSHDOptions get a copy of with their lines.
+	sshdBase string
 }
 
 // Host is one running lab host.
@@ -304,6 +313,14 @@ func (l *Lab) start(ctx context.Context, ps []*planned, st *state, noTmpfs bool)
 		if err := prepareHostDir(hd, h, kp, etcHosts); err != nil {
 			return fmt.Errorf("lab: host %s: %w", h.Name, err)
 		}
+		if len(p.spec.SSHDOptions) > 0 {
+			// The host's own sshd_config, in its upper dir over the
+			// template's.
+			cfg := sshdConfigWith(l.sshdBase, p.spec.SSHDOptions)
+			if err := writeFileIn(h.Upper, "etc/ssh/opsmop-lab/sshd_config", []byte(cfg), 0o644); err != nil {
+				return fmt.Errorf("lab: host %s: %w", h.Name, err)
+			}
+		}
 		known.WriteString(knownHostsLine(h.Addr, h.Port, kp.public))
 		l.Hosts[i] = h
 	}
@@ -434,7 +451,8 @@ func (l *Lab) buildTemplate(ctx context.Context, pubKey []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileIn(upper, "etc/ssh/opsmop-lab/sshd_config", []byte(sshdConfig(sftp, penalties)), 0o644); err != nil {
+	l.sshdBase = sshdConfig(sftp, penalties)
+	if err := writeFileIn(upper, "etc/ssh/opsmop-lab/sshd_config", []byte(l.sshdBase), 0o644); err != nil {
 		return fmt.Errorf("lab: template: %w", err)
 	}
 	if err := writeFileIn(upper, "etc/sudoers.d/opsmop-lab", []byte(sudoersLab), 0o440); err != nil {

@@ -87,6 +87,11 @@ func plan(cfg Config) ([]*planned, error) {
 		if !groupRE.MatchString(h.Group) || h.Group == "all" {
 			return nil, &ConfigError{fmt.Sprintf("Hosts[%d].Group", i), fmt.Sprintf("%q is not a valid group name (letters, digits, '_' and '-'; not \"all\")", h.Group)}
 		}
+		for j, o := range h.SSHDOptions {
+			if err := checkSSHDOption(o); err != nil {
+				return nil, &ConfigError{fmt.Sprintf("Hosts[%d].SSHDOptions[%d]", i, j), err.Error()}
+			}
+		}
 		byName[h.Name] = i
 		ps[i] = &planned{spec: h, index: i, parent: -1, link: -1}
 	}
@@ -138,6 +143,25 @@ func plan(cfg Config) ([]*planned, error) {
 		link++
 	}
 	return ps, nil
+}
+
+// sshdOptionRE is one sshd_config setting: a keyword and a value.
+var sshdOptionRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]*([ \t]+|[ \t]*=[ \t]*)[^ \t].*$`)
+
+// checkSSHDOption validates one HostSpec.SSHDOptions entry.
+func checkSSHDOption(o string) error {
+	if strings.ContainsAny(o, "\n\r\x00") {
+		return fmt.Errorf("%q: one setting per entry, on one line", o)
+	}
+	o = strings.TrimSpace(o)
+	if !sshdOptionRE.MatchString(o) {
+		return fmt.Errorf("%q is not an sshd_config setting (a keyword and a value, e.g. \"MaxSessions 1\")", o)
+	}
+	switch k := sshdKey(o); k {
+	case "hostkey", "pidfile", "listenaddress", "port", "match", "include":
+		return fmt.Errorf("%q: %s is set by the lab (per-host options are single settings; Match and Include are not supported)", o, k)
+	}
+	return nil
 }
 
 // childAddr is the address of the private end of link k; parentAddr the

@@ -207,3 +207,52 @@ func TestUnescapeMount(t *testing.T) {
 		}
 	}
 }
+
+func TestPlanSSHDOptions(t *testing.T) {
+	tests := []struct {
+		name    string
+		opts    []string
+		wantErr string // substring; "" = valid
+	}{
+		{name: "max sessions", opts: []string{"MaxSessions 1"}},
+		{name: "equals and subsystem", opts: []string{"MaxSessions=2", "Subsystem sftp /nonexistent/sftp-server"}},
+		{name: "tab", opts: []string{"MaxSessions\t1"}},
+		{name: "no value", opts: []string{"MaxSessions"}, wantErr: "not an sshd_config setting"},
+		{name: "empty", opts: []string{""}, wantErr: "not an sshd_config setting"},
+		{name: "newline", opts: []string{"MaxSessions 1\nPort 23"}, wantErr: "one setting per entry"},
+		{name: "port", opts: []string{"Port 23"}, wantErr: "port is set by the lab"},
+		{name: "match", opts: []string{"Match User deploy"}, wantErr: "match is set by the lab"},
+		{name: "hostkey", opts: []string{"hostkey /x"}, wantErr: "hostkey is set by the lab"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := plan(Config{Subnet: 1, Hosts: []HostSpec{{Name: "a"}, {Name: "b", SSHDOptions: tc.opts}}})
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("got error %v; want none", err)
+				}
+				return
+			}
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.Field != "Hosts[1].SSHDOptions[0]" || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("got error %v; want a *ConfigError on Hosts[1].SSHDOptions[0] containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestSSHDConfigWith(t *testing.T) {
+	base := sshdConfig("/usr/lib/openssh/sftp-server", false)
+	got := sshdConfigWith(base, []string{"maxsessions=1", "Subsystem sftp /nonexistent/sftp-server", "Subsystem other /bin/true"})
+	for _, want := range []string{"\nmaxsessions=1\n", "\nSubsystem sftp /nonexistent/sftp-server\n", "\nSubsystem other /bin/true\n", "\nPidFile /run/sshd.pid\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("got config\n%s\nwant it to contain %q", got, want)
+		}
+	}
+	if strings.Contains(got, "Subsystem sftp /usr/lib/openssh/sftp-server") {
+		t.Errorf("got config\n%s\nwant the lab's Subsystem sftp line replaced", got)
+	}
+	if n := strings.Count(strings.ToLower(got), "\nsubsystem sftp "); n != 1 {
+		t.Errorf("got %d Subsystem sftp lines; want 1 (sshd refuses a subsystem defined twice)", n)
+	}
+}
