@@ -41,10 +41,13 @@ package connection
 // the end as above: no fork at all for a probe that runs only builtins.
 //
 // Starting P costs no round trip of its own beyond what sshd imposes. The
-// session channel is opened (one round trip: the channel's id), "exec sh"
-// (or sudo ... sh) is sent without want-reply, and the init script
-// (shell_init.sh: K, D, the traps, the kill function, then the init frame
-// K "I" pid on stdout and K "I" on stderr) is queued right behind it.
+// session channel is opened (one round trip: the channel's id), "exec
+// /bin/sh" (or a sudo line, a shell.LoginLine: every login shell parses
+// both) is sent without want-reply, and the init script (shell_init.sh:
+// K, D in the first temp directory that works, the traps, the kill
+// function, then the init frame K "I" pid on stdout and K "I" on stderr;
+// or, when no temp directory works, K "X" reason, which fails the host
+// with *ShellStartError) is queued right behind it.
 // OpenSSH opens a session's window only when the command has started, so
 // the init script leaves with sshd's window adjust (one round trip), and
 // the first command follows it at once: that command's run reads the init
@@ -52,7 +55,9 @@ package connection
 // trip. The init frame is checked in full (junk limit, pid, sudo
 // failures); a host with no usable sh closes the channel before printing
 // it, nothing of the first command ran, and the slot falls back to one
-// exec channel per command (not under sudo), that command included. If
+// exec channel per command (not under sudo), that command included: each
+// a LoginLine whose output must carry random start and end markers
+// (exec.go), else *UnprovenError. If
 // instead the frame is garbled or buried in junk while the shell lives
 // on, the first command may have run there: that run fails rather than
 // running it twice, and later ones use exec channels. The kill helper
@@ -94,10 +99,13 @@ package connection
 // same user (sudo included) finds P's children (S) and their descendants
 // through /proc with builtins, stops them all (repeating until no new one
 // appears, so a forking command cannot outrun it) and kills them
-// (watchdog_kill.sh). There is no process group to signal (S is in P's
+// (watchdog_kill.sh, sent as a LoginLine, bounded to 4 s and proven by a
+// "-killed" marker). There is no process group to signal (S is in P's
 // group and dash has no job control without a tty), and an SSH "signal"
 // request would reach P's whole group and orphan a command's children
-// before they could be found. The shell's wait then returns, the frame
+// before they could be found: it is only the last resort, when the helper
+// fails or the command still runs 5 s after the timeout, followed by
+// tearing P down (*KillError). The shell's wait then returns, the frame
 // completes and the shell stays in use. A background process a command
 // leaves behind that keeps writing to its inherited stdout/stderr shows
 // up in the output of later commands (redirect daemons' output); one that
