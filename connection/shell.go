@@ -407,7 +407,14 @@ func (sh *pshell) tearDown(kill bool) {
 			if kill {
 				_, _ = sh.ch.SendRequest("signal", false, ssh.Marshal(struct{ Signal string }{"KILL"}))
 			}
-			_ = sh.ch.CloseWrite()
+			// EOF first, so the shell ends by its input like at a
+			// normal end; but never while a write is in flight:
+			// x/crypto's CloseWrite and Write race on the channel's EOF
+			// flag. Close alone ends the session as well.
+			if sh.wmu.TryLock() {
+				_ = sh.ch.CloseWrite()
+				sh.wmu.Unlock()
+			}
 			_ = sh.ch.Close()
 		}
 		if kill {
