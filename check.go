@@ -46,6 +46,9 @@ type RunOptions struct {
 	// RetryFailed runs only the hosts the previous run of Policy recorded
 	// as failed or unreachable.
 	RetryFailed bool
+	// ForceHandlers runs, on a host where a resource failed, the handlers
+	// notified before the failure (--force-handlers; check shows them).
+	ForceHandlers bool
 	// DetailedExitcode makes check exit 2 when changes are pending.
 	DetailedExitcode bool
 	// Login is the login overrides (-u, --private-key, -T, -b,
@@ -99,6 +102,7 @@ func runOptions(c *cli.Context, check bool) (RunOptions, error) {
 		SkipTags:          inventory.SplitList(c.String(flagSkipTags)),
 		AcceptNewHostKeys: c.Bool(flagAcceptNewHostKeys),
 		RetryFailed:       c.Bool(flagRetryFailed),
+		ForceHandlers:     c.Bool(flagForceHandlers),
 		DetailedExitcode:  c.Bool(flagDetailedExitcode),
 	}, nil
 }
@@ -163,6 +167,7 @@ func runPolicy(ctx context.Context, env Env, opts RunOptions) error {
 		Check: opts.Check, Forks: forks, ExtraVars: s.extra,
 		Tags: opts.Tags, SkipTags: opts.SkipTags,
 		Connector: conn, Hooks: rep, Verbose: opts.Verbose,
+		ForceHandlers: opts.ForceHandlers,
 	})
 	if err := writeLastFailed(env.Home, opts.Policy, sum); err != nil {
 		fmt.Fprintf(env.Stderr, "warning: %v\n", err)

@@ -160,6 +160,7 @@ func policyRunFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagTags, Aliases: []string{"t"}, Usage: "only resources/roles with one of these comma-separated tags"},
 		&cli.StringFlag{Name: flagSkipTags, Usage: "skip resources/roles with one of these comma-separated tags"},
 		acceptNewHostKeysFlag("record unknown host keys in ~/.ssh/known_hosts (trust on first use); changed keys are still refused"),
+		&cli.BoolFlag{Name: flagForceHandlers, Usage: "run a failed host's notified handlers anyway (after the failure; the host stays failed); a role's force_handlers beats it"},
 		&cli.BoolFlag{Name: flagRetryFailed, Usage: "run only the hosts that failed or were unreachable in the previous run (~/.opsmop/last-failed)"},
 		&cli.BoolFlag{Name: flagListHosts, Usage: "print the hosts each role targets (after --limit and tags) and exit; contacts no host"},
 		&cli.BoolFlag{Name: flagListResources, Usage: "print the resources per role and host (after tags; when not evaluated) and exit; contacts no host"},

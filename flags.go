@@ -16,6 +16,7 @@ const (
 	flagBecome            = "become"
 	flagDetailedExitcode  = "detailed-exitcode"
 	flagExtraVars         = "extra-vars"
+	flagForceHandlers     = "force-handlers"
 	flagForks             = "forks"
 	flagGraph             = "graph"
 	flagTOML              = "toml"

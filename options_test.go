@@ -55,13 +55,26 @@ func TestFlagLayerFillsOptions(t *testing.T) {
 			name: "check, every flag after the policy",
 			args: []string{"check", "site.toml", "-l", "web,!db", "-i", "inv.toml", "-f", "3", "--json",
 				"-e", "a=1", "-e", "servers=x,y", "-k", "-K", "--local", "-v", "-t", "a, b,", "--skip-tags", "c",
-				"--accept-new-host-keys", "--retry-failed", "--detailed-exitcode"},
+				"--accept-new-host-keys", "--retry-failed", "--detailed-exitcode", "--force-handlers"},
 			parse: parseWith(checkOptions),
 			want: RunOptions{
 				Check: true, Policy: "site.toml", Inventory: "inv.toml", Limit: "web,!db", Forks: 3, JSON: true,
 				ExtraVars: []string{"a=1", "servers=x,y"}, AskPass: true, AskSudoPass: true, Local: true, Verbose: true,
 				Tags: []string{"a", "b"}, SkipTags: []string{"c"}, AcceptNewHostKeys: true, RetryFailed: true, DetailedExitcode: true,
+				ForceHandlers: true,
 			},
+		},
+		{
+			name:  "apply --force-handlers",
+			args:  []string{"apply", "site.toml", "--force-handlers"},
+			parse: parseWith(applyOptions),
+			want:  RunOptions{Policy: "site.toml", ForceHandlers: true},
+		},
+		{
+			name:    "--force-handlers with --list-hosts would be ignored",
+			args:    []string{"apply", "site.toml", "--list-hosts", "--force-handlers"},
+			parse:   parseWith(applyOptions),
+			wantErr: "error: apply: --list-hosts connects to nothing and runs nothing, so --force-handlers would be ignored: drop --force-handlers",
 		},
 		{
 			name:  "apply, flags before the policy",

@@ -220,7 +220,7 @@ func (hr *hostRun) failed(in *instance, ev ResourceResult, err error, res *conne
 		hr.hs.stats.Ignored++
 	} else {
 		hr.hs.stats.Failed++
-		hr.hs.stats.Error = err.Error()
+		hr.hs.setError(err)
 		hr.hs.stop = hostFailed
 	}
 	hr.r.mu.Unlock()

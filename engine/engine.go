@@ -60,6 +60,12 @@ type Options struct {
 	// Verbose adds unchanged ("ok") resources to the human output; the
 	// engine itself emits every event regardless.
 	Verbose bool
+	// ForceHandlers runs, on a host where a resource of pre, resources or
+	// post failed, the role's handlers notified before the failure
+	// (--force-handlers, Ansible's force_handlers). The host stays failed.
+	// A role's force_handlers key, when set, decides for that role
+	// instead.
+	ForceHandlers bool
 	// SkipFacts leaves facts empty instead of gathering them (ad-hoc
 	// commands, which do not use them).
 	SkipFacts bool

@@ -113,6 +113,10 @@ type harness struct {
 	// timeout is every host's command_timeout: generous, since -race and
 	// a loaded CI machine make local commands slow.
 	timeout time.Duration
+	// ctx is the run's context (nil: context.Background()); opts, when
+	// set, adjusts the run's options (e.g. ForceHandlers).
+	ctx  context.Context
+	opts func(*engine.Options)
 }
 
 func newHarness(t *testing.T) *harness {
@@ -154,7 +158,15 @@ func (h *harness) run(src string, check bool, extra map[string]any, hosts ...str
 		plans = append(plans, pl)
 	}
 	rec := &recorder{}
-	sum := engine.Run(context.Background(), engine.Options{Policy: pol, Registry: h.reg, Lookup: h.lookup, Plans: plans, Check: check, Forks: 4, ExtraVars: extra, Connector: h.conn, Hooks: rec})
+	o := engine.Options{Policy: pol, Registry: h.reg, Lookup: h.lookup, Plans: plans, Check: check, Forks: 4, ExtraVars: extra, Connector: h.conn, Hooks: rec}
+	if h.opts != nil {
+		h.opts(&o)
+	}
+	ctx := h.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	sum := engine.Run(ctx, o)
 	return sum, rec
 }
 

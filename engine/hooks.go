@@ -23,7 +23,7 @@ type Hooks interface {
 	// HostEnd is called when a role ends on a host.
 	HostEnd(HostEnd)
 	// Notice is a run-level message (serial batches, a role stopped by
-	// max_fail_percentage).
+	// max_fail_percentage, a failed host's handlers forced).
 	Notice(Notice)
 	// Summary is called once, last, with the recap.
 	Summary(*Summary)

@@ -44,6 +44,16 @@ type hostState struct {
 // stopped reports whether the host failed or became unreachable.
 func (hs *hostState) stopped() bool { return hs.stop != hostRunning }
 
+// setError records err as the host's error (the recap's) unless the host
+// had already stopped: a handler forced after a failure (forceHandlers)
+// that fails too does not hide the failure that stopped the host. The
+// caller holds the runner's mutex.
+func (hs *hostState) setError(err error) {
+	if hs.stop == hostRunning {
+		hs.stats.Error = err.Error()
+	}
+}
+
 // hostRun is one role on one host.
 type hostRun struct {
 	r        *runner
@@ -116,11 +126,16 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, hs *hostState) 
 			return
 		}
 	}
-	if hr.runList(ctx, role.Pre, false) && hr.runList(ctx, role.Resources, false) {
-		ok := hr.flushHandlers(ctx)
-		if ok && hr.runList(ctx, role.Post, false) {
-			hr.flushHandlers(ctx)
-		}
+	switch {
+	case !hr.runList(ctx, role.Pre, false) || !hr.runList(ctx, role.Resources, false):
+		hr.forceHandlers(ctx)
+	case !hr.flushHandlers(ctx):
+		// A handler failed: the handlers after it do not run, forced
+		// or not (as in Ansible).
+	case !hr.runList(ctx, role.Post, false):
+		hr.forceHandlers(ctx)
+	default:
+		hr.flushHandlers(ctx)
 	}
 	end()
 }
@@ -148,7 +163,7 @@ func isUnreachable(err error) bool {
 func (r *runner) unreachable(hs *hostState, role *policy.Role, err error) {
 	r.mu.Lock()
 	hs.stats.Unreachable = 1
-	hs.stats.Error = err.Error()
+	hs.setError(err)
 	hs.stop = hostUnreachable
 	r.mu.Unlock()
 	r.o.Hooks.Resource(ResourceResult{Host: hs.info.Name, Role: role.Name, Status: StatusUnreachable, Error: err.Error()})
@@ -157,7 +172,7 @@ func (r *runner) unreachable(hs *hostState, role *policy.Role, err error) {
 func (r *runner) fail(hs *hostState, role *policy.Role, label, typ string, err error) {
 	r.mu.Lock()
 	hs.stats.Failed++
-	hs.stats.Error = err.Error()
+	hs.setError(err)
 	hs.stop = hostFailed
 	r.mu.Unlock()
 	r.o.Hooks.Resource(ResourceResult{Host: hs.info.Name, Role: role.Name, Resource: label, ResourceType: typ, Status: StatusFailed, Error: err.Error()})
@@ -284,6 +299,41 @@ func (hr *hostRun) register(in *instance, res *connection.Result, st Status) {
 	m := resultVars(res, st == StatusChanged, st == StatusFailed)
 	m["skipped"] = st == StatusSkipped
 	hr.hs.registered[in.orig.Register] = m
+}
+
+// forced reports whether the role's handlers are forced: its
+// force_handlers key when set, else --force-handlers (Options.ForceHandlers),
+// as a play's force_handlers keyword beats ansible-playbook's flag.
+func (hr *hostRun) forced() bool {
+	if f := hr.role.ForceHandlers; f != nil {
+		return *f
+	}
+	return hr.r.o.ForceHandlers
+}
+
+// forceHandlers is called when a resource of pre, resources or post
+// stopped the host: when handlers are forced (forced) and the host failed
+// (not unreachable, not interrupted), it runs the handlers notified before
+// the failure, once each in declaration order, as flushHandlers does. The
+// host stays failed; a handler that fails stops the ones after it.
+func (hr *hostRun) forceHandlers(ctx context.Context) {
+	if !hr.forced() || ctx.Err() != nil || len(hr.notified) == 0 {
+		return
+	}
+	hr.r.mu.Lock()
+	failed := hr.hs.stop == hostFailed
+	hr.r.mu.Unlock()
+	if !failed {
+		return
+	}
+	var names []string
+	for _, h := range hr.role.Handlers {
+		if hr.notified[h.Name] {
+			names = append(names, fmt.Sprintf("%q", h.Name))
+		}
+	}
+	hr.r.o.Hooks.Notice(Notice{Role: hr.role.Name, Message: fmt.Sprintf("%s: failed in role %s; running the handlers notified before the failure (force_handlers): %s", hr.hs.info.Name, hr.role.Name, strings.Join(names, ", "))})
+	hr.flushHandlers(ctx)
 }
 
 // flushHandlers runs every notified handler once, in declaration order.

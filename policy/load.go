@@ -37,6 +37,7 @@ type roleKeys struct {
 	Tags              []string       `opsmop:"tags" list1:"true" doc:"tags selecting the role with --tags"`
 	Serial            *Node          `opsmop:"serial" type:"integer, percentage string, or list of those" doc:"batch sizes for rolling updates, e.g. 1, \"25%\" or [1, 5, \"50%\"]; the last size repeats"`
 	MaxFailPercentage *float64       `opsmop:"max_fail_percentage" doc:"abort the role when more than this percentage of a batch fails (0-100)"`
+	ForceHandlers     *bool          `opsmop:"force_handlers" doc:"on a host where a resource failed, still run the handlers notified before the failure (beats --force-handlers when set)"`
 	Pre               *Node          `opsmop:"pre" type:"list of resources" doc:"resources run before resources"`
 	Resources         *Node          `opsmop:"resources" type:"list of resources" doc:"the role's resources"`
 	Handlers          *Node          `opsmop:"handlers" type:"list of resources" doc:"resources run once at the end of the role's resources when notified"`
@@ -161,6 +162,7 @@ func (l *loader) role(n *Node, path, file string) *Role {
 		Vars:              rk.Vars,
 		Tags:              rk.Tags,
 		MaxFailPercentage: rk.MaxFailPercentage,
+		ForceHandlers:     rk.ForceHandlers,
 		Pos:               n.Pos,
 		keyPos:            make(map[string]Pos, len(merged.Entries)),
 	}

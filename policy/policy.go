@@ -56,10 +56,14 @@ type Role struct {
 	// placed. Load has checked each size.
 	Serial            []BatchSize
 	MaxFailPercentage *float64
-	Pre               []*Resource
-	Resources         []*Resource
-	Handlers          []*Resource
-	Post              []*Resource
+	// ForceHandlers is the role's force_handlers: nil when not set
+	// (--force-handlers decides), else whether a host where a resource
+	// failed still runs the handlers notified before the failure.
+	ForceHandlers *bool
+	Pre           []*Resource
+	Resources     []*Resource
+	Handlers      []*Resource
+	Post          []*Resource
 	// Pos is where the role starts: its [[roles]] header or YAML map.
 	Pos Pos
 	// keyPos is where each key the role sets is written (see KeyPos).
