@@ -46,4 +46,13 @@ type UploadOptions struct {
 	Group string
 	// Progress, if set, is called with the bytes written so far.
 	Progress func(written, total int64)
+
+	// Validate, if set, returns the sh command that checks the new
+	// contents, given the temp file's path (which the command must quote
+	// with shell.Quote). The command runs on the target as the writer
+	// (the become user under sudo), stdin from /dev/null, once the temp
+	// file is complete and has its mode, owner and group, before the
+	// rename: a non-zero exit status makes Upload fail with a
+	// *ValidateError, the temp file removed and dst as it was.
+	Validate func(tmp string) string
 }

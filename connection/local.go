@@ -160,10 +160,10 @@ func (l *Local) Upload(ctx context.Context, dst string, r io.Reader, size int64,
 	if l.Sudo {
 		return l.uploadSudo(ctx, dst, src, mode, opts)
 	}
-	return uploadDirect(ctx, dst, src, mode, opts)
+	return l.uploadDirect(ctx, dst, src, mode, opts)
 }
 
-func uploadDirect(ctx context.Context, dst string, r io.Reader, mode os.FileMode, opts UploadOptions) (err error) {
+func (l *Local) uploadDirect(ctx context.Context, dst string, r io.Reader, mode os.FileMode, opts UploadOptions) (err error) {
 	uid, gid, err := lookupOwner(opts.Owner, opts.Group)
 	if err != nil {
 		return fmt.Errorf("local: upload %s: %w", dst, err)
@@ -196,6 +196,19 @@ func uploadDirect(ctx context.Context, dst string, r io.Reader, mode os.FileMode
 	if err = tmp.Close(); err != nil {
 		return fmt.Errorf("local: upload %s: close: %w", dst, err)
 	}
+	if opts.Validate != nil {
+		// UploadOptions.Validate (upload.go): on the complete temp file.
+		cmd := opts.Validate(tmp.Name())
+		res, rerr := l.Run(ctx, cmd, nil)
+		if rerr != nil {
+			err = fmt.Errorf("local: upload %s: validate: %w", dst, rerr)
+			return err
+		}
+		if res.ExitCode != 0 {
+			err = fmt.Errorf("local: upload %s: %w", dst, newValidateError("", dst, cmd, res))
+			return err
+		}
+	}
 	if err = os.Rename(tmp.Name(), dst); err != nil {
 		return fmt.Errorf("local: upload %s: rename: %w", dst, err)
 	}
@@ -204,17 +217,42 @@ func uploadDirect(ctx context.Context, dst string, r io.Reader, mode os.FileMode
 
 func (l *Local) uploadSudo(ctx context.Context, dst string, r io.Reader, mode os.FileMode, opts UploadOptions) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "umask 077\ntmp=$(mktemp %s) || exit 1\n", shell.Quote(path.Join(path.Dir(dst), "."+path.Base(dst)+".opsmop-XXXXXXXX")))
+	tmpName, cmd, marker := "", "", ""
+	if opts.Validate != nil {
+		// UploadOptions.Validate (upload.go): the command needs the temp
+		// file's name, so it is chosen here and created exclusively.
+		tmpName = path.Join(path.Dir(dst), "."+path.Base(dst)+".opsmop-"+randHex(8))
+		cmd = opts.Validate(tmpName)
+		marker = "opsmop-validate-" + randHex(8)
+		fmt.Fprintf(&b, "umask 077\ntmp=%s\nset -C\n: >\"$tmp\" || exit 1\nset +C\n", shell.Quote(tmpName))
+	} else {
+		fmt.Fprintf(&b, "umask 077\ntmp=$(mktemp %s) || exit 1\n", shell.Quote(path.Join(path.Dir(dst), "."+path.Base(dst)+".opsmop-XXXXXXXX")))
+	}
 	b.WriteString("trap 'rm -f \"$tmp\"' EXIT\ncat > \"$tmp\" || exit 1\n")
 	if c := shell.Chown(opts.Owner, opts.Group, false); c != "" {
 		b.WriteString(c + " \"$tmp\" || exit 1\n")
 	}
-	fmt.Fprintf(&b, "chmod %o \"$tmp\" || exit 1\nmv -f \"$tmp\" %s || exit 1\ntrap - EXIT\n", uint32(mode.Perm())|modeSpecialBits(mode), shell.Quote(dst))
+	fmt.Fprintf(&b, "chmod %o \"$tmp\" || exit 1\n", uint32(mode.Perm())|modeSpecialBits(mode))
+	if cmd != "" {
+		// In a subshell (an exit or a syntax error ends only it), its
+		// status after a marker on stderr's last line.
+		fmt.Fprintf(&b, "(eval %s) </dev/null\ns=$?\nif [ $s -ne 0 ]; then printf '\\n%s %%d\\n' \"$s\" >&2; exit 1; fi\n", shell.Quote(cmd), marker)
+	}
+	fmt.Fprintf(&b, "mv -f \"$tmp\" %s || exit 1\ntrap - EXIT\n", shell.Quote(dst))
 	res, err := l.Run(ctx, b.String(), r)
 	if err != nil {
 		return fmt.Errorf("local: upload %s: %w", dst, err)
 	}
 	if res.ExitCode != 0 {
+		if marker != "" {
+			errOut := strings.TrimRight(string(res.Stderr), "\n")
+			if i := strings.LastIndex(errOut, "\n"+marker+" "); i >= 0 {
+				if code, cerr := strconv.Atoi(errOut[i+len(marker)+2:]); cerr == nil {
+					res.ExitCode, res.Stderr = code, []byte(errOut[:i])
+					return fmt.Errorf("local: upload %s: %w", dst, newValidateError("", dst, cmd, res))
+				}
+			}
+		}
 		return fmt.Errorf("local: upload %s: exit status %d: %s", dst, res.ExitCode, strings.TrimSpace(string(res.Stderr)))
 	}
 	return nil

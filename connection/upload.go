@@ -581,6 +581,11 @@ func (h *SSHHost) uploadSFTP(ctx context.Context, slot *sftpSlot, cl *sftp.Clien
 	if err := cl.Chmod(tmp, mode); err != nil {
 		return fail("chmod", err)
 	}
+	if opts.Validate != nil {
+		if err := h.validateTemp(ctx, dst, tmp, opts); err != nil {
+			return fmt.Errorf("host %s: upload %s: %w", h.name, dst, err)
+		}
+	}
 	if err := cl.PosixRename(tmp, dst); err != nil {
 		return fail("rename into place", err)
 	}
@@ -725,7 +730,14 @@ func (h *SSHHost) uploadShell(ctx context.Context, dst, tmp string, src *sizedRe
 			}
 		}
 	}
-	res, err = run([]command{{script: sc.finish(size, opts)}})
+	// With a validate command the rename is a command of its own, after
+	// it (validateTemp).
+	validate := opts.Validate != nil
+	script := sc.finish(size, opts)
+	if validate {
+		script = sc.prepare(size, opts)
+	}
+	res, err = run([]command{{script: script}})
 	if err != nil {
 		return fail("rename into place", err)
 	}
@@ -739,6 +751,18 @@ func (h *SSHHost) uploadShell(ctx context.Context, dst, tmp string, src *sizedRe
 		return fail("write", cmdErr(res[0]))
 	default:
 		return fail("rename into place", cmdErr(res[0]))
+	}
+	if validate {
+		if err := h.validateTemp(ctx, dst, tmp, opts); err != nil {
+			return err
+		}
+		res, err = run([]command{{script: sc.rename()}})
+		if err != nil {
+			return fail("rename into place", err)
+		}
+		if res[0].ExitCode != 0 {
+			return fail("rename into place", cmdErr(res[0]))
+		}
 	}
 	done = true
 	return nil
@@ -786,7 +810,13 @@ func (sc shellUploadScripts) appendChunk() string {
 // sets owner and group (shellChown), the mode (shellChmod) and renames
 // it over dst, which must not be a directory (shellRenameTo).
 func (sc shellUploadScripts) finish(size int64, opts UploadOptions) string {
-	qt, qf := shell.Quote(sc.tmp), shell.Quote(sc.dst)
+	return sc.prepare(size, opts) + "; " + sc.renameBody()
+}
+
+// prepare is finish without the rename: for an upload with a validate
+// command, which runs between them.
+func (sc shellUploadScripts) prepare(size int64, opts UploadOptions) string {
+	qt := shell.Quote(sc.tmp)
 	var b strings.Builder
 	b.WriteString(sc.ran())
 	fmt.Fprintf(&b, "if command -v wc >/dev/null 2>&1; then n=$(wc -c <%s) || exit %d; [ $n -eq %d ] || { echo \"the temp file has $n of %d bytes\" >&2; exit %d; }; fi; ",
@@ -798,9 +828,17 @@ func (sc shellUploadScripts) finish(size int64, opts UploadOptions) string {
 	if mode == 0 {
 		mode = 0o644
 	}
-	fmt.Fprintf(&b, "chmod %04o %s || exit %d; ", posixMode(mode), qt, shellChmod)
-	fmt.Fprintf(&b, "if [ -d %s ]; then echo 'the destination is a directory' >&2; exit %d; fi; mv -f %s %s || exit %d", qf, shellRenameTo, qt, qf, shellRenameTo)
+	fmt.Fprintf(&b, "chmod %04o %s || exit %d", posixMode(mode), qt, shellChmod)
 	return b.String()
+}
+
+// rename renames tmp over dst, which must not be a directory
+// (shellRenameTo): the last command of an upload with a validate command.
+func (sc shellUploadScripts) rename() string { return sc.ran() + sc.renameBody() }
+
+func (sc shellUploadScripts) renameBody() string {
+	qt, qf := shell.Quote(sc.tmp), shell.Quote(sc.dst)
+	return fmt.Sprintf("if [ -d %s ]; then echo 'the destination is a directory' >&2; exit %d; fi; mv -f %s %s || exit %d", qf, shellRenameTo, qt, qf, shellRenameTo)
 }
 
 // posixMode is mode's permission bits with setuid, setgid and sticky as
@@ -869,4 +907,98 @@ func (s *sizedReader) Read(p []byte) (int, error) {
 		return n, fmt.Errorf("source ended after %d of %d bytes", s.total-s.remain, s.total)
 	}
 	return n, err
+}
+
+// Validated uploads (UploadOptions.Validate): the command runs on the
+// complete temp file, after its mode, owner and group are set and before
+// the rename, on both ways of uploading (validateTemp) and on Local.
+
+// ValidateError is an upload that its validate command refused
+// (UploadOptions.Validate exited non-zero): the temp file was removed and
+// the destination is as it was.
+type ValidateError struct {
+	// Host is the host's name ("" for a Local target).
+	Host string
+	// Path is the destination, which was left as it was.
+	Path string
+	// Command is the command as it ran, the temp file's path in it.
+	Command string
+	// ExitCode is the command's exit status.
+	ExitCode int
+	// Stdout and Stderr are the last lines of the command's output.
+	Stdout, Stderr string
+	// Hidden is set by a caller that blanked Stdout and Stderr (the
+	// command may print the contents, e.g. visudo the offending line, and
+	// they are sensitive); Error says so.
+	Hidden bool
+}
+
+// Error says what refused the contents, that the file is unchanged, and
+// what the command printed. It does not name the host and the path: the
+// upload's error that wraps it does.
+func (e *ValidateError) Error() string {
+	msg := fmt.Sprintf("validate refused the new contents (exit status %d), the file is unchanged: %s", e.ExitCode, e.Command)
+	if e.Stderr != "" {
+		msg += "\nstderr: " + e.Stderr
+	}
+	if e.Stdout != "" {
+		msg += "\nstdout: " + e.Stdout
+	}
+	if e.Hidden {
+		msg += " (its output is not shown: the contents are sensitive)"
+	}
+	return msg
+}
+
+// validateTail is how much of a validate command's stdout and stderr a
+// ValidateError keeps: the last lines, at most this many bytes.
+const (
+	validateTailLines = 20
+	validateTailBytes = 4096
+)
+
+// outputTail is the last lines of b (validateTailLines, validateTailBytes),
+// trimmed, "…" first when some were cut.
+func outputTail(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	cut := false
+	if len(s) > validateTailBytes {
+		s, cut = s[len(s)-validateTailBytes:], true
+		if i := strings.IndexByte(s, '\n'); i >= 0 {
+			s = s[i+1:]
+		}
+	}
+	if lines := strings.Split(s, "\n"); len(lines) > validateTailLines {
+		s, cut = strings.Join(lines[len(lines)-validateTailLines:], "\n"), true
+	}
+	if cut {
+		s = "…\n" + s
+	}
+	return s
+}
+
+// newValidateError is the *ValidateError of a validate command's result.
+func newValidateError(host, dst, cmd string, res Result) *ValidateError {
+	return &ValidateError{Host: host, Path: dst, Command: cmd, ExitCode: res.ExitCode,
+		Stdout: outputTail(res.Stdout), Stderr: outputTail(res.Stderr)}
+}
+
+// validateTemp runs opts.Validate's command for the temp file tmp of an
+// upload to dst as the identity (in its persistent shell, stdin from
+// /dev/null, in a subshell: an exit or a syntax error in it ends only
+// itself). A non-zero exit status is a *ValidateError; the caller removes
+// tmp. Errors do not name the host and dst.
+func (h *SSHHost) validateTemp(ctx context.Context, dst, tmp string, opts UploadOptions) error {
+	cmd := opts.Validate(tmp)
+	res, err := h.Run(ctx, cmd, nil)
+	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return fmt.Errorf("validate: %w", err)
+	}
+	if res.ExitCode != 0 {
+		return newValidateError(h.name, dst, cmd, res)
+	}
+	return nil
 }

@@ -5,11 +5,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
 	"path"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/opsmop/opsmop/connection"
 	"github.com/opsmop/opsmop/internal/shell"
@@ -28,12 +31,15 @@ type FileSpec struct {
 	State     string  `opsmop:"state" enum:"present|absent" default:"present" doc:"present: the file exists with these contents and attributes; absent: it does not exist"`
 	Backup    bool    `opsmop:"backup" doc:"before replacing or removing the file, keep the previous version beside it as PATH.YYYYMMDDTHHMMSS~"`
 	Sensitive bool    `opsmop:"sensitive" doc:"never show the contents: no diff, and the content field shows only that it changes"`
+	// ValidateCmd is the validate key (the name Validate is the method's).
+	ValidateCmd string `opsmop:"validate" doc:"a command that must accept the new contents before they replace the file: it runs on the host on the uploaded temp file, %s standing for its path (e.g. \"visudo -cf %s\"; %% is a literal %); a non-zero exit status leaves the file as it was"`
 }
 
 // Validate checks the rules of a file that need no host (see
 // Validator): path is absolute; state is present or absent; at most one
 // of content, src and template, and none with state = "absent"; mode is
-// octal; owner and group are names or numeric ids.
+// octal; owner and group are names or numeric ids; validate is given only
+// with contents to check, and holds %s bare (checkValidate).
 func (s *FileSpec) Validate() error {
 	var p problems
 	p.path("path", s.Path)
@@ -55,6 +61,15 @@ func (s *FileSpec) Validate() error {
 		p.add("state", "state = \"absent\" takes no content, src or template: remove %s, or set state = \"present\"", given[0])
 	}
 	p.attrs(s.Mode, s.Owner, s.Group)
+	if s.ValidateCmd != "" {
+		switch {
+		case s.State == "absent":
+			p.add("validate", "validate checks new contents before they are written: state = \"absent\" writes none, remove validate")
+		case len(given) == 0:
+			p.add("validate", "validate checks new contents before they are written: give content, src or template (without them only the attributes are managed and nothing is written)")
+		}
+		p.validateCmd(s.ValidateCmd)
+	}
 	return p.err()
 }
 
@@ -151,6 +166,12 @@ type filePlan struct {
 	// MkdirParent creates missing parent directories before the upload
 	// (line with create = true, like Ansible's lineinfile).
 	MkdirParent bool
+	// Validate is the validate command (with %s) the upload runs on the
+	// temp file before the rename; "" for none.
+	Validate string
+	// Sensitive hides the validate command's output, which may quote the
+	// contents.
+	Sensitive bool
 }
 
 // labels names the instance by its path, except in the errors of Probe,
@@ -351,6 +372,12 @@ func (f fileProvider) Check(s *FileSpec, req *Request, probe connection.Result) 
 		// The upload replaces the file: carry over what the spec leaves
 		// unset so that replacing contents keeps the attributes.
 		pl.Upload = true
+		if s.ValidateCmd != "" {
+			// Check writes nothing, so it cannot run the command: it says
+			// that apply will.
+			pl.Validate, pl.Sensitive = s.ValidateCmd, s.Sensitive
+			ch.Message = joinMessage(ch.Message, "not validated yet: apply runs validate ("+s.ValidateCmd+") on the new contents before they replace the file")
+		}
 		pl.Mode = wantMode
 		pl.Owner, pl.Group = s.Owner, s.Group
 		if exists {
@@ -405,11 +432,14 @@ type TemplateSpec struct {
 	Group     string `opsmop:"group" doc:"group (name or numeric gid); unset: unchanged"`
 	Backup    bool   `opsmop:"backup" doc:"before replacing the file, keep the previous version beside it as PATH.YYYYMMDDTHHMMSS~"`
 	Sensitive bool   `opsmop:"sensitive" doc:"never show the rendered contents: no diff"`
+	// ValidateCmd is the validate key (the name Validate is the method's).
+	ValidateCmd string `opsmop:"validate" doc:"a command that must accept the rendered contents before they replace the file: it runs on the host on the uploaded temp file, %s standing for its path (e.g. \"visudo -cf %s\"; %% is a literal %); a non-zero exit status leaves the file as it was"`
 }
 
 // Validate checks the rules of a template that need no host (see
 // Validator): src is given; path is absolute; mode is octal; owner and
-// group are names or numeric ids.
+// group are names or numeric ids; validate holds %s bare
+// (checkValidate).
 func (s *TemplateSpec) Validate() error {
 	var p problems
 	if s.Src == "" {
@@ -417,6 +447,9 @@ func (s *TemplateSpec) Validate() error {
 	}
 	p.path("path", s.Path)
 	p.attrs(s.Mode, s.Owner, s.Group)
+	if s.ValidateCmd != "" {
+		p.validateCmd(s.ValidateCmd)
+	}
 	return p.err()
 }
 
@@ -467,7 +500,7 @@ func (templateProvider) Apply(ctx context.Context, h Host, s *TemplateSpec, req 
 
 // fileSpec is the file spec that s is shorthand for.
 func (s *TemplateSpec) fileSpec() *FileSpec {
-	return &FileSpec{Path: s.Path, Template: s.Src, Mode: s.Mode, Owner: s.Owner, Group: s.Group, State: "present", Backup: s.Backup, Sensitive: s.Sensitive}
+	return &FileSpec{Path: s.Path, Template: s.Src, Mode: s.Mode, Owner: s.Owner, Group: s.Group, State: "present", Backup: s.Backup, Sensitive: s.Sensitive, ValidateCmd: s.ValidateCmd}
 }
 
 // probeSum is the sha256 and size of the wanted contents (sum "" when
@@ -617,8 +650,10 @@ func applyFile(ctx context.Context, h Host, req *Request, pl filePlan) error {
 		_, err := run(ctx, h, "remove", script, nil)
 		return err
 	}
+	backup := ""
 	if pl.Backup {
-		if _, err := run(ctx, h, "backup", "cp -p -- "+qp+" "+shell.Quote(backupPath(pl.Path, time.Now())), nil); err != nil {
+		backup = backupPath(pl.Path, time.Now())
+		if _, err := run(ctx, h, "backup", "cp -p -- "+qp+" "+shell.Quote(backup), nil); err != nil {
 			return err
 		}
 	}
@@ -649,7 +684,34 @@ func applyFile(ctx context.Context, h Host, req *Request, pl filePlan) error {
 		if req != nil {
 			opts.Progress = req.Progress
 		}
-		return h.Upload(ctx, pl.Path, r, pl.Size, opts)
+		if pl.Validate != "" {
+			if err := checkValidate(pl.Validate); err != nil {
+				return err
+			}
+			opts.Validate = func(tmp string) string {
+				cmd, _ := validateCommand(pl.Validate, tmp) // checked above
+				return cmd
+			}
+		}
+		err := h.Upload(ctx, pl.Path, r, pl.Size, opts)
+		if ve := (*connection.ValidateError)(nil); errors.As(err, &ve) {
+			if pl.Sensitive {
+				// The message is made when the error is wrapped: make it
+				// again without the output.
+				ve.Stdout, ve.Stderr, ve.Hidden = "", "", true
+				who := "local"
+				if ve.Host != "" {
+					who = "host " + ve.Host
+				}
+				err = fmt.Errorf("%s: upload %s: %w", who, ve.Path, ve)
+			}
+			if backup != "" {
+				// The file is unchanged: the backup of it would only be
+				// clutter (best effort; the refusal is the error).
+				_, _ = h.Run(ctx, "rm -f -- "+shell.Quote(backup), nil)
+			}
+		}
+		return err
 	}
 	script := ""
 	if c := chownCmd(pl.ChownOwner, pl.ChownGroup, false, pl.Path); c != "" {
@@ -685,4 +747,102 @@ func (v *verifyReader) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// validate (file and template): a command run on the uploaded temp file
+// before the rename (connection.UploadOptions.Validate), as Ansible's
+// validate: %s is the temp file's path, %% a literal %.
+
+// validateCommand is the validate template tmpl with every %s replaced by
+// tmp, quoted with shell.Quote, and every %% by %. It fails, saying what
+// to write instead, when tmpl has no %s, a % followed by anything else, a
+// %s inside quotes (the path is quoted here: quotes around it would
+// become part of the path, or split it), an unterminated quote, or a NUL
+// byte.
+func validateCommand(tmpl, tmp string) (string, error) {
+	if strings.IndexByte(tmpl, 0) >= 0 {
+		return "", fmt.Errorf("validate contains a NUL byte")
+	}
+	var b strings.Builder
+	var quote byte // '\'' or '"' inside such quotes, else 0
+	n := 0
+	for i := 0; i < len(tmpl); i++ {
+		c := tmpl[i]
+		switch {
+		case c == '%':
+			if i+1 == len(tmpl) {
+				return "", fmt.Errorf("validate ends with a lone %%: write %%s for the temp file's path, %%%% for a literal percent sign")
+			}
+			switch tmpl[i+1] {
+			case 's':
+				if quote != 0 {
+					return "", fmt.Errorf("validate has %%s inside %s quotes: opsmop quotes the temp file's path itself, so write %%s bare (e.g. \"visudo -cf %%s\")", quoteName(quote))
+				}
+				b.WriteString(shell.Quote(tmp))
+				n++
+			case '%':
+				b.WriteByte('%')
+			default:
+				r, _ := utf8.DecodeRuneInString(tmpl[i+1:])
+				return "", fmt.Errorf("validate has %q: write %%s for the temp file's path, %%%% for a literal percent sign", "%"+string(r))
+			}
+			i++
+			continue
+		case quote == '\'':
+			if c == '\'' {
+				quote = 0
+			}
+		case c == '\\':
+			// The next character is quoted (a % is still read as one).
+			if i+1 < len(tmpl) && tmpl[i+1] != '%' {
+				b.WriteByte(c)
+				i++
+				c = tmpl[i]
+			}
+		case quote == '"':
+			if c == '"' {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		}
+		b.WriteByte(c)
+	}
+	if quote != 0 {
+		return "", fmt.Errorf("validate has an unterminated %s quote", quoteName(quote))
+	}
+	if n == 0 {
+		return "", fmt.Errorf("validate has no %%s: write it where the temp file's path goes, e.g. \"visudo -cf %%s\"")
+	}
+	return b.String(), nil
+}
+
+// quoteName names a quote character for validateCommand's messages.
+func quoteName(q byte) string {
+	if q == '"' {
+		return "double"
+	}
+	return "single"
+}
+
+// checkValidate checks a validate template (see validateCommand).
+func checkValidate(tmpl string) error {
+	_, err := validateCommand(tmpl, "/tmp/x")
+	return err
+}
+
+// validateCmd checks the validate key (a template is checked once
+// rendered).
+func (p *problems) validateCmd(v string) {
+	if !templated(v) {
+		p.addErr("validate", checkValidate(v))
+	}
+}
+
+// joinMessage appends note to a Change's message.
+func joinMessage(msg, note string) string {
+	if msg == "" {
+		return note
+	}
+	return msg + "; " + note
 }

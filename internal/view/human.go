@@ -406,6 +406,11 @@ func (h *Human) change(b *strings.Builder, e event) {
 	for _, f := range c.Fields {
 		fmt.Fprintf(b, "    %s: %s -> %s\n", f.Name, show(f.Before), show(f.After))
 	}
+	if c.Message != "" {
+		// What the fields cannot say (file's validate: "not validated
+		// yet"; package: which packages are held back, ...).
+		fmt.Fprintf(b, "    note: %s\n", c.Message)
+	}
 	if c.Sensitive {
 		if c.Action != providers.Run {
 			fmt.Fprintf(b, "    (content is sensitive: not shown)\n")
