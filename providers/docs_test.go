@@ -24,7 +24,7 @@ var typeDocs = map[string]struct{ notes, toml, yaml string }{
 - Replacing contents is atomic: the host writes a temp file in the same directory, sets mode/owner/group, then renames it. Without ` + "`mode`/`owner`/`group`" + ` the existing file's are kept.
 - Attribute-only changes use chmod/chown/chgrp; nothing is uploaded.
 - A symlink at ` + "`path`" + ` is replaced by a regular file (the change shows ` + "`type: link -> file`" + `); a directory, device, fifo or socket there is an error.
-- Binary files or files over 64 KiB get no diff; the change's message says so.` + "\n- `opsmop validate` (and `check` and `apply`, before any host is contacted) reports, at the key's line: more than one of `content`, `src` and `template`; any of them with `state = \"absent\"`; a `path` that is not absolute; a `mode` that is not octal (`\"999\"`); an `owner` or `group` that is not a name or numeric id; a `src` or `template` that does not exist (relative to the policy directory), is not a readable regular file, or (a template) does not parse. A value written as a template (`{{ ... }}`) is checked once rendered for each host.\n- A `template` is rendered once per host and run: the contents the check diffs are the ones apply uploads and the re-check after apply compares, so a template with a changing value (`{{ now.UnixNano }}`) converges (and changes again on the next run)." + ``,
+- Binary files or files over 64 KiB get no diff; the change's message says so.` + "\n- `opsmop validate` (and `check` and `apply`, before any host is contacted) reports, at the key's line: more than one of `content`, `src` and `template`; any of them with `state = \"absent\"`; a `path` that is not absolute; a `mode` that is not octal (`\"999\"`); an `owner` or `group` that is not a name or numeric id; a `src` or `template` that does not exist (relative to the policy directory), is not a readable regular file, or (a template) does not parse. A value written as a template (`{{ ... }}`) is checked once rendered for each host.\n- A `template` is rendered once per host and run: the contents the check diffs are the ones apply uploads and the re-check after apply compares, so a template with a changing value (`{{ now.UnixNano }}`) converges (and changes again on the next run)." + "\n- `validate`, as Ansible's: a command that must accept the new contents before they replace the file, e.g. `validate = \"visudo -cf %s\"`. Apply uploads the temp file (mode, owner and group already set) and runs the command on the host, `%s` replaced by the temp file's path **quoted by opsmop** (write `%s` bare, never in quotes; `%%` is a literal `%`), through `sh` (so `&&` and pipes work, unlike Ansible's), as the become user under sudo, stdin empty, in a subshell (an `exit` or a syntax error in it ends only the command). Exit status 0: the temp file is renamed into place. Anything else: the temp file is removed, the old file stays exactly as it was (with `backup = true`, the copy made before the upload is removed too), and the resource fails with the exit status, the command as run and the last 20 lines of its stderr and stdout (not with `sensitive = true`: visudo, for one, quotes the offending line). The temp file has a hidden name with a dot in the file's directory (`.opsmop-RANDOM.tmp` over SSH), which sudo's `#includedir` and most `conf.d` loaders skip; over SSH it is removed even when the connection dies meanwhile.\n- Check never runs `validate`: check writes nothing on the host, and the command needs the file there. The change of a file with `validate` carries the message `not validated yet: apply runs validate (...) on the new contents before they replace the file` (shown as `note:` under the change, and `change.message` of the `--json` events); contents the command refuses stay a change on every check until they are fixed. As in Ansible, `validate` runs only when the contents are replaced: not for a mode/owner/group-only change, not when the file is already as wanted.\n- `opsmop validate` reports, at the `validate` key's line: no `%s`; a `%s` inside quotes; a `%` followed by anything but `s` or `%`; an unterminated quote; `validate` with `state = \"absent\"` or without `content`, `src` or `template`." + ``,
 		toml: `[[roles.resources]]
 type = "file"
 path = "/etc/motd"
@@ -43,6 +43,15 @@ sensitive = true
 
 [[roles.resources]]
 type = "file"
+path = "/etc/sudoers.d/app"
+content = "app ALL=(root) NOPASSWD: /usr/bin/systemctl restart app\n"
+mode = "0440"
+owner = "root"
+group = "root"
+validate = "visudo -cf %s"
+
+[[roles.resources]]
+type = "file"
 path = "/etc/old.conf"
 state = "absent"`,
 		yaml: `- type: file
@@ -58,12 +67,19 @@ state = "absent"`,
   backup: true
   sensitive: true
 - type: file
+  path: /etc/sudoers.d/app
+  content: "app ALL=(root) NOPASSWD: /usr/bin/systemctl restart app\n"
+  mode: "0440"
+  owner: root
+  group: root
+  validate: visudo -cf %s
+- type: file
   path: /etc/old.conf
   state: absent`,
 	},
 	"template": {
 		notes: `- ` + "`template`" + ` is shorthand for a ` + "`file`" + ` with ` + "`template = SRC`" + `: everything said there (remote sha256, or the contents read back on a host without a hash tool; diff; atomic upload; kept attributes) applies.
-- The template is rendered locally with the host's variables; a template error names the template file and line.` + "\n- `opsmop validate` (and `check` and `apply`, before any host is contacted) reports, at the key's line: an empty `src`; a `src` that does not exist (relative to the policy directory), is not a readable regular file or does not parse; a `path` that is not absolute; a `mode` that is not octal; an `owner` or `group` that is not a name or numeric id. A value written as a template (`{{ ... }}`) is checked once rendered for each host.\n- The template is rendered once per host and run: the contents the check diffs are the ones apply uploads and the re-check after apply compares, so a template with a changing value (`{{ now.UnixNano }}`) converges (and changes again on the next run)." + ``,
+- The template is rendered locally with the host's variables; a template error names the template file and line.` + "\n- `opsmop validate` (and `check` and `apply`, before any host is contacted) reports, at the key's line: an empty `src`; a `src` that does not exist (relative to the policy directory), is not a readable regular file or does not parse; a `path` that is not absolute; a `mode` that is not octal; an `owner` or `group` that is not a name or numeric id. A value written as a template (`{{ ... }}`) is checked once rendered for each host.\n- The template is rendered once per host and run: the contents the check diffs are the ones apply uploads and the re-check after apply compares, so a template with a changing value (`{{ now.UnixNano }}`) converges (and changes again on the next run)." + "\n- `validate` (e.g. `validate = \"nginx -t -c %s\"`) checks the rendered contents on the host before they replace the file, exactly as for `file`: the temp file's path quoted by opsmop in place of `%s`, run as the become user, a refusal leaves the old file and fails with the command's output; check never runs it (its change's message says that apply will). `opsmop validate` reports a `validate` without `%s`, with `%s` in quotes, with another `%` sequence or an unterminated quote at the key's line." + ``,
 		toml: `[[roles.resources]]
 type = "template"
 src = "templates/app.conf.tmpl"
@@ -323,6 +339,7 @@ state = "absent"`,
   name: olduser
   state: absent`,
 	},
+	"authorized_key": authorizedKeyDocs(), // authorized_key_test.go
 	"group": {
 		notes: "- Apply runs `groupadd` / `groupmod -g` / `groupdel`.\n- `opsmop validate` (and `check` and `apply`, before any host is contacted) reports, at the key's line: a `name` that is not a valid name; a negative `gid`. A value written as a template (`{{ ... }}`) is checked once rendered for each host.",
 		toml: `[[roles.resources]]
@@ -341,6 +358,7 @@ state = "absent"`,
   name: oldgroup
   state: absent`,
 	},
+	"cron": cronDocs(), // cron_test.go
 	"echo": {
 		notes: "- Check reports no change with the message; apply does nothing. Nothing runs on the host.",
 		toml: `[[roles.resources]]
@@ -523,7 +541,7 @@ func TestRegistry(t *testing.T) {
 	}{
 		"file": {"path", true}, "template": {"path", true}, "directory": {"path", true}, "link": {"path", true},
 		"line": {"path", true}, "shell": {"cmd", true}, "package": {"name", false}, "service": {"service", true},
-		"user": {"name", false}, "group": {"name", false}, "echo": {"msg", true}, "assert": {"that", true},
+		"user": {"name", false}, "authorized_key": {"user", false}, "group": {"name", false}, "cron": {"name", false}, "echo": {"msg", true}, "assert": {"that", true},
 	}
 	if len(reg) != len(want) {
 		t.Errorf("got %d types; want %d", len(reg), len(want))
