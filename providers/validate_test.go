@@ -214,17 +214,19 @@ func TestAssertValidate(t *testing.T) {
 // each rule).
 func TestEveryTypeValidates(t *testing.T) {
 	invalid := map[string]any{
-		"file":      &FileSpec{Path: "/a", Content: ptr("x"), Src: "b"},
-		"template":  &TemplateSpec{Path: "/a"},
-		"directory": &DirectorySpec{Path: "/", State: "absent"},
-		"link":      &LinkSpec{Path: "/a"},
-		"line":      &LineSpec{Path: "/a"},
-		"shell":     &ShellSpec{Cmd: " "},
-		"package":   &PackageSpec{Name: []string{"a"}, Version: "1", Provider: "apk"},
-		"service":   &ServiceSpec{Service: "-x"},
-		"user":      &UserSpec{Name: "a", UID: ptr(-1)},
-		"group":     &GroupSpec{Name: "a", GID: ptr(-1)},
-		"assert":    &AssertSpec{},
+		"file":           &FileSpec{Path: "/a", Content: ptr("x"), Src: "b"},
+		"template":       &TemplateSpec{Path: "/a"},
+		"directory":      &DirectorySpec{Path: "/", State: "absent"},
+		"link":           &LinkSpec{Path: "/a"},
+		"line":           &LineSpec{Path: "/a"},
+		"shell":          &ShellSpec{Cmd: " "},
+		"package":        &PackageSpec{Name: []string{"a"}, Version: "1", Provider: "apk"},
+		"service":        &ServiceSpec{Service: "-x"},
+		"user":           &UserSpec{Name: "a", UID: ptr(-1)},
+		"group":          &GroupSpec{Name: "a", GID: ptr(-1)},
+		"assert":         &AssertSpec{},
+		"authorized_key": &AuthorizedKeySpec{User: "a", Key: []string{"not a key"}},
+		"cron":           &CronSpec{Name: "a", Minute: "61", Job: "true"},
 	}
 	for name, rt := range Registry() {
 		t.Run(name, func(t *testing.T) {
