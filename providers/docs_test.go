@@ -276,27 +276,7 @@ state = "absent"`,
   name: [telnet, rsh-client]
   state: absent`,
 	},
-	"service": {
-		notes: `- systemd: ` + "`systemctl is-active`, `is-enabled`, `start`/`stop`/`restart`/`reload`, `enable`/`disable`" + `.
-- sysv: ` + "`service NAME status`" + ` (exit status 0 = running; ` + "`/etc/init.d/NAME`" + ` when there is no ` + "`service`" + ` command) and ` + "`service NAME start|stop|restart|reload`" + `; enabled means ` + "`/etc/rc[2-5].d/S??NAME`" + ` links exist (managed with ` + "`update-rc.d NAME defaults`/`enable`/`disable`" + `), or ` + "`chkconfig NAME`" + ` on hosts with chkconfig (` + "`chkconfig NAME on|off`" + `).
-- ` + "`restarted`" + ` and ` + "`reloaded`" + ` always report ` + "`run`" + `: they are meant for handlers.
-- A service that does not exist yet (installed by an earlier resource) is reported with a message at check time; apply fails if it still does not exist.` + "\n- `opsmop validate` (and `check` and `apply`, before any host is contacted) reports, at the key's line: a `service` that is not a service name (empty, starting with `-`, or holding `/` or a space). A value written as a template (`{{ ... }}`) is checked once rendered for each host." + ``,
-		toml: `[[roles.resources]]
-type = "service"
-service = "nginx"
-state = "started"
-enabled = true
-
-[[roles.handlers]]
-name = "reload nginx"
-type = "service"
-service = "nginx"
-state = "reloaded"`,
-		yaml: `- type: service
-  service: nginx
-  state: started
-  enabled: true`,
-	},
+	"service": serviceDocs(), // service_systemd_test.go
 	"user": {
 		notes: `- The probe reads ` + "`getent passwd NAME`, `id -gn NAME`, `id -Gn NAME`" + ` and, when ` + "`password`" + ` is given, the hash in ` + "`/etc/shadow`" + ` (readable by root only: without it the password is not managed and check says so).
 - Apply runs ` + "`useradd`" + ` / ` + "`usermod`" + ` / ` + "`userdel`" + ` (the home directory is kept); the password hash is given to ` + "`chpasswd -e`" + ` on stdin, so it never appears in a process list, and changes show as ` + "`password: <redacted> -> <changed>`" + `.
@@ -358,7 +338,9 @@ state = "absent"`,
   name: oldgroup
   state: absent`,
 	},
-	"cron": cronDocs(), // cron_test.go
+	"cron":     cronDocs(),     // cron_test.go
+	"git":      gitDocs(),      // git_test.go
+	"download": downloadDocs(), // download_test.go
 	"echo": {
 		notes: "- Check reports no change with the message; apply does nothing. Nothing runs on the host.",
 		toml: `[[roles.resources]]
@@ -542,6 +524,8 @@ func TestRegistry(t *testing.T) {
 		"file": {"path", true}, "template": {"path", true}, "directory": {"path", true}, "link": {"path", true},
 		"line": {"path", true}, "shell": {"cmd", true}, "package": {"name", false}, "service": {"service", true},
 		"user": {"name", false}, "authorized_key": {"user", false}, "group": {"name", false}, "cron": {"name", false}, "echo": {"msg", true}, "assert": {"that", true},
+		"git":      {"path", true},
+		"download": {"path", true}, // download_test.go
 	}
 	if len(reg) != len(want) {
 		t.Errorf("got %d types; want %d", len(reg), len(want))

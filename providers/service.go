@@ -17,6 +17,11 @@ type ServiceSpec struct {
 	State    string `opsmop:"state" enum:"started|stopped|restarted|reloaded" doc:"started/stopped: running or not; restarted/reloaded: always restart/reload (typical for handlers; reloading a stopped service starts it); unset: running state not managed"`
 	Enabled  *bool  `opsmop:"enabled" doc:"start at boot (true) or not (false); unset: not managed. systemd units that cannot be enabled or disabled (static, indirect, generated) count as satisfying either"`
 	Provider string `opsmop:"provider" enum:"systemd|sysv" doc:"the init system; default: systemd when the host's init_system fact is systemd, else sysv (service/init.d scripts, with update-rc.d or chkconfig for enabled)"`
+	// DaemonReload runs `systemctl daemon-reload` before anything else
+	// when systemd says the unit's files changed since it loaded them.
+	DaemonReload bool `opsmop:"daemon_reload" doc:"systemd only: run systemctl daemon-reload first when systemd reports the unit's files changed on disk (NeedDaemonReload=yes, or a unit file present for a unit systemd has not loaded); it then happens once per host however many services ask for it"`
+	// Masked masks (true) or unmasks (false) the unit; nil leaves it.
+	Masked *bool `opsmop:"masked" doc:"systemd only: mask the unit (true: systemctl mask, it can no longer be started, by anything) or unmask it (false); unset: not managed. Masking does not stop a running unit: add state = \"stopped\""`
 }
 
 // Validate checks the rules of a service that need no host (see
@@ -29,6 +34,23 @@ func (s *ServiceSpec) Validate() error {
 	}
 	p.enum("state", s.State, "started", "stopped", "restarted", "reloaded")
 	p.enum("provider", s.Provider, "systemd", "sysv")
+	if s.Provider == "sysv" {
+		if s.DaemonReload {
+			p.add("daemon_reload", "daemon_reload needs provider systemd: sysv has no unit files to reload (init scripts are read on every run)")
+		}
+		if s.Masked != nil {
+			p.add("masked", "masked needs provider systemd: sysv has no masking (use enabled = false, or remove the init script)")
+		}
+	}
+	if s.Masked != nil && *s.Masked {
+		switch s.State {
+		case "started", "restarted", "reloaded":
+			p.add("masked", "masked = true with state = %q: a masked unit cannot be started; use state = \"stopped\" or leave state unset", s.State)
+		}
+		if s.Enabled != nil && *s.Enabled {
+			p.add("masked", "masked = true with enabled = true: a masked unit cannot be enabled; use enabled = false or leave enabled unset")
+		}
+	}
 	return p.err()
 }
 
@@ -43,6 +65,8 @@ type servicePlan struct {
 	Enable  *bool
 	EnTool  string // sysv: update-rc.d | chkconfig
 	Missing bool
+	Reload  bool  // systemd: daemon-reload first
+	Mask    *bool // systemd: mask (true, last) or unmask (false, first)
 }
 
 // labels names the instance by its service name; the errors of Apply
@@ -53,15 +77,22 @@ func (serviceProvider) labels(s *ServiceSpec) errLabels {
 }
 
 // Probe reports whether the service exists, runs, and is enabled.
-// systemd: `load=`, `active=`, `enabled=` (systemctl's words); sysv:
+// systemd: `load=`, `active=`, `enabled=` (systemctl's words), and with
+// daemon_reload `reload=` (NeedDaemonReload) and `unitfile=0|1` (a unit
+// file exists on disk); sysv:
 // `exists=0|1`, `status=RC` (of `service NAME status`), `entool=` and
 // `enabled=0|1`.
 func (serviceProvider) Probe(s *ServiceSpec, req *Request) (string, error) {
 	q := shell.Quote(s.Service)
 	if initSystem(req, s) == "systemd" {
-		return "printf 'load=%s\\n' \"$(systemctl show -p LoadState --value " + q + " 2>/dev/null)\"\n" +
+		script := "printf 'load=%s\\n' \"$(systemctl show -p LoadState --value " + q + " 2>/dev/null)\"\n" +
 			"printf 'active=%s\\n' \"$(systemctl is-active " + q + " 2>/dev/null)\"\n" +
-			"printf 'enabled=%s\\n' \"$(systemctl is-enabled " + q + " 2>/dev/null)\"\n", nil
+			"printf 'enabled=%s\\n' \"$(systemctl is-enabled " + q + " 2>/dev/null)\"\n"
+		if s.DaemonReload {
+			script += "printf 'reload=%s\\n' \"$(systemctl show -p NeedDaemonReload --value " + q + " 2>/dev/null)\"\n" +
+				"u=0; for d in /etc/systemd/system /run/systemd/system /usr/local/lib/systemd/system /usr/lib/systemd/system /lib/systemd/system; do if [ -f \"$d\"/" + shell.Quote(unitFile(s.Service)) + " ]; then u=1; fi; done; echo unitfile=$u\n"
+		}
+		return script, nil
 	}
 	return "if [ -f /etc/init.d/" + q + " ]; then echo exists=1; else echo exists=0; fi\n" +
 		sysvFunc(s.Service) +
@@ -80,8 +111,9 @@ func (serviceProvider) Check(s *ServiceSpec, req *Request, probe connection.Resu
 		return nil, err
 	}
 	pl := servicePlan{Name: s.Service, Init: initSystem(req, s)}
-	var running, missing bool
+	var running, missing, masked bool
 	var enabled, enabledFixed bool // enabledFixed: cannot be changed (static)
+	var fields []Field
 	if pl.Init == "systemd" {
 		missing = p.get("load") == "not-found" || p.get("load") == ""
 		switch p.get("active") {
@@ -93,8 +125,34 @@ func (serviceProvider) Check(s *ServiceSpec, req *Request, probe connection.Resu
 			enabled = true
 		case "static", "indirect", "generated", "transient":
 			enabledFixed = true
+		case "masked", "masked-runtime":
+			masked = true
+		}
+		if p.get("load") == "masked" {
+			masked = true
+		}
+		if s.DaemonReload {
+			// systemd's own word, or a unit file on disk for a unit it has
+			// not loaded (created since the last reload).
+			switch {
+			case p.get("reload") == "yes":
+				pl.Reload = true
+				fields = append(fields, Field{Name: "daemon_reload", Before: "unit files changed on disk", After: "reloaded"})
+			case missing && p.get("unitfile") == "1":
+				pl.Reload = true
+				missing = false
+				fields = append(fields, Field{Name: "daemon_reload", Before: "unit file not loaded yet", After: "reloaded"})
+			}
+		}
+		if s.Masked != nil && *s.Masked != masked {
+			v := *s.Masked
+			pl.Mask = &v
+			fields = append(fields, Field{Name: "masked", Before: strconv.FormatBool(masked), After: strconv.FormatBool(v)})
 		}
 	} else {
+		if s.DaemonReload || s.Masked != nil {
+			return nil, fmt.Errorf("daemon_reload and masked need systemd, and the host's init system is not systemd (set provider = \"systemd\" if the init_system fact is wrong)")
+		}
 		missing = p.get("exists") != "1"
 		rc, err := strconv.Atoi(p.get("status"))
 		if err != nil {
@@ -108,7 +166,7 @@ func (serviceProvider) Check(s *ServiceSpec, req *Request, probe connection.Resu
 		}
 	}
 	pl.Missing = missing
-	ch := &Change{}
+	ch := &Change{Fields: fields}
 	if missing {
 		ch.Message = "service " + s.Service + " not found (yet); it must exist by the time this is applied"
 	}
@@ -134,10 +192,26 @@ func (serviceProvider) Check(s *ServiceSpec, req *Request, probe connection.Resu
 		}
 		ch.Fields = append(ch.Fields, Field{Name: "state", Before: runWord[running], After: "reloaded"})
 	}
-	if s.Enabled != nil && !enabledFixed && enabled != *s.Enabled {
+	switch {
+	case s.Enabled != nil && masked && pl.Mask != nil && !*pl.Mask:
+		// Unmasking reveals the enablement masking hid: set it either way
+		// (enable and disable are idempotent).
+		v := *s.Enabled
+		pl.Enable = &v
+		ch.Fields = append(ch.Fields, Field{Name: "enabled", Before: "masked", After: strconv.FormatBool(v)})
+	case s.Enabled != nil && !enabledFixed && enabled != *s.Enabled && !(masked && !*s.Enabled):
 		v := *s.Enabled
 		pl.Enable = &v
 		ch.Fields = append(ch.Fields, Field{Name: "enabled", Before: strconv.FormatBool(enabled), After: strconv.FormatBool(v)})
+	}
+	if masked && pl.Mask == nil {
+		// systemctl would refuse: say so now, naming the cure.
+		if pl.Action != "" && pl.Action != "stop" {
+			return nil, fmt.Errorf("unit %s is masked and cannot be started (state = %q); set masked = false to unmask it", s.Service, s.State)
+		}
+		if pl.Enable != nil && *pl.Enable {
+			return nil, fmt.Errorf("unit %s is masked and cannot be enabled; set masked = false to unmask it", s.Service)
+		}
 	}
 	switch {
 	case s.State == "restarted" || s.State == "reloaded":
@@ -162,11 +236,22 @@ func (serviceProvider) Apply(ctx context.Context, h Host, s *ServiceSpec, req *R
 	var b strings.Builder
 	b.WriteString("set -e\n")
 	if pl.Init == "systemd" {
+		// Order: reload the unit files, unmask, then start/stop and
+		// enable/disable the unit as now loaded, mask last.
+		if pl.Reload {
+			b.WriteString("systemctl daemon-reload\n")
+		}
+		if pl.Mask != nil && !*pl.Mask {
+			b.WriteString("systemctl unmask " + q + "\n")
+		}
 		if pl.Action != "" {
 			b.WriteString("systemctl " + pl.Action + " " + q + "\n")
 		}
 		if pl.Enable != nil {
 			b.WriteString("systemctl " + map[bool]string{true: "enable", false: "disable"}[*pl.Enable] + " " + q + "\n")
+		}
+		if pl.Mask != nil && *pl.Mask {
+			b.WriteString("systemctl mask " + q + "\n")
 		}
 	} else {
 		if pl.Action != "" {
@@ -204,6 +289,18 @@ func initSystem(req *Request, s *ServiceSpec) string {
 		return "systemd"
 	}
 	return "sysv"
+}
+
+// unitFile is the file name of a service's unit: NAME.service unless the
+// name already has a unit suffix.
+func unitFile(name string) string {
+	if i := strings.LastIndexByte(name, '.'); i > 0 {
+		switch name[i+1:] {
+		case "service", "socket", "timer", "target", "path", "mount", "automount", "swap", "slice", "scope", "device":
+			return name
+		}
+	}
+	return name + ".service"
 }
 
 // sysvFunc defines svc(): the init script through `service` when present.
