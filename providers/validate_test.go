@@ -227,6 +227,8 @@ func TestEveryTypeValidates(t *testing.T) {
 		"assert":         &AssertSpec{},
 		"authorized_key": &AuthorizedKeySpec{User: "a", Key: []string{"not a key"}},
 		"cron":           &CronSpec{Name: "a", Minute: "61", Job: "true"},
+		"git":            &GitSpec{Repo: "/srv/r.git", Path: "relative"},
+		"download":       &DownloadSpec{URL: "ftp://example.com/x", Path: "/a"},
 	}
 	for name, rt := range Registry() {
 		t.Run(name, func(t *testing.T) {
