@@ -12,7 +12,8 @@
 #   BENCH_ANSIBLE_REPS=REPS   repetitions of Ansible's measurements (W1, W3, W4, W5)
 #   BENCH_W2_ANSIBLE_REPS=1   repetitions of Ansible on W2 (50 hosts; one run is minutes)
 #   BENCH_WORKLOADS="w1 w5 w4 w3 w2"   which workloads, in this order
-#   BENCH_W2_HOSTS=50  BENCH_W3_HOSTS=10  BENCH_W4_MB=200  BENCH_DELAY=12.5ms (W5, per direction)
+#   BENCH_W2_HOSTS=50  BENCH_W3_HOSTS=10  BENCH_W4_MB=200  BENCH_DELAY=12.5ms (W5, W6, per direction)
+#   BENCH_W6_FILES=2000       files in W6's tree
 #   BENCH_OUT=bench/results/bench-<UTC time>.txt   where the raw output is saved
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,10 +24,11 @@ export LC_ALL=C.UTF-8 # Ansible refuses other encodings; C.UTF-8 keeps "." as th
 REPS=${BENCH_REPS:-5}
 ANSIBLE_REPS=${BENCH_ANSIBLE_REPS:-$REPS}
 W2_ANSIBLE_REPS=${BENCH_W2_ANSIBLE_REPS:-1}
-WORKLOADS=${BENCH_WORKLOADS:-"w1 w5 w4 w3 w2"}
+WORKLOADS=${BENCH_WORKLOADS:-"w1 w5 w6 w4 w3 w2"}
 W2_HOSTS=${BENCH_W2_HOSTS:-50}
 W3_HOSTS=${BENCH_W3_HOSTS:-10}
 W4_MB=${BENCH_W4_MB:-200}
+W6_FILES=${BENCH_W6_FILES:-2000}
 DELAY=${BENCH_DELAY:-12.5ms}
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=${BENCH_OUT:-bench/results/bench-$STAMP.txt}
@@ -35,12 +37,12 @@ if [ "$(id -u)" != 0 ]; then
   echo "bench: the lab starts sshd hosts in Linux namespaces and needs root: sudo make bench" >&2
   exit 1
 fi
-for v in REPS ANSIBLE_REPS W2_ANSIBLE_REPS W2_HOSTS W3_HOSTS W4_MB; do
+for v in REPS ANSIBLE_REPS W2_ANSIBLE_REPS W2_HOSTS W3_HOSTS W4_MB W6_FILES; do
   case ${!v} in '' | *[!0-9]*) echo "bench: BENCH_$v=${!v}: want a whole number" >&2; exit 1 ;; esac
 done
 [ "$REPS" -ge 1 ] || { echo "bench: BENCH_REPS must be at least 1" >&2; exit 1; }
 for w in $WORKLOADS; do
-  case $w in w1 | w2 | w3 | w4 | w5) ;; *) echo "bench: BENCH_WORKLOADS: unknown workload $w (w1..w5)" >&2; exit 1 ;; esac
+  case $w in w1 | w2 | w3 | w4 | w5 | w6) ;; *) echo "bench: BENCH_WORKLOADS: unknown workload $w (w1..w6)" >&2; exit 1 ;; esac
 done
 
 mkdir -p "$(dirname "$OUT")"
@@ -376,7 +378,7 @@ fleet() {
 
 # --- W1: 3 hosts x 20 resources ---------------------------------------------
 NEED_SMALL=no
-for w in $WORKLOADS; do case $w in w1 | w4 | w5) NEED_SMALL=yes ;; esac; done
+for w in $WORKLOADS; do case $w in w1 | w4 | w5 | w6) NEED_SMALL=yes ;; esac; done
 SMALL_LAB=
 SMALL_HOSTS=
 
@@ -462,6 +464,62 @@ run_w5() {
     done <"$WORK/w5p.hosts"
   done
   cp "$SMALL_LAB/known_hosts" "$WORK/home/.ssh/known_hosts"
+  echo
+}
+
+# --- W6: a 2,000-file tree vs one file, through the latency proxy -----------
+# On the small lab's first host, through its own latencyproxy (127.87.x):
+# per repetition, reset, the tree's first apply (timed: the initial
+# upload), then a no-op apply of the tree and one of a single `file`
+# (each one connection: handshake, facts, the probe batch). The no-op
+# difference divided by the added round-trip time (2 x DELAY) is how many
+# round trips more the 2,000-file tree costs; the proxy counts them too.
+run_w6() {
+  local dir=$WORK/w6 inv=$WORK/w6-opsmop.toml hf=$WORK/w6.direct r i before ms d o t h a p
+  echo "== W6: a tree of $W6_FILES small files vs one file, $DELAY added per direction by bench/latencyproxy"
+  echo "   load $(cut -d' ' -f1-3 /proc/loadavg)"
+  head -n 1 "$SMALL_HOSTS" >"$hf"
+  mkdir -p "$dir/files/tree"
+  for ((i = 0; i < W6_FILES; i++)); do
+    d=$dir/files/tree/d$((i % 20))
+    [ -d "$d" ] || mkdir "$d"
+    echo "file $i of the W6 tree" >"$d/f$i.txt"
+  done
+  printf '[[roles]]\nname = "w6"\n\n  [[roles.resources]]\n  type = "tree"\n  src = "files/tree"\n  path = "/srv/w6tree"\n' >"$dir/tree.toml"
+  printf '[[roles]]\nname = "w6"\n\n  [[roles.resources]]\n  type = "file"\n  path = "/srv/w6one"\n  content = "one file\\n"\n' >"$dir/one.toml"
+  start_proxy w6p 87 "$hf" "$SMALL_LAB/known_hosts"
+  cat "$SMALL_LAB/known_hosts" "$WORK/w6p.known_hosts" >"$WORK/home/.ssh/known_hosts"
+  {
+    echo "[groups.bench.hosts]"
+    while read -r h a p _; do echo "\"$h\" = \"opsmop_host=$a opsmop_port=$p\""; done <"$WORK/w6p.hosts"
+    echo "[groups.all.vars]"
+    echo "opsmop_ssh_username = \"root\""
+    echo "opsmop_ssh_private_key = \"$SMALL_LAB/id_ed25519\""
+  } >"$inv"
+  for ((r = 1; r <= REPS; r++)); do
+    on_all "$hf" "$SMALL_LAB/known_hosts" "$SMALL_LAB/id_ed25519" 'rm -rf /srv/w6tree /srv/w6one' || die "w6: reset failed (see $LOGS/on_all.log)"
+    before=$(wc -l <"$WORK/w6p.log")
+    measure w6 first tree "$r" "$LOGS/w6-first-tree-$r.log" opsmop_run "$dir/tree.toml" "$inv" 1
+    expect_opsmop "$LOGS/w6-first-tree-$r.log" 1
+    rt_capture "$WORK/w6p.log" "$before" 1 w6 first-tree
+    opsmop_run "$dir/one.toml" "$inv" 1 >"$LOGS/w6-first-one-$r.log" 2>&1 || { tail -20 "$LOGS/w6-first-one-$r.log"; die "w6: apply of one file failed"; }
+    before=$(wc -l <"$WORK/w6p.log")
+    measure w6 noop tree "$r" "$LOGS/w6-noop-tree-$r.log" opsmop_run "$dir/tree.toml" "$inv" 1
+    expect_opsmop "$LOGS/w6-noop-tree-$r.log" 0
+    rt_capture "$WORK/w6p.log" "$before" 1 w6 noop-tree
+    before=$(wc -l <"$WORK/w6p.log")
+    measure w6 noop one "$r" "$LOGS/w6-noop-one-$r.log" opsmop_run "$dir/one.toml" "$inv" 1
+    expect_opsmop "$LOGS/w6-noop-one-$r.log" 0
+    rt_capture "$WORK/w6p.log" "$before" 1 w6 noop-one
+  done
+  cp "$SMALL_LAB/known_hosts" "$WORK/home/.ssh/known_hosts"
+  o=$(med w6 noop one)
+  t=$(med w6 noop tree)
+  case $DELAY in *ms) ms=${DELAY%ms} ;; *) ms=- ;; esac
+  echo "-- W6 medians: no-op one file $o s, no-op $W6_FILES-file tree $t s (difference $(awk -v a="$t" -v b="$o" 'BEGIN { printf "%.3f", a - b }') s);" \
+    "round trips (RTT = 2 x $DELAY): $(awk -v a="$t" -v b="$o" -v m="$ms" 'BEGIN { if (m == "-") print "-"; else printf "%.1f", (a - b) * 1000 / (2 * m) }') more by wall clock;" \
+    "counted by the proxy: tree $(awk -F'\t' '$1 == "w6" && $2 == "noop-tree" { print $4 }' "$RTS" | median), one file $(awk -F'\t' '$1 == "w6" && $2 == "noop-one" { print $4 }' "$RTS" | median)"
+  echo "-- W6 initial upload of the tree (first apply, whole run): $(med w6 first tree) s"
   echo
 }
 
@@ -609,6 +667,7 @@ for w in $WORKLOADS; do
     w3) row w3 first "$W3_HOSTS" none; row w3 noop "$W3_HOSTS" none ;;
     w4) row w4 first 3 scp; row w4 noop 3 none ;;
     w5) row w5 first 3 floor; row w5 noop 3 floor ;;
+    w6) ;; # printed by run_w6 (no Ansible or floor column)
   esac
 done
 echo "(floor: W1/W2/W5 one 'ssh HOST sh' per host with the 20 checks, all in parallel; W4: scp in parallel; first = apply from a clean state, noop = apply again)"

@@ -339,6 +339,7 @@ state = "absent"`,
   state: absent`,
 	},
 	"cron":     cronDocs(),     // cron_test.go
+	"tree":     treeDocs(),     // tree_test.go
 	"git":      gitDocs(),      // git_test.go
 	"download": downloadDocs(), // download_test.go
 	"echo": {
@@ -526,6 +527,7 @@ func TestRegistry(t *testing.T) {
 		"user": {"name", false}, "authorized_key": {"user", false}, "group": {"name", false}, "cron": {"name", false}, "echo": {"msg", true}, "assert": {"that", true},
 		"git":      {"path", true},
 		"download": {"path", true}, // download_test.go
+		"tree":     {"path", true}, // tree_test.go
 	}
 	if len(reg) != len(want) {
 		t.Errorf("got %d types; want %d", len(reg), len(want))

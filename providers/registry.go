@@ -31,6 +31,8 @@ func types() []typeDef {
 			Doc: "A file rendered from a local template: shorthand for a file with template."}, templateProvider{}),
 		define[DirectorySpec](policy.ResourceType{Name: "directory", Identity: "path", Handler: true,
 			Doc: "A directory with mode, owner and group, optionally applied recursively."}, directoryProvider{}),
+		define[TreeSpec](policy.ResourceType{Name: "tree", Identity: "path", Handler: true,
+			Doc: "A local directory copied recursively to the host (like Ansible's copy of a directory, or synchronize): one probe for the whole tree, one upload for all new and changed files, optional delete of what src does not have."}, treeProvider{}),
 		define[LinkSpec](policy.ResourceType{Name: "link", Identity: "path", Handler: true,
 			Doc: "A symbolic link."}, linkProvider{}),
 		define[DownloadSpec](policy.ResourceType{Name: "download", Identity: "path", Handler: true,

@@ -229,6 +229,7 @@ func TestEveryTypeValidates(t *testing.T) {
 		"cron":           &CronSpec{Name: "a", Minute: "61", Job: "true"},
 		"git":            &GitSpec{Repo: "/srv/r.git", Path: "relative"},
 		"download":       &DownloadSpec{URL: "ftp://example.com/x", Path: "/a"},
+		"tree":           &TreeSpec{Src: "files", Path: "relative"},
 	}
 	for name, rt := range Registry() {
 		t.Run(name, func(t *testing.T) {
