@@ -338,10 +338,11 @@ state = "absent"`,
   name: oldgroup
   state: absent`,
 	},
-	"cron":     cronDocs(),     // cron_test.go
-	"tree":     treeDocs(),     // tree_test.go
-	"git":      gitDocs(),      // git_test.go
-	"download": downloadDocs(), // download_test.go
+	"cron":      cronDocs(),      // cron_test.go
+	"tree":      treeDocs(),      // tree_test.go
+	"git":       gitDocs(),       // git_test.go
+	"download":  downloadDocs(),  // download_test.go
+	"unarchive": unarchiveDocs(), // unarchive_test.go
 	"echo": {
 		notes: "- Check reports no change with the message; apply does nothing. Nothing runs on the host.",
 		toml: `[[roles.resources]]
@@ -525,9 +526,10 @@ func TestRegistry(t *testing.T) {
 		"file": {"path", true}, "template": {"path", true}, "directory": {"path", true}, "link": {"path", true},
 		"line": {"path", true}, "shell": {"cmd", true}, "package": {"name", false}, "service": {"service", true},
 		"user": {"name", false}, "authorized_key": {"user", false}, "group": {"name", false}, "cron": {"name", false}, "echo": {"msg", true}, "assert": {"that", true},
-		"git":      {"path", true},
-		"download": {"path", true}, // download_test.go
-		"tree":     {"path", true}, // tree_test.go
+		"git":       {"path", true},
+		"download":  {"path", true}, // download_test.go
+		"unarchive": {"path", true}, // unarchive_test.go
+		"tree":      {"path", true}, // tree_test.go
 	}
 	if len(reg) != len(want) {
 		t.Errorf("got %d types; want %d", len(reg), len(want))

@@ -215,6 +215,7 @@ func TestAssertValidate(t *testing.T) {
 func TestEveryTypeValidates(t *testing.T) {
 	invalid := map[string]any{
 		"file":           &FileSpec{Path: "/a", Content: ptr("x"), Src: "b"},
+		"unarchive":      &UnarchiveSpec{Src: "a.rar", Path: "/a"}, // unarchive_test.go
 		"template":       &TemplateSpec{Path: "/a"},
 		"directory":      &DirectorySpec{Path: "/", State: "absent"},
 		"link":           &LinkSpec{Path: "/a"},
