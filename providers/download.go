@@ -74,6 +74,9 @@ func checkDownloadURL(raw string) error {
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
 		return fmt.Errorf("url %q: want an http:// or https:// URL", redactURL(raw))
+	case !strings.HasPrefix(raw, "http://") && !strings.HasPrefix(raw, "https://"):
+		// url.Parse lowercases the scheme; busybox wget matches it as written.
+		return fmt.Errorf("url %q: write the scheme in lower case (http:// or https://)", redactURL(raw))
 	case u.Host == "":
 		return fmt.Errorf("url %q has no host", redactURL(raw))
 	case strings.ContainsAny(raw, " \""):
