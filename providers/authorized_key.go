@@ -202,10 +202,10 @@ type akLine struct {
 // parseAuthorizedKeys splits a file into lines (the last one's newline,
 // if any, dropped) and parses each.
 func parseAuthorizedKeys(content []byte) []akLine {
-	text := strings.TrimSuffix(string(content), "\n")
-	if text == "" && len(content) <= 1 {
+	if len(content) == 0 {
 		return nil
 	}
+	text := strings.TrimSuffix(string(content), "\n")
 	var out []akLine
 	for _, l := range strings.Split(text, "\n") {
 		t := strings.TrimSpace(l)
