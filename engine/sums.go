@@ -20,6 +20,10 @@ type sumCache struct {
 	mu      sync.Mutex
 	entries map[sumKey]*sumEntry
 	hashed  int // files hashed so far (for tests), under mu
+	// bufs holds copy buffers: io.Copy from an *os.File into a hash
+	// would allocate (and zero) 32 KiB per file, which for a tree of
+	// thousands of small files costs more than the hashing.
+	bufs sync.Pool
 }
 
 type sumKey struct {
@@ -62,7 +66,13 @@ func (c *sumCache) sum(path string) (string, int64, error) {
 	}
 	c.mu.Unlock()
 	e.once.Do(func() {
-		e.sum, e.err = hashFile(path, k)
+		buf, _ := c.bufs.Get().(*[]byte)
+		if buf == nil {
+			b := make([]byte, 64<<10)
+			buf = &b
+		}
+		e.sum, e.err = hashFile(path, k, *buf)
+		c.bufs.Put(buf)
 		c.mu.Lock()
 		c.hashed++
 		c.mu.Unlock()
@@ -70,16 +80,16 @@ func (c *sumCache) sum(path string) (string, int64, error) {
 	return e.sum, k.size, e.err
 }
 
-// hashFile hashes path and fails if the file no longer matches k once
-// read (it changed while being read).
-func hashFile(path string, k sumKey) (string, error) {
+// hashFile hashes path, reading through buf, and fails if the file no
+// longer matches k once read (it changed while being read).
+func hashFile(path string, k sumKey, buf []byte) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	if _, err := io.CopyBuffer(h, struct{ io.Reader }{f}, buf); err != nil { // no WriteTo: use buf
 		return "", fmt.Errorf("read: %w", err)
 	}
 	fi, err := f.Stat()

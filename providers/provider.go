@@ -117,6 +117,8 @@ type Request struct {
 type Memo struct {
 	// source holds the file provider's wanted contents once loaded.
 	source *loadedSource
+	// tree holds the tree provider's listing of src once walked.
+	tree *memoTree
 }
 
 // Provider implements one resource type. Probe and Check validate

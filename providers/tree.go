@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -96,7 +97,28 @@ type treeEntry struct {
 
 // localTree lists src's entries (directories first by path order), with
 // the excluded paths left out. Symlinks and special files are refused.
+// The listing (or its error) is kept in req.Memo: src is walked once per
+// instance.
 func localTree(req *Request, s *TreeSpec) ([]treeEntry, error) {
+	if req != nil && req.Memo != nil && req.Memo.tree != nil {
+		return req.Memo.tree.ents, req.Memo.tree.err
+	}
+	ents, err := walkTree(req, s)
+	if req != nil && req.Memo != nil && req.Open != nil {
+		req.Memo.tree = &memoTree{ents: ents, err: err}
+	}
+	return ents, err
+}
+
+// memoTree is a walk of src kept in Request.Memo, so that Probe, Check,
+// Apply and the re-check of one instance walk src once.
+type memoTree struct {
+	ents []treeEntry
+	err  error
+}
+
+// walkTree lists src (see localTree).
+func walkTree(req *Request, s *TreeSpec) ([]treeEntry, error) {
 	if req == nil || req.Open == nil {
 		return nil, fmt.Errorf("src %s: no local file access in this context", s.Src)
 	}
@@ -211,8 +233,39 @@ func (treeProvider) Probe(s *TreeSpec, req *Request) (string, error) {
 			return "", err
 		}
 	}
+	// The wanted files' sums, kept in the memo'd listing for Check, and
+	// the sum of the hash tool's whole answer as it would read when every
+	// file matches: the host then prints one line instead of one per file.
+	// Names the tools would escape (a backslash, newline or carriage
+	// return) get no such shortcut.
+	agg := sha256.New()
+	aggOK := false
+	buf := make([]byte, 32<<10)
+	for i, e := range ents {
+		if e.Dir {
+			continue
+		}
+		if e.Sum == "" {
+			sum, err := localSum(req, path.Join(s.Src, e.Rel), buf)
+			if err != nil {
+				return "", fmt.Errorf("src %s: %w", path.Join(s.Src, e.Rel), err)
+			}
+			ents[i].Sum = sum
+		}
+		if strings.ContainsAny(e.Rel, "\\\n\r") {
+			agg = nil
+		}
+		if agg != nil {
+			aggOK = true
+			fmt.Fprintf(agg, "%s  ./%s\n", ents[i].Sum, e.Rel)
+		}
+	}
+	// The answer is gathered and printed in one write, after the hashing:
+	// printed as it comes, the listing and the sums would reach the
+	// controller as separate bursts, with its SSH window adjustments in
+	// between.
 	var b strings.Builder
-	b.WriteString("p=" + shell.Quote(s.Path) + "\n")
+	b.WriteString("o=$(\np=" + shell.Quote(s.Path) + "\n")
 	b.WriteString(treeListScript)
 	var chunk strings.Builder
 	flush := func() {
@@ -221,7 +274,12 @@ func (treeProvider) Probe(s *TreeSpec, req *Request) (string, error) {
 			chunk.Reset()
 		}
 	}
-	b.WriteString("if [ -n \"$H\" ]; then echo sums=\n")
+	b.WriteString("if [ -n \"$H\" ]; then\n")
+	if aggOK && agg != nil {
+		b.WriteString("s=$(\n")
+	} else {
+		b.WriteString("echo sums=\n")
+	}
 	for _, e := range ents {
 		if e.Dir {
 			continue
@@ -232,7 +290,12 @@ func (treeProvider) Probe(s *TreeSpec, req *Request) (string, error) {
 		chunk.WriteString(" " + shell.Quote("./"+e.Rel))
 	}
 	flush()
-	b.WriteString("echo end-sums=\nfi\nfi\n")
+	if aggOK && agg != nil {
+		fmt.Fprintf(&b, ")\nif [ \"$(printf '%%s\\n' \"$s\" | $H)\" = '%x  -' ]; then echo sums=same; else echo sums=; [ -z \"$s\" ] || printf '%%s\\n' \"$s\"; echo end-sums=; fi\n", agg.Sum(nil))
+	} else {
+		b.WriteString("echo end-sums=\n")
+	}
+	b.WriteString("fi\nfi\nr=$?\necho .\nexit $r\n)\nr=$?\nprintf %s \"${o%.}\"\nexit $r\n")
 	return b.String(), nil
 }
 
@@ -277,8 +340,9 @@ type treeProbe struct {
 }
 
 // parseTreeProbe parses the probe's output; files are the wanted files in
-// the order the probe hashed them.
-func parseTreeProbe(out []byte, files []string) (*treeProbe, error) {
+// the order the probe hashed them, sums their local sums (sums=same, the
+// host's answer when every file has its wanted sum, takes them).
+func parseTreeProbe(out []byte, files, sums []string) (*treeProbe, error) {
 	tp := &treeProbe{Entries: map[string]*remoteEntry{}, HashTool: true}
 	line := func() (string, bool) {
 		i := bytes.IndexByte(out, '\n')
@@ -360,6 +424,22 @@ func parseTreeProbe(out []byte, files []string) (*treeProbe, error) {
 	rest := string(out)
 	if strings.HasPrefix(rest, "hashtool=0\n") {
 		tp.HashTool = false
+		return tp, nil
+	}
+	if rest == "sums=same\n" {
+		if len(sums) != len(files) {
+			return nil, fmt.Errorf("malformed probe output: sums=same without local sums")
+		}
+		if slices.Contains(sums, "") {
+			return nil, fmt.Errorf("malformed probe output: sums=same without local sums")
+		}
+		for i, name := range files {
+			e := tp.Entries[name]
+			if e == nil || e.Type != "file" {
+				return nil, fmt.Errorf("malformed probe output: sums=same but %s is not a file in the listing (did the tree change during the probe? run again)", displayName(name))
+			}
+			e.Sum = sums[i]
+		}
 		return tp, nil
 	}
 	rest, ok := strings.CutPrefix(rest, "sums=\n")
@@ -469,13 +549,14 @@ func (treeProvider) Check(s *TreeSpec, req *Request, probe connection.Result) (*
 	if err != nil {
 		return nil, err
 	}
-	var files []string
+	var files, sums []string
 	for _, e := range ents {
 		if !e.Dir {
 			files = append(files, e.Rel)
+			sums = append(sums, e.Sum)
 		}
 	}
-	tp, err := parseTreeProbe(probe.Stdout, files)
+	tp, err := parseTreeProbe(probe.Stdout, files, sums)
 	if err != nil {
 		return nil, err
 	}
@@ -548,9 +629,11 @@ func (treeProvider) Check(s *TreeSpec, req *Request, probe connection.Result) (*
 			}
 			continue
 		}
-		sum, err := localSum(req, path.Join(s.Src, e.Rel), buf)
-		if err != nil {
-			return nil, fmt.Errorf("src %s: %w", path.Join(s.Src, e.Rel), err)
+		sum := e.Sum
+		if sum == "" {
+			if sum, err = localSum(req, path.Join(s.Src, e.Rel), buf); err != nil {
+				return nil, fmt.Errorf("src %s: %w", path.Join(s.Src, e.Rel), err)
+			}
 		}
 		up := treeUpload{Rel: e.Rel, Size: e.Size, Sum: sum, Mode: want, Owner: s.Owner, Group: s.Group}
 		switch {

@@ -1,6 +1,7 @@
 package providers
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -26,7 +27,7 @@ const treeSubnet = 35
 func treeDocs() struct{ notes, toml, yaml string } {
 	return struct{ notes, toml, yaml string }{
 		notes: "- Like Ansible's `copy` of a directory (with `delete` as in `synchronize`'s `delete: yes`), `src` is copied *into* `path`: `src = \"files/app\"`, `path = \"/etc/app\"` makes `files/app/conf.d/x.conf` `/etc/app/conf.d/x.conf`. `path` and missing parents are created.\n" +
-			"- One probe for the whole tree, in the host's one-round-trip probe batch: one `find` lists type, size, mode, owner and group of everything under `path` (`stat -c` for many names per process), and one `sha256sum` (or `shasum -a 256`) process per few thousand names hashes every wanted file that exists there. The hash tool is given the names opsmop expects, so its output is parsed against names known on the controller; names holding a newline are listed in hex. Every wanted file is hashed, whatever its size: with a few processes for the whole tree, reading small files costs less than one more process per size. A host without sha256sum and shasum fails the check saying what to install.\n" +
+			"- One probe for the whole tree, in the host's one-round-trip probe batch: one `find` lists type, size, mode, owner and group of everything under `path` (`stat -c` for many names per process), and one `sha256sum` (or `shasum -a 256`) process per few thousand names hashes every wanted file that exists there. The hash tool is given the names opsmop expects, so its output is parsed against names known on the controller; names holding a newline are listed in hex. Every wanted file is hashed, whatever its size: with a few processes for the whole tree, reading small files costs less than one more process per size. The probe also carries the sha256 of the hash tool's whole answer as it reads when every file is as wanted; when the host's answer matches it, the host prints `sums=same` instead of a line per file (names with a backslash, newline or carriage return, which the tools escape, turn this off for the tree), so a no-op check of 2,000 files brings back the listing and one line. The answer is printed in one write at the end. A host without sha256sum and shasum fails the check saying what to install.\n" +
 			"- The change names each entry: an added file (`absent -> file 0644, sha256:…`), a changed one (`content sha256:… -> sha256:…`, mode when it changes too), an attribute change (`mode 0644 -> 0755`, `owner`, `group`) and, with `delete = true`, each removed entry (a removed directory once, with the count of entries in it). The message counts them (`3 added, 1 changed, 0 removed`). Contents are not diffed line by line (use `file` for a file whose diff you want to see).\n" +
 			"- Apply sends all new and changed files in **one** upload (a tar archive, over SFTP or, where SFTP cannot start, through the persistent shell; under sudo as for `file`), then runs **one** script: it unpacks into a private staging directory inside `path` (so every rename is atomic, on the same file system), sets modes and owners (one `chmod`/`chown` per distinct value), runs `validate` on each file, and only when all passed removes what goes, creates new directories and renames the files into place (one `mv` per directory). If `validate` fails for any file, nothing under `path` changes and the error names the file and shows the command's output. The host needs `tar` (GNU or busybox), `find`, `stat`, `od`.\n" +
 			"- Modes follow src (the exec bit survives; umask plays no part) unless `file_mode`/`dir_mode` is given; `dir_mode` applies to `path` itself as well (without it a new `path` gets src's mode and an existing one keeps its own, as Ansible's `copy` leaves `dest` alone). `owner`/`group` apply to every entry, `path` included; unset, new entries belong to the user opsmop writes as (the sudo user), and a replaced file keeps its owner and group (as with `file`).\n" +
@@ -174,11 +175,14 @@ type countingHost struct {
 	h       Host
 	runs    int
 	uploads int
+	last    []byte // the stdout of the last Run
 }
 
 func (c *countingHost) Run(ctx context.Context, script string, stdin io.Reader) (connection.Result, error) {
 	c.runs++
-	return c.h.Run(ctx, script, stdin)
+	res, err := c.h.Run(ctx, script, stdin)
+	c.last = res.Stdout
+	return res, err
 }
 
 func (c *countingHost) RunProbes(ctx context.Context, probes []connection.Probe) ([]connection.Result, error) {
@@ -322,6 +326,26 @@ func testTree(t *testing.T, ctx context.Context, c treeHost, base string) {
 	if ch.runs != 1 || ch.uploads != 0 {
 		t.Errorf("no-op check: got %d runs and %d uploads; want 1 and 0", ch.runs, ch.uploads)
 	}
+	// Without names the hash tools escape (hostile/ has a backslash and a
+	// newline), the host answers a no-op with one line for all the sums,
+	// and a changed file with every sum, so the change is still seen.
+	plain := &TreeSpec{Src: "src", Path: dst, Exclude: []string{"*.log", "cache", "hostile"}}
+	if c2, err := check(t, ctx, ch, p, newReq(plain, src, nil, nil)); err != nil || c2.Changed() {
+		t.Fatalf("re-check without hostile/: got %v, %v; want no change", c2, err)
+	}
+	if !bytes.HasSuffix(ch.last, []byte("\nsums=same\n")) {
+		t.Errorf("no-op probe answer: got %q; want it to end in sums=same", firstLines(ch.last, 3))
+	}
+	c.root(t, "cd "+shell.Quote(dst)+" && echo drift >> etc/app.conf")
+	c2, err := check(t, ctx, ch, p, newReq(plain, src, nil, nil))
+	if err != nil || fieldMap(c2)["etc/app.conf"] == "" || len(c2.Fields) != 1 {
+		t.Fatalf("check after etc/app.conf changed: got %v, %v; want a change of etc/app.conf only", c2, err)
+	}
+	if !bytes.Contains(ch.last, []byte("\nsums=\n")) {
+		t.Errorf("probe answer with a changed file: got %q; want every sum", firstLines(ch.last, 3))
+	}
+	converge(t, ch, p, newReq(plain, src, nil, nil), snap, Update)
+	ch.reset()
 
 	// Drift: edited, chmodded, extra files; excluded files on the host.
 	c.root(t, "cd "+shell.Quote(dst)+" && echo edited >> etc/app.conf && chmod 600 bin/run.sh && echo stray > stray && mkdir -p olddir/sub && echo x > olddir/sub/x && mkdir -p cache && echo keep > cache/keep && echo keep > keep.log")
@@ -484,20 +508,29 @@ func TestTreeParseProbe(t *testing.T) {
 		files     []string
 		want      map[string]string // name -> type/mode/sum
 		err       string
+		sums      []string // local sums of files (for sums=same)
 	}{
-		{"absent", "root=absent\n", nil, map[string]string{}, ""},
+		{"absent", "root=absent\n", nil, map[string]string{}, "", nil},
 		{"listing and sums", "root=directory\nlist=\n41ed 4096 0 0 root root .\n81a4 3 0 0 root root ./a b\nX 81ed 2 0 0 root root 2e2f610a62\na1ff 1 0 0 root root ./l\nend-list=\nsums=\n" + sum + "  ./a b\n" + sum + "  ./a\nb\nend-sums=\n",
 			[]string{"a b", "a\nb", "l", "gone"},
-			map[string]string{".": "directory 0755 ", "a b": "file 0644 " + sum, "a\nb": "file 0755 " + sum, "l": "link 0777 "}, ""},
+			map[string]string{".": "directory 0755 ", "a b": "file 0644 " + sum, "a\nb": "file 0755 " + sum, "l": "link 0777 "}, "", nil},
 		{"unreadable file skipped", "root=directory\nlist=\n81a4 3 0 0 root root ./a\n81a4 3 0 0 root root ./b\nend-list=\nsums=\n" + sum + "  ./b\nend-sums=\n",
-			[]string{"a", "b"}, map[string]string{"a": "file 0644 ", "b": "file 0644 " + sum}, ""},
-		{"no hash tool", "root=directory\nlist=\nend-list=\nhashtool=0\n", nil, map[string]string{}, ""},
-		{"unterminated", "root=directory\nlist=\n81a4 3 0 0 root root ./a\n", nil, nil, "listing not terminated"},
-		{"stray hash output", "root=directory\nlist=\n81a4 3 0 0 root root ./a\nend-list=\nsums=\n" + sum + "  ./zzz\nend-sums=\n", []string{"a"}, nil, "unexpected hash output"},
-		{"bad line", "root=directory\nlist=\nhello\nend-list=\n", nil, nil, "listing line"},
+			[]string{"a", "b"}, map[string]string{"a": "file 0644 ", "b": "file 0644 " + sum}, "", nil},
+		{"no hash tool", "root=directory\nlist=\nend-list=\nhashtool=0\n", nil, map[string]string{}, "", nil},
+		{"unterminated", "root=directory\nlist=\n81a4 3 0 0 root root ./a\n", nil, nil, "listing not terminated", nil},
+		{"stray hash output", "root=directory\nlist=\n81a4 3 0 0 root root ./a\nend-list=\nsums=\n" + sum + "  ./zzz\nend-sums=\n", []string{"a"}, nil, "unexpected hash output", nil},
+		{"bad line", "root=directory\nlist=\nhello\nend-list=\n", nil, nil, "listing line", nil},
+		{"all sums as wanted", "root=directory\nlist=\n81a4 3 0 0 root root ./a\n81ed 3 0 0 root root ./b\nend-list=\nsums=same\n",
+			[]string{"a", "b"}, map[string]string{"a": "file 0644 " + sum, "b": "file 0755 " + strings.Repeat("1", 64)}, "", []string{sum, strings.Repeat("1", 64)}},
+		{"sums=same for a file not listed", "root=directory\nlist=\n81a4 3 0 0 root root ./a\nend-list=\nsums=same\n",
+			[]string{"a", "b"}, nil, "b is not a file in the listing", []string{sum, sum}},
+		{"sums=same for a directory", "root=directory\nlist=\n41ed 3 0 0 root root ./a\nend-list=\nsums=same\n",
+			[]string{"a"}, nil, "a is not a file in the listing", []string{sum}},
+		{"sums=same without local sums", "root=directory\nlist=\n81a4 3 0 0 root root ./a\nend-list=\nsums=same\n",
+			[]string{"a"}, nil, "without local sums", []string{""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tp, err := parseTreeProbe([]byte(tc.out), tc.files)
+			tp, err := parseTreeProbe([]byte(tc.out), tc.files, tc.sums)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("got %v; want an error with %q", err, tc.err)
