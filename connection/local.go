@@ -52,11 +52,12 @@ func (l *Local) Run(ctx context.Context, script string, stdin io.Reader) (Result
 		ctx, cancel = context.WithTimeout(ctx, l.CommandTimeout)
 		defer cancel()
 	}
+	args := shArgs(script)
 	var cmd *exec.Cmd
 	if l.Sudo {
-		cmd = exec.CommandContext(ctx, "sudo", "-n", "-u", l.sudoUser(), "--", "sh", "-c", script)
+		cmd = exec.CommandContext(ctx, "sudo", append([]string{"-n", "-u", l.sudoUser(), "--", "sh"}, args...)...)
 	} else {
-		cmd = exec.CommandContext(ctx, "sh", "-c", script)
+		cmd = exec.CommandContext(ctx, "sh", args...)
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error {
@@ -108,6 +109,29 @@ func (l *Local) Run(ctx context.Context, script string, stdin io.Reader) (Result
 		return res, fmt.Errorf("local: run sh: %w", err)
 	}
 	return res, nil
+}
+
+// maxArgLen is the longest script passed as one `sh -c` argument: Linux
+// refuses a single argument over 128 KiB (MAX_ARG_STRLEN) with "argument
+// list too long".
+const maxArgLen = 96 << 10
+
+// shArgs returns sh's arguments to run script: `-c script`, or for a
+// longer script, a short `-c` that joins the script's pieces (each at most
+// maxArgLen bytes, passed as arguments) and evals them with no positional
+// parameters set and IFS back to sh's initial space, tab and newline. The whole is still bounded
+// by the kernel's total for arguments (a quarter of the stack limit,
+// usually 2 MiB).
+func shArgs(script string) []string {
+	if len(script) <= maxArgLen {
+		return []string{"-c", script}
+	}
+	args := []string{"-c", "IFS=; __opsmop_s=\"$*\"; set --; IFS=' \t\n'; eval \"$__opsmop_s\"", "sh"}
+	for len(script) > maxArgLen {
+		args = append(args, script[:maxArgLen])
+		script = script[maxArgLen:]
+	}
+	return append(args, script)
 }
 
 // RunBatch runs scripts one after the other (there is no round trip to

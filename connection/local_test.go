@@ -3,6 +3,7 @@ package connection
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"errors"
 	"io"
 	"os"
@@ -111,6 +112,37 @@ func TestLocalTimeoutKillsProcessGroup(t *testing.T) {
 					t.Fatal("the background sleep survived the timeout: process group not killed")
 				}
 				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// TestLocalRunLongScript: a script over the kernel's 128 KiB limit for
+// one argument runs whole, as `sh -c` would run it: no positional
+// parameters, IFS at its default, its exit status kept.
+func TestLocalRunLongScript(t *testing.T) {
+	l := &Local{CommandTimeout: 30 * time.Second}
+	var b strings.Builder
+	b.WriteString("echo \"args=$# ifs=$(printf %s \"${IFS-unset}\" | od -An -tx1 | tr -d ' ')\"\nn=0\n")
+	for b.Len() < 600<<10 {
+		b.WriteString("n=$((n+1)) # some padding to make the script long, with a quote ' inside a comment\n")
+	}
+	b.WriteString("echo \"n=$n\"\nprintf '%s\\n' 'ünïcödé at the end'\nexit 3\n")
+	script := b.String()
+	want := strings.Count(script, "n=$((n+1))")
+	for _, tc := range []struct {
+		name   string
+		script string
+	}{{"long", script}, {"short", strings.Replace(script, strings.Repeat("n=$((n+1)) # some padding to make the script long, with a quote ' inside a comment\n", want-2), "", 1)}} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := strings.Count(tc.script, "n=$((n+1))")
+			res, err := l.Run(t.Context(), tc.script, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantOut := fmt.Sprintf("args=0 ifs=20090a\nn=%d\nünïcödé at the end\n", n)
+			if string(res.Stdout) != wantOut || res.ExitCode != 3 {
+				t.Errorf("got %q (exit %d, stderr %q); want %q (exit 3)", res.Stdout, res.ExitCode, res.Stderr, wantOut)
 			}
 		})
 	}
