@@ -182,6 +182,27 @@ func walkTree(req *Request, s *TreeSpec) ([]treeEntry, error) {
 	return out, nil
 }
 
+// hostPrune returns find expressions (ending in -o) that skip, on the host,
+// what excluded leaves out, for the patterns find's -name matches exactly
+// as path.Match does: ones without a slash made of plain characters, `*`
+// and `?`. Patterns with a slash or a bracket or backslash (whose classes
+// and escapes differ between Go and fnmatch) are not pruned on the host;
+// excluded filters them from the listing on the controller.
+func hostPrune(patterns []string) string {
+	var names []string
+	for _, pat := range patterns {
+		pat = strings.TrimPrefix(strings.TrimSuffix(pat, "/"), "./")
+		if pat == "" || strings.ContainsAny(pat, "/[]\\") {
+			continue
+		}
+		names = append(names, "-name "+shell.Quote(pat))
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return "! -path . \\( " + strings.Join(names, " -o ") + " \\) -prune -o "
+}
+
 // excluded reports whether rel (or one of its parent directories) matches
 // a pattern: one with a slash against the whole relative path, one
 // without against each name.
@@ -266,7 +287,7 @@ func (treeProvider) Probe(s *TreeSpec, req *Request) (string, error) {
 	// between.
 	var b strings.Builder
 	b.WriteString("o=$(\np=" + shell.Quote(s.Path) + "\n")
-	b.WriteString(treeListScript)
+	b.WriteString(strings.ReplaceAll(treeListScript, "find . ", "find . "+hostPrune(s.Exclude)))
 	var chunk strings.Builder
 	flush := func() {
 		if chunk.Len() > 0 {

@@ -35,7 +35,7 @@ func treeDocs() struct{ notes, toml, yaml string } {
 			"- `exclude`: patterns with `*`, `?` and `[...]` (Go's path.Match). A pattern without `/` matches any single name at any depth (`*.log`, `.git`); one with `/` matches the path relative to src (`cache/tmp`). An excluded directory excludes everything beneath. Excluded paths are left alone on both sides: not copied, not compared, and never removed by `delete`.\n" +
 			"- `delete = true` removes what src does not have (Ansible's `synchronize` with `delete: yes`); refused with `path = \"/\"`. Without it, extra files on the host are kept and not shown.\n" +
 			"- `opsmop validate` reports, at the key's line: a missing `src`, a relative `path`, a bad `file_mode`/`dir_mode`, owner or group, an invalid exclude pattern, and a `validate` without a bare `%s`. A src that is missing, not a directory, or holds a symlink is reported by check, naming the host and the resource.\n" +
-			"- The tree is read into memory for the upload: keep trees that are large in bytes (not in files) in a package or an archive (`unarchive`).\n- Limits: the probe names every wanted file (for the hash tool). On a `--local` run a script travels as `sh` arguments, at most about 2 MiB in all on Linux (a quarter of the stack limit), so a tree of more than about 30,000 files with long names fails the probe with \"argument list too long\"; over SSH scripts travel as files and there is no such limit. Everything under `path` is listed, excluded directories included (they are filtered on the controller).",
+			"- The tree is read into memory for the upload: keep trees that are large in bytes (not in files) in a package or an archive (`unarchive`).\n- Limits: the probe names every wanted file (for the hash tool). On a `--local` run a script travels as `sh` arguments, at most about 2 MiB in all on Linux (a quarter of the stack limit), so a tree of more than about 30,000 files with long names fails the probe with \"argument list too long\"; over SSH scripts travel as files and there is no such limit. Excluded names are pruned by the host's `find` (not listed at all) when the pattern has no slash and only plain characters, `*` and `?`; other patterns (a slash, brackets, backslashes, whose meaning differs between Go's path.Match and find's fnmatch) are listed and filtered on the controller.",
 		toml: `[[roles.resources]]
 type = "tree"
 src = "files/nginx"
@@ -369,6 +369,14 @@ func testTree(t *testing.T, ctx context.Context, c treeHost, base string) {
 	if got := c.root(t, "cd "+shell.Quote(dst)+" && cat etc/app.conf cache/keep keep.log && ls -d stray olddir 2>&1 | grep -c 'No such'"); got != "listen 80\nkeep\nkeep\n2\n" {
 		t.Errorf("after repair: got %q", got)
 	}
+	// Excluded names are pruned on the host: not even listed.
+	if c3, err := check(t, ctx, ch, p, req()); err != nil || c3.Changed() {
+		t.Fatalf("check after the repair: got %v, %v; want no change", c3, err)
+	}
+	if bytes.Contains(ch.last, []byte("keep")) || !bytes.Contains(ch.last, []byte("./etc/app.conf")) {
+		t.Errorf("listing: got %q; want etc/app.conf without cache/keep and keep.log", ch.last)
+	}
+	ch.runs--
 	// The first check saw the drift (4 fields) but wrote nothing: checked
 	// by converge's snapshot. Apply: mkdir-free, one upload, one script.
 	if ch.uploads != 1 || ch.runs != 3 { // check, apply script, re-check
@@ -499,6 +507,22 @@ func (b *busyboxHost) Upload(ctx context.Context, dst string, r io.Reader, size 
 		err = fmt.Errorf("upload %s: exit %d: %s", dst, res.ExitCode, res.Stderr)
 	}
 	return err
+}
+
+func TestTreeHostPrune(t *testing.T) {
+	for _, tc := range []struct {
+		patterns []string
+		want     string
+	}{
+		{nil, ""},
+		{[]string{"*.log", "cache/", "./tmp?"}, `! -path . \( -name '*.log' -o -name cache -o -name 'tmp?' \) -prune -o `},
+		{[]string{"a/b", "[ab]c", `x\*`, "/"}, ""},
+		{[]string{"it's"}, `! -path . \( -name 'it'\''s' \) -prune -o `},
+	} {
+		if got := hostPrune(tc.patterns); got != tc.want {
+			t.Errorf("hostPrune(%q): got %q; want %q", tc.patterns, got, tc.want)
+		}
+	}
 }
 
 func TestTreeParseProbe(t *testing.T) {
