@@ -214,18 +214,8 @@ func TestNoHashLab(t *testing.T) {
 			t.Logf("%s is not installed on this machine either", n)
 		}
 	}
-	pool := connection.NewPool(connection.PoolConfig{KnownHostsFiles: []string{l.KnownHosts}})
-	t.Cleanup(func() { pool.Close() })
-	connect := func(name string) *connection.SSHHost {
-		lh := l.Host(name)
-		h, err := pool.Host(ctx, connection.Target{Name: name, Address: lh.Addr, Port: lh.Port, User: "deploy",
-			PrivateKey: l.ClientKey, CheckHostKeys: true, ConnectTimeout: 10 * time.Second, CommandTimeout: 60 * time.Second})
-		if err != nil {
-			t.Fatalf("connect %s: %v", name, err)
-		}
-		return h
-	}
-	nohash, withhash := connect("nohash"), connect("withhash")
+	k := newLabKit(t, ctx, l)
+	nohash, withhash := k.connect(t, "nohash", "deploy", ""), k.connect(t, "withhash", "deploy", "")
 
 	// The login user must find no hash tool on nohash, and all on withhash.
 	find := "for n in " + strings.Join(hashToolNames(), " ") + "; do command -v $n || :; done"

@@ -225,48 +225,16 @@ type treeHost struct {
 // delete; file_mode/dir_mode/owner apply; a validate failure changes
 // nothing and names the file; bad input is a clear error.
 func TestTreeLab(t *testing.T) {
-	l := labtest.Start(t, lab.Config{Subnet: treeSubnet, Hosts: []lab.HostSpec{
-		{Name: "sftp"},
-		{Name: "nosftp", SSHDOptions: []string{"Subsystem sftp /nonexistent/sftp-server"}},
-	}})
+	l := labtest.Start(t, lab.Config{Subnet: treeSubnet, Hosts: []lab.HostSpec{{Name: "sftp"}, noSFTPSpec("nosftp")}})
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	labRoot := func(name string) func(t *testing.T, script string) string {
-		return func(t *testing.T, script string) string {
-			t.Helper()
-			out, err := l.Host(name).Exec(ctx, script)
-			if err != nil {
-				t.Fatalf("%s: %s: %v: %s", name, script, err, out)
-			}
-			return string(out)
-		}
-	}
-	labRoot("nosftp")(t, "for f in /usr/lib/openssh/sftp-server /usr/libexec/openssh/sftp-server /usr/lib/ssh/sftp-server /usr/libexec/ssh/sftp-server /usr/libexec/sftp-server /usr/lib/sftp-server /usr/local/libexec/sftp-server /usr/local/lib/sftp-server /usr/sbin/sftp-server; do rm -f $f; done")
-	pool := connection.NewPool(connection.PoolConfig{KnownHostsFiles: []string{l.KnownHosts}})
-	t.Cleanup(func() { pool.Close() })
-	connect := func(name string) *connection.SSHHost {
-		lh := l.Host(name)
-		h, err := pool.Host(ctx, connection.Target{Name: name, Address: lh.Addr, Port: lh.Port, User: "ops", Sudo: true, SudoUser: "root",
-			PrivateKey: l.ClientKey, CheckHostKeys: true, ConnectTimeout: 10 * time.Second, CommandTimeout: 60 * time.Second})
-		if err != nil {
-			t.Fatalf("connect %s: %v", name, err)
-		}
-		return h
-	}
-	localRoot := func(t *testing.T, script string) string {
-		t.Helper()
-		out, err := exec.CommandContext(ctx, "sh", "-c", script).CombinedOutput()
-		if err != nil {
-			t.Fatalf("local: %s: %v: %s", script, err, out)
-		}
-		return string(out)
-	}
-	bb := newBusyboxHost(t)
+	k := newLabKit(t, ctx, l)
+	k.root("nosftp")(t, removeSFTPServers)
 	cases := []treeHost{
-		{"sftp", connect("sftp"), labRoot("sftp"), "app"},
-		{"shell", connect("nosftp"), labRoot("nosftp"), "app"},
-		{"local", &connection.Local{CommandTimeout: 30 * time.Second}, localRoot, "nobody"},
-		{"busybox", bb, localRoot, "nobody"},
+		{"sftp", k.connect(t, "sftp", "ops", "root"), k.root("sftp"), "app"},
+		{"shell", k.connect(t, "nosftp", "ops", "root"), k.root("nosftp"), "app"},
+		{"local", &connection.Local{CommandTimeout: 30 * time.Second}, localRoot(ctx), "nobody"},
+		{"busybox", newBusyboxHost(t), localRoot(ctx), "nobody"},
 	}
 	local := t.TempDir()
 	for _, c := range cases {

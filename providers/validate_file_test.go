@@ -169,50 +169,18 @@ func TestWriteValidateLab(t *testing.T) {
 	if _, err := exec.LookPath("visudo"); err != nil {
 		t.Fatalf("visudo: %v (install sudo)", err)
 	}
-	l := labtest.Start(t, lab.Config{Subnet: validateSubnet, Hosts: []lab.HostSpec{
-		{Name: "sftp"},
-		{Name: "nosftp", SSHDOptions: []string{"Subsystem sftp /nonexistent/sftp-server"}},
-	}})
+	l := labtest.Start(t, lab.Config{Subnet: validateSubnet, Hosts: []lab.HostSpec{{Name: "sftp"}, noSFTPSpec("nosftp")}})
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	labRoot := func(name string) func(t *testing.T, script string) string {
-		return func(t *testing.T, script string) string {
-			t.Helper()
-			out, err := l.Host(name).Exec(ctx, script)
-			if err != nil {
-				t.Fatalf("%s: %s: %v: %s", name, script, err, out)
-			}
-			return string(out)
-		}
-	}
-	// nosftp: no sftp-server anywhere sftp_server.sh looks, and sshd's
-	// subsystem points nowhere, so uploads go through the shell.
-	labRoot("nosftp")(t, "for f in /usr/lib/openssh/sftp-server /usr/libexec/openssh/sftp-server /usr/lib/ssh/sftp-server /usr/libexec/ssh/sftp-server /usr/libexec/sftp-server /usr/lib/sftp-server /usr/local/libexec/sftp-server /usr/local/lib/sftp-server /usr/sbin/sftp-server; do rm -f $f; done")
-	pool := connection.NewPool(connection.PoolConfig{KnownHostsFiles: []string{l.KnownHosts}})
-	t.Cleanup(func() { pool.Close() })
-	connect := func(name, sudoUser string) *connection.SSHHost {
-		lh := l.Host(name)
-		h, err := pool.Host(ctx, connection.Target{Name: name, Address: lh.Addr, Port: lh.Port, User: "ops", Sudo: true, SudoUser: sudoUser,
-			PrivateKey: l.ClientKey, CheckHostKeys: true, ConnectTimeout: 10 * time.Second, CommandTimeout: 60 * time.Second})
-		if err != nil {
-			t.Fatalf("connect %s: %v", name, err)
-		}
-		return h
-	}
+	k := newLabKit(t, ctx, l)
+	// nosftp: uploads go through the shell.
+	k.root("nosftp")(t, removeSFTPServers)
 	local := t.TempDir()
-	localRoot := func(t *testing.T, script string) string {
-		t.Helper()
-		out, err := exec.CommandContext(ctx, "sh", "-c", script).CombinedOutput()
-		if err != nil {
-			t.Fatalf("local: %s: %v: %s", script, err, out)
-		}
-		return string(out)
-	}
 	cases := []validatedHost{
-		{"sftp", connect("sftp", "root"), labRoot("sftp")},
-		{"shell", connect("nosftp", "root"), labRoot("nosftp")},
-		{"local", &connection.Local{CommandTimeout: 30 * time.Second}, localRoot},
-		{"local-sudo", &connection.Local{Sudo: true, SudoUser: "root", CommandTimeout: 30 * time.Second}, localRoot},
+		{"sftp", k.connect(t, "sftp", "ops", "root"), k.root("sftp")},
+		{"shell", k.connect(t, "nosftp", "ops", "root"), k.root("nosftp")},
+		{"local", &connection.Local{CommandTimeout: 30 * time.Second}, localRoot(ctx)},
+		{"local-sudo", &connection.Local{Sudo: true, SudoUser: "root", CommandTimeout: 30 * time.Second}, localRoot(ctx)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -231,9 +199,9 @@ func TestWriteValidateLab(t *testing.T) {
 		// Under sudo the command runs as the become user: app here.
 		for _, name := range []string{"sftp", "nosftp"} {
 			t.Run(name, func(t *testing.T) {
-				root := labRoot(name)
+				root := k.root(name)
 				root(t, "mkdir -p /srv/app && chown app: /srv/app")
-				h := connect(name, "app")
+				h := k.connect(t, name, "ops", "app")
 				good := "ok\n"
 				spec := &FileSpec{Path: "/srv/app/conf", Content: &good, ValidateCmd: `test "$(id -un)" = app && test -O %s && grep -qx ok %s`}
 				converge(t, h, mustProvider("file"), newReq(spec, "", nil, nil), root2snap(t, root, "/srv/app"), Create)
