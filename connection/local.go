@@ -233,7 +233,9 @@ func (l *Local) uploadDirect(ctx context.Context, dst string, r io.Reader, mode 
 			return err
 		}
 	}
-	if err = os.Rename(tmp.Name(), dst); err != nil {
+	// Where SELinux is on, the context of the file replaced is kept
+	// (selinux.go).
+	if err = localSELinuxRename(ctx, tmp.Name(), dst); err != nil {
 		return fmt.Errorf("local: upload %s: rename: %w", dst, err)
 	}
 	return nil
@@ -262,7 +264,7 @@ func (l *Local) uploadSudo(ctx context.Context, dst string, r io.Reader, mode os
 		// status after a marker on stderr's last line.
 		fmt.Fprintf(&b, "(eval %s) </dev/null\ns=$?\nif [ $s -ne 0 ]; then printf '\\n%s %%d\\n' \"$s\" >&2; exit 1; fi\n", shell.Quote(cmd), marker)
 	}
-	fmt.Fprintf(&b, "mv -f \"$tmp\" %s || exit 1\ntrap - EXIT\n", shell.Quote(dst))
+	fmt.Fprintf(&b, "%s || exit 1\ntrap - EXIT\n", SELinuxRename(`"$tmp"`, shell.Quote(dst)))
 	res, err := l.Run(ctx, b.String(), r)
 	if err != nil {
 		return fmt.Errorf("local: upload %s: %w", dst, err)

@@ -3,8 +3,8 @@ package connection
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"

@@ -13,8 +13,10 @@
 # form quoted for eval, __opsmop_Q; traps EXIT to source the
 # registered removals in u and remove the directory; defines the `kill`
 # function commands run with (__opsmop_cmd finds the running command's
-# subshell, __opsmop_tree its descendants); then prints the init frame:
-# K "I" pid "\n" on stdout, K "I" on stderr.
+# subshell, __opsmop_tree its descendants); sets __opsmop_se to 1 when
+# SELinux is on (selinuxenabled exits 0), else 0, with builtins alone where
+# there is no selinuxenabled (the write path reads it: selinux.go); then
+# prints the init frame: K "I" pid "\n" on stdout, K "I" on stderr.
 #
 # SC2154: __opsmop_K is set by the line Go sends before this file.
 # SC1091: the sourced file u is written at run time.
@@ -114,5 +116,7 @@ kill() {
   unset __opsmop_k __opsmop_p __opsmop_m __opsmop_s __opsmop_l __opsmop_t __opsmop_n __opsmop_f __opsmop_d __opsmop_q __opsmop_x
   command kill "$@"
 }
+__opsmop_se=0
+if command -v selinuxenabled >/dev/null 2>&1 && selinuxenabled </dev/null >/dev/null 2>&1; then __opsmop_se=1; fi
 printf '%sI%s\n' "$__opsmop_K" "$$"
 printf '%sI' "$__opsmop_K" >&2

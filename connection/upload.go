@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -43,6 +44,10 @@ type sftpSlot struct {
 	// unusable is why SFTP cannot start for this identity (it wraps
 	// errSFTPUnusable): uploads go through the persistent shell.
 	unusable error
+	// selinux is whether SELinux is on (selinuxOn, selinuxOff), learned
+	// by the first upload's rename, done through the shell
+	// (renameSFTP), or selinuxUnknown.
+	selinux atomic.Int32
 }
 
 // errSFTPUnusable marks why SFTP cannot start for an identity: the host
@@ -586,10 +591,38 @@ func (h *SSHHost) uploadSFTP(ctx context.Context, slot *sftpSlot, cl *sftp.Clien
 			return fmt.Errorf("host %s: upload %s: %w", h.name, dst, err)
 		}
 	}
-	if err := cl.PosixRename(tmp, dst); err != nil {
+	if err := h.renameSFTP(ctx, slot, cl, tmp, dst); err != nil {
 		return fail("rename into place", err)
 	}
 	done = true
+	return nil
+}
+
+// renameSFTP renames an SFTP upload's temp file over dst: over SFTP on a
+// host known to have SELinux off, else through the shell with
+// SELinuxRename (the context kept), which also tells whether SELinux is
+// on: the first upload of a connection learns it at the cost of one mv
+// process, no round trip more than the SFTP rename.
+func (h *SSHHost) renameSFTP(ctx context.Context, slot *sftpSlot, cl *sftp.Client, tmp, dst string) error {
+	if slot.selinux.Load() == selinuxOff {
+		return cl.PosixRename(tmp, dst)
+	}
+	qt, qd := shell.Quote(tmp), shell.Quote(dst)
+	res, err := h.Run(ctx, "if [ -d "+qd+" ]; then echo 'the destination is a directory' >&2; exit 1; fi; "+
+		SELinuxRename(qt, qd)+` && printf 'se=%s\n' "$__opsmop_se"`, nil)
+	if err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
+		msg := strings.TrimSpace(string(res.Stderr))
+		if msg == "" {
+			msg = fmt.Sprintf("exit status %d", res.ExitCode)
+		}
+		return errors.New(msg)
+	}
+	if st := selinuxState(res.Stdout); st != selinuxUnknown {
+		slot.selinux.Store(st)
+	}
 	return nil
 }
 
@@ -838,7 +871,7 @@ func (sc shellUploadScripts) rename() string { return sc.ran() + sc.renameBody()
 
 func (sc shellUploadScripts) renameBody() string {
 	qt, qf := shell.Quote(sc.tmp), shell.Quote(sc.dst)
-	return fmt.Sprintf("if [ -d %s ]; then echo 'the destination is a directory' >&2; exit %d; fi; mv -f %s %s || exit %d", qf, shellRenameTo, qt, qf, shellRenameTo)
+	return fmt.Sprintf("if [ -d %s ]; then echo 'the destination is a directory' >&2; exit %d; fi; %s || exit %d", qf, shellRenameTo, SELinuxRename(qt, qf), shellRenameTo)
 }
 
 // posixMode is mode's permission bits with setuid, setgid and sticky as

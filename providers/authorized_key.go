@@ -581,7 +581,7 @@ trap 'rm -f -- "$t"' EXIT
 cat > "$t"
 `)
 	b.WriteString("chown " + pl.FileUID + ":" + pl.FileGID + " \"$t\"\nchmod " + fmtMode(pl.Mode) + " \"$t\"\n")
-	b.WriteString("mv -f -- \"$t\" authorized_keys\ntrap - EXIT\n")
+	b.WriteString(connection.SELinuxRename(`"$t"`, "authorized_keys") + " || exit 3\ntrap - EXIT\n") // the SELinux context kept
 	if _, err := run(ctx, h, "write "+keysPath, b.String(), bytes.NewReader(pl.Data)); err != nil {
 		return nil, err
 	}

@@ -17,18 +17,25 @@ type DirectorySpec struct {
 	Owner   string `opsmop:"owner" doc:"owner (user name or numeric uid); unset: unchanged"`
 	Group   string `opsmop:"group" doc:"group (name or numeric gid); unset: unchanged"`
 	State   string `opsmop:"state" enum:"present|absent" default:"present" doc:"present: the directory exists; absent: it is removed with everything in it"`
-	Recurse bool   `opsmop:"recurse" doc:"apply owner, group and mode to everything beneath too (mode applies to files as well as directories, as chmod -R does)"`
+	Recurse bool   `opsmop:"recurse" doc:"apply owner, group and mode to everything beneath too (mode applies to files as well as directories, as chmod -R does); the se* keys apply to the directory itself only"`
+	// seKeys are seuser, serole, setype and selevel (selinux.go).
+	seKeys
 }
 
 // Validate checks the rules of a directory that need no host (see
 // Validator): path is absolute and, with state = "absent", not /; state
 // is present or absent; mode is octal; owner and group are names or
-// numeric ids.
+// numeric ids; the se* keys are SELinux names, and not given with state =
+// "absent".
 func (s *DirectorySpec) Validate() error {
 	var p problems
 	p.path("path", s.Path)
 	p.enum("state", s.State, "present", "absent")
 	p.attrs(s.Mode, s.Owner, s.Group)
+	s.seKeys.validate(&p)
+	if s.State == "absent" && s.seKeys.set() {
+		p.add("state", "state = \"absent\" removes the directory: remove seuser, serole, setype and selevel, or set state = \"present\"")
+	}
 	if s.State == "absent" && !templated(s.Path) && path.Clean(s.Path) == "/" {
 		p.add("path", "refusing to remove /")
 	}
@@ -48,6 +55,8 @@ type directoryPlan struct {
 	Owner   string
 	Group   string
 	Recurse bool
+	// SE sets parts of the SELinux context of the directory.
+	SE seChange
 }
 
 // labels names the instance by its path; the errors of Apply name it
@@ -62,6 +71,9 @@ func (directoryProvider) labels(s *DirectorySpec) errLabels {
 // (`beneath=0|1`).
 func (directoryProvider) Probe(s *DirectorySpec, req *Request) (string, error) {
 	script := statScript(s.Path)
+	if s.State != "absent" && s.seKeys.set() {
+		script += seProbeScript()
+	}
 	if s.State != "absent" && s.Recurse && (s.Owner != "" || s.Group != "" || s.Mode != "") {
 		var conds []string
 		if s.Owner != "" {
@@ -82,7 +94,7 @@ func (directoryProvider) Probe(s *DirectorySpec, req *Request) (string, error) {
 
 // ProbeVars says that the probe may run inline (connection.Probe) and
 // names the variables it sets.
-func (directoryProvider) ProbeVars() []string { return pathProbeVars() }
+func (directoryProvider) ProbeVars() []string { return append(pathProbeVars(), seProbeVars()...) }
 
 // ProbePath names the path the probe looks at, for ProbePrelude.
 func (directoryProvider) ProbePath(s *DirectorySpec) ProbedPath { return ProbedPath{Path: s.Path} }
@@ -143,6 +155,12 @@ func (directoryProvider) Check(s *DirectorySpec, req *Request, probe connection.
 		pl.Owner, pl.Group = s.Owner, s.Group
 		ch.Fields = append(ch.Fields, Field{Name: "beneath", Before: "differs", After: "owner/group/mode applied recursively"})
 	}
+	seFields, seCh, err := s.seKeys.check(p, exists)
+	if err != nil {
+		return nil, err
+	}
+	ch.Fields = append(ch.Fields, seFields...)
+	pl.SE = seCh
 	if len(ch.Fields) == 0 {
 		return &Change{Action: None}, nil
 	}
@@ -185,6 +203,9 @@ func (directoryProvider) Apply(ctx context.Context, h Host, s *DirectorySpec, re
 				r = "-R "
 			}
 			b.WriteString("chmod " + r + fmtMode(pl.Mode) + " -- " + qp + "\n")
+		}
+		if c := pl.SE.script(qp); c != "" {
+			b.WriteString(c + "\n")
 		}
 		script = b.String()
 	}

@@ -499,7 +499,7 @@ func downloadScript(pl downloadPlan) string {
 		mode = 0o644
 	}
 	b.WriteString("chmod " + fmtMode(mode) + " \"$tmp\" || exit " + strconv.Itoa(dlChmod) + "\n")
-	b.WriteString("mv -f -- \"$tmp\" \"$p\" || exit " + strconv.Itoa(dlRename) + "\ntrap - EXIT\n")
+	b.WriteString(connection.SELinuxRename(`"$tmp"`, `"$p"`) + " || exit " + strconv.Itoa(dlRename) + "\ntrap - EXIT\n") // the SELinux context kept
 	return b.String()
 }
 

@@ -33,13 +33,16 @@ type FileSpec struct {
 	Sensitive bool    `opsmop:"sensitive" doc:"never show the contents: no diff, and the content field shows only that it changes"`
 	// ValidateCmd is the validate key (the name Validate is the method's).
 	ValidateCmd string `opsmop:"validate" doc:"a command that must accept the new contents before they replace the file: it runs on the host on the uploaded temp file, %s standing for its path (e.g. \"visudo -cf %s\"; %% is a literal %); a non-zero exit status leaves the file as it was"`
+	// seKeys are seuser, serole, setype and selevel (selinux.go).
+	seKeys
 }
 
 // Validate checks the rules of a file that need no host (see
 // Validator): path is absolute; state is present or absent; at most one
 // of content, src and template, and none with state = "absent"; mode is
 // octal; owner and group are names or numeric ids; validate is given only
-// with contents to check, and holds %s bare (checkValidate).
+// with contents to check, and holds %s bare (checkValidate); the se* keys
+// are SELinux names, and not given with state = "absent".
 func (s *FileSpec) Validate() error {
 	var p problems
 	p.path("path", s.Path)
@@ -69,6 +72,10 @@ func (s *FileSpec) Validate() error {
 			p.add("validate", "validate checks new contents before they are written: give content, src or template (without them only the attributes are managed and nothing is written)")
 		}
 		p.validateCmd(s.ValidateCmd)
+	}
+	s.seKeys.validate(&p)
+	if s.State == "absent" && s.seKeys.set() {
+		p.add("state", "state = \"absent\" removes the file: remove seuser, serole, setype and selevel, or set state = \"present\"")
 	}
 	return p.err()
 }
@@ -172,6 +179,8 @@ type filePlan struct {
 	// Sensitive hides the validate command's output, which may quote the
 	// contents.
 	Sensitive bool
+	// SE sets parts of the SELinux context once the file is in place.
+	SE seChange
 }
 
 // labels names the instance by its path, except in the errors of Probe,
@@ -191,6 +200,9 @@ func (f fileProvider) Probe(s *FileSpec, req *Request) (string, error) {
 	script := statScript(s.Path)
 	if s.State == "absent" {
 		return script, nil
+	}
+	if s.seKeys.set() {
+		script += seProbeScript()
 	}
 	if s.Content == nil && s.Src == "" && s.Template == "" {
 		// Only attributes are managed: the contents are not compared.
@@ -235,7 +247,7 @@ func (f fileProvider) Probe(s *FileSpec, req *Request) (string, error) {
 
 // ProbeVars says that the probe may run inline (connection.Probe) and
 // names the variables it sets.
-func (fileProvider) ProbeVars() []string { return pathProbeVars() }
+func (fileProvider) ProbeVars() []string { return append(pathProbeVars(), seProbeVars()...) }
 
 // ProbePath names the path the probe looks at, for ProbePrelude.
 func (fileProvider) ProbePath(s *FileSpec) ProbedPath {
@@ -366,6 +378,12 @@ func (f fileProvider) Check(s *FileSpec, req *Request, probe connection.Result) 
 	if groupChanged {
 		ch.Fields = append(ch.Fields, Field{Name: "group", Before: beforeIf(exists, st.group()), After: s.Group})
 	}
+	seFields, seCh, err := s.seKeys.check(p, exists)
+	if err != nil {
+		return nil, err
+	}
+	ch.Fields = append(ch.Fields, seFields...)
+	pl.SE = seCh
 
 	switch {
 	case contentChanged:
@@ -393,7 +411,7 @@ func (f fileProvider) Check(s *FileSpec, req *Request, probe connection.Result) 
 				pl.Group = st.GID
 			}
 		}
-	case modeChanged || ownerChanged || groupChanged:
+	case modeChanged || ownerChanged || groupChanged || !seCh.empty():
 		pl.Chmod = modeChanged
 		pl.Mode = wantMode
 		if ownerChanged {
@@ -434,6 +452,8 @@ type TemplateSpec struct {
 	Sensitive bool   `opsmop:"sensitive" doc:"never show the rendered contents: no diff"`
 	// ValidateCmd is the validate key (the name Validate is the method's).
 	ValidateCmd string `opsmop:"validate" doc:"a command that must accept the rendered contents before they replace the file: it runs on the host on the uploaded temp file, %s standing for its path (e.g. \"visudo -cf %s\"; %% is a literal %); a non-zero exit status leaves the file as it was"`
+	// seKeys are seuser, serole, setype and selevel (selinux.go).
+	seKeys
 }
 
 // Validate checks the rules of a template that need no host (see
@@ -450,6 +470,7 @@ func (s *TemplateSpec) Validate() error {
 	if s.ValidateCmd != "" {
 		p.validateCmd(s.ValidateCmd)
 	}
+	s.seKeys.validate(&p)
 	return p.err()
 }
 
@@ -474,7 +495,7 @@ func (t templateProvider) Probe(s *TemplateSpec, req *Request) (string, error) {
 
 // ProbeVars says that the probe may run inline (connection.Probe) and
 // names the variables it sets.
-func (templateProvider) ProbeVars() []string { return pathProbeVars() }
+func (templateProvider) ProbeVars() []string { return append(pathProbeVars(), seProbeVars()...) }
 
 // ProbePath names the path the probe looks at, for ProbePrelude.
 func (templateProvider) ProbePath(s *TemplateSpec) ProbedPath {
@@ -500,7 +521,7 @@ func (templateProvider) Apply(ctx context.Context, h Host, s *TemplateSpec, req 
 
 // fileSpec is the file spec that s is shorthand for.
 func (s *TemplateSpec) fileSpec() *FileSpec {
-	return &FileSpec{Path: s.Path, Template: s.Src, Mode: s.Mode, Owner: s.Owner, Group: s.Group, State: "present", Backup: s.Backup, Sensitive: s.Sensitive, ValidateCmd: s.ValidateCmd}
+	return &FileSpec{Path: s.Path, Template: s.Src, Mode: s.Mode, Owner: s.Owner, Group: s.Group, State: "present", Backup: s.Backup, Sensitive: s.Sensitive, ValidateCmd: s.ValidateCmd, seKeys: s.seKeys}
 }
 
 // probeSum is the sha256 and size of the wanted contents (sum "" when
@@ -711,6 +732,12 @@ func applyFile(ctx context.Context, h Host, req *Request, pl filePlan) error {
 				_, _ = h.Run(ctx, "rm -f -- "+shell.Quote(backup), nil)
 			}
 		}
+		if err != nil || pl.SE.empty() {
+			return err
+		}
+		// The new file has the old one's context (or the policy
+		// default): set the parts the spec gives.
+		_, err = run(ctx, h, "set SELinux context", pl.SE.script(qp), nil)
 		return err
 	}
 	script := ""
@@ -720,6 +747,9 @@ func applyFile(ctx context.Context, h Host, req *Request, pl filePlan) error {
 	if pl.Chmod {
 		// After chown, which may clear setuid/setgid bits.
 		script += "chmod " + fmtMode(pl.Mode) + " -- " + qp + "\n"
+	}
+	if c := pl.SE.script(qp); c != "" {
+		script += c + "\n"
 	}
 	if script == "" {
 		return nil

@@ -953,8 +953,30 @@ func treeScript(pl treePlan, stage, tarName string) (string, error) {
 		d := path.Dir(u.Rel)
 		byDir[d] = append(byDir[d], st+"/"+u.Rel)
 	}
+	// Where SELinux is on, each file keeps the context of the one it
+	// replaces, a new one gets the policy default, and so do new
+	// directories (connection.SELinuxRename, one file at a time).
+	if len(pl.Uploads) > 0 || len(pl.Mkdirs) > 0 {
+		b.WriteString("[ -n \"${__opsmop_se-}\" ] || { __opsmop_se=0; if command -v selinuxenabled >/dev/null 2>&1 && selinuxenabled >/dev/null 2>&1; then __opsmop_se=1; fi; }\nif [ \"$__opsmop_se\" = 1 ]; then\n")
+		mk := make([]string, len(pl.Mkdirs))
+		for i, d := range pl.Mkdirs {
+			mk[i] = "./" + d.Rel
+		}
+		treeArgs(&b, "restorecon --", mk, " || { echo 'SELinux is on but restorecon could not give the new directories their policy default context: install policycoreutils' >&2; exit 1; }")
+		if len(pl.Uploads) > 0 {
+			b.WriteString("for f in")
+			for _, u := range pl.Uploads {
+				b.WriteString(" " + shell.Quote(u.Rel))
+			}
+			b.WriteString("; do " + connection.SELinuxRename(`"`+st+`/$f"`, `"./$f"`) + " || exit 1; done\n")
+		}
+		b.WriteString("else\n:\n")
+	}
 	for _, d := range sortedKeys(byDir) {
 		treeArgs(&b, "mv -f --", byDir[d], " "+shell.Quote("./"+d+"/"))
+	}
+	if len(pl.Uploads) > 0 || len(pl.Mkdirs) > 0 {
+		b.WriteString("fi\n")
 	}
 	// Attributes of existing entries and of new directories (last, so a
 	// read-only dir_mode does not stop the writes into it).
