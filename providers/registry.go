@@ -40,7 +40,7 @@ func types() []typeDef {
 		define[LineSpec](policy.ResourceType{Name: "line", Identity: "path", Handler: true,
 			Doc: "One line in a text file, added, replaced or removed (like Ansible's lineinfile)."}, lineProvider{}),
 		define[UnarchiveSpec](policy.ResourceType{Name: "unarchive", Identity: "path", Handler: true,
-			Doc: "A local archive (.tar, .tar.gz, .tar.xz, .zip) checked on the controller for entries that would land outside path and extracted into path on the host (like Ansible's unarchive), recorded by the archive's sha256 so it is not extracted again."}, unarchiveProvider{}),
+			Doc: "An archive (.tar, .tar.gz, .tar.xz, .zip; local, or on the host with remote_src) checked on the controller for entries that would land outside path and extracted into path on the host (like Ansible's unarchive), recorded by the archive's sha256 so it is not extracted again."}, unarchiveProvider{}),
 		define[ShellSpec](policy.ResourceType{Name: "shell", Identity: "cmd", Handler: true,
 			Doc: "A command run with sh, with guards (creates, removes, unless, onlyif) and changed_when / failed_when."}, shellProvider{}),
 		define[GitSpec](policy.ResourceType{Name: "git", Identity: "path", Handler: true,

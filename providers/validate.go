@@ -138,12 +138,24 @@ type LocalFile struct {
 	Template bool
 }
 
+// LocalChooser is implemented by a spec whose keys tagged local:"..."
+// name a local file only in some configurations: unarchive's src names a
+// file on the host when remote_src is set. IsLocal reports whether key
+// (its policy name) names a local file as the spec is set; LocalFiles
+// leaves out the keys for which it returns false, so nothing checks or
+// reads a local file that is not one.
+type LocalChooser interface {
+	IsLocal(key string) bool
+}
+
 // LocalFiles lists the local files that spec (a pointer to a spec struct)
 // names: its string fields tagged local:"file" or local:"template", in
 // declaration order. Empty values are left out, and so are values holding
 // template syntax ("{{"): which file they name is known only once rendered
-// for a host, when the provider opens it.
+// for a host, when the provider opens it. A spec that is a LocalChooser
+// decides which of its keys count.
 func LocalFiles(spec any) []LocalFile {
+	lc, _ := spec.(LocalChooser)
 	v := reflect.ValueOf(spec)
 	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
 		if v.IsNil() {
@@ -164,7 +176,7 @@ func LocalFiles(spec any) []LocalFile {
 			continue
 		}
 		p := v.Field(i).String()
-		if p == "" || templated(p) {
+		if p == "" || templated(p) || (lc != nil && !lc.IsLocal(key)) {
 			continue
 		}
 		out = append(out, LocalFile{Key: key, Path: p, Template: kind == "template"})
