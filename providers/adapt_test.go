@@ -12,6 +12,7 @@ import (
 // the engine's Batch sees them.
 func TestAdaptedProbers(t *testing.T) {
 	pathTypes := map[string]bool{"file": true, "template": true, "directory": true, "link": true, "line": true}
+	seTypes := map[string]bool{"file": true, "template": true, "directory": true} // the se* keys' probe adds its variables
 	for _, td := range types() {
 		t.Run(td.decl.Name, func(t *testing.T) {
 			want := pathTypes[td.decl.Name]
@@ -19,8 +20,12 @@ func TestAdaptedProbers(t *testing.T) {
 			if inline != want {
 				t.Errorf("InlineProber: got %v; want %v", inline, want)
 			}
-			if inline && strings.Join(ip.ProbeVars(), " ") != strings.Join(pathProbeVars(), " ") {
-				t.Errorf("ProbeVars: got %q; want %q", ip.ProbeVars(), pathProbeVars())
+			wantVars := pathProbeVars()
+			if seTypes[td.decl.Name] {
+				wantVars = append(wantVars, seProbeVars()...)
+			}
+			if inline && strings.Join(ip.ProbeVars(), " ") != strings.Join(wantVars, " ") {
+				t.Errorf("ProbeVars: got %q; want %q", ip.ProbeVars(), wantVars)
 			}
 			if _, path := td.provider.(PathProber); path != want {
 				t.Errorf("PathProber: got %v; want %v", path, want)
