@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -508,39 +509,24 @@ func cronBlocks(lines []string, name string) []cronBlock {
 // cronEdit returns the crontab text with the entry name set to want (its
 // block's lines; nil removes the entry) and the Fields describing the
 // change, nil when nothing changes. Every other line is kept, in order.
-// The first block of the entry is replaced in place, later duplicates
-// are removed; without one, want is added at the end. A block under
-// Ansible's marker is adopted (rewritten under ours) when the crontab
-// has none under ours, so that a crontab managed by Ansible does not
-// end up running the job twice.
+// Every block of the entry, under our marker or under Ansible's, is the
+// same entry: the first block under our marker (else the first under
+// Ansible's, which is adopted: rewritten under ours) is replaced in
+// place and the others are removed, so that a crontab once managed by
+// Ansible does not end up running the job twice. Without any block,
+// want is added at the end.
 func cronEdit(text []byte, name string, want []string) ([]byte, []Field) {
 	lines := splitCrontab(text)
 	blocks := cronBlocks(lines, name)
-	ours := blocks[:0:0]
-	for _, b := range blocks {
-		if !b.Ansible {
-			ours = append(ours, b)
-		}
-	}
-	if len(ours) > 0 {
-		blocks = ours
-	}
 	if want == nil {
 		if len(blocks) == 0 {
 			return text, nil
 		}
-		var out []string
-		at := 0
-		for _, b := range blocks {
-			out = append(out, lines[at:b.Start]...)
-			at = b.End
-		}
-		out = append(out, lines[at:]...)
 		f := []Field{{Name: "state", Before: "present", After: "absent"}}
 		if len(blocks) > 1 {
 			f = append(f, Field{Name: "entries", Before: strconv.Itoa(len(blocks)), After: "0"})
 		}
-		return joinCrontab(out), f
+		return joinCrontab(cronReplace(lines, blocks, -1, nil)), f
 	}
 	if len(blocks) == 0 {
 		out := append(append([]string(nil), lines...), want...)
@@ -552,26 +538,34 @@ func cronEdit(text []byte, name string, want []string) ([]byte, []Field) {
 			Field{Name: "schedule", After: cronSchedule(want[len(want)-1])},
 			Field{Name: "job", After: cronJob(want[len(want)-1])})
 	}
-	first := blocks[0]
-	have := lines[first.Start:first.End]
-	fields := cronDiffFields(have, want, first.Ansible)
+	keep := slices.IndexFunc(blocks, func(b cronBlock) bool { return !b.Ansible })
+	if keep < 0 {
+		keep = 0
+	}
+	kb := blocks[keep]
+	fields := cronDiffFields(lines[kb.Start:kb.End], want, kb.Ansible)
 	if len(blocks) > 1 {
 		fields = append(fields, Field{Name: "entries", Before: strconv.Itoa(len(blocks)), After: "1"})
 	}
 	if len(fields) == 0 {
 		return text, nil
 	}
+	return joinCrontab(cronReplace(lines, blocks, keep, want)), fields
+}
+
+// cronReplace returns lines with every block removed, except that block
+// number keep (none when keep < 0) is replaced by want.
+func cronReplace(lines []string, blocks []cronBlock, keep int, want []string) []string {
 	var out []string
 	at := 0
 	for i, b := range blocks {
 		out = append(out, lines[at:b.Start]...)
-		if i == 0 {
+		if i == keep {
 			out = append(out, want...)
 		}
 		at = b.End
 	}
-	out = append(out, lines[at:]...)
-	return joinCrontab(out), fields
+	return append(out, lines[at:]...)
 }
 
 // cronDiffFields compares an entry's block as found with the wanted one:
