@@ -120,6 +120,12 @@ func (c seChange) script(qp string) string {
 	if c.empty() {
 		return ""
 	}
+	return c.command() + " " + qp
+}
+
+// command is chcon with its options, up to and including "--", for the
+// paths to follow; every value is quoted.
+func (c seChange) command() string {
 	var b strings.Builder
 	b.WriteString("chcon")
 	for _, a := range [][2]string{{"-u", c.User}, {"-r", c.Role}, {"-t", c.Type}, {"-l", c.Level}} {
@@ -127,7 +133,7 @@ func (c seChange) script(qp string) string {
 			b.WriteString(" " + a[0] + " " + shell.Quote(a[1]))
 		}
 	}
-	b.WriteString(" -- " + qp)
+	b.WriteString(" --")
 	return b.String()
 }
 
@@ -145,29 +151,22 @@ func (e *SELinuxOffError) Error() string {
 	return fmt.Sprintf("%s given, but SELinux is off on this host (selinuxenabled is missing or exits non-zero): nothing was changed; remove the se* keys for hosts without SELinux (e.g. with a when condition), or enable SELinux", strings.Join(e.Keys, ", "))
 }
 
-// check compares the wanted parts with the probed context. exists is
-// whether the path exists (a new one gets every given part). It fails
-// when a key is set and SELinux is off on the host.
-func (k seKeys) check(p *probeOutput, exists bool) ([]Field, seChange, error) {
-	if !k.set() {
-		return nil, seChange{}, nil
-	}
-	if p.get("selinux") != "1" {
-		var keys []string
-		for _, kv := range [][2]string{{"seuser", k.SEUser}, {"serole", k.SERole}, {"setype", k.SEType}, {"selevel", k.SELevel}} {
-			if kv[1] != "" {
-				keys = append(keys, fmt.Sprintf("%s = %q", kv[0], kv[1]))
-			}
-		}
-		return nil, seChange{}, &SELinuxOffError{Keys: keys}
-	}
-	var cur seContext
-	if exists {
-		var err error
-		if cur, err = parseSEContext(p.get("secontext")); err != nil {
-			return nil, seChange{}, err
+// offError is the SELinuxOffError naming the keys given.
+func (k seKeys) offError() *SELinuxOffError {
+	var keys []string
+	for _, kv := range [][2]string{{"seuser", k.SEUser}, {"serole", k.SERole}, {"setype", k.SEType}, {"selevel", k.SELevel}} {
+		if kv[1] != "" {
+			keys = append(keys, fmt.Sprintf("%s = %q", kv[0], kv[1]))
 		}
 	}
+	return &SELinuxOffError{Keys: keys}
+}
+
+// diff compares the wanted parts with cur, the path's context (exists:
+// whether the path exists; a new one gets every given part), and
+// returns one Field per part that differs and the seChange that sets
+// them.
+func (k seKeys) diff(cur seContext, exists bool) ([]Field, seChange) {
 	var fields []Field
 	var ch seChange
 	for _, f := range []struct {
@@ -185,5 +184,26 @@ func (k seKeys) check(p *probeOutput, exists bool) ([]Field, seChange, error) {
 			fields = append(fields, Field{Name: f.key, Before: f.have, After: f.want})
 		}
 	}
+	return fields, ch
+}
+
+// check compares the wanted parts with the probed context. exists is
+// whether the path exists (a new one gets every given part). It fails
+// when a key is set and SELinux is off on the host.
+func (k seKeys) check(p *probeOutput, exists bool) ([]Field, seChange, error) {
+	if !k.set() {
+		return nil, seChange{}, nil
+	}
+	if p.get("selinux") != "1" {
+		return nil, seChange{}, k.offError()
+	}
+	var cur seContext
+	if exists {
+		var err error
+		if cur, err = parseSEContext(p.get("secontext")); err != nil {
+			return nil, seChange{}, err
+		}
+	}
+	fields, ch := k.diff(cur, exists)
 	return fields, ch, nil
 }

@@ -444,6 +444,70 @@ func testSELinuxTree(t *testing.T, h Host, r func(*testing.T, string) string) {
 	if got, want := seContextOf(t, r, "/srv/se/tree/a.conf"), "system_u:object_r:special_t:s0"; got != want {
 		t.Errorf("replaced a.conf: got %q; want the old context %q", got, want)
 	}
+	t.Run("keys", func(t *testing.T) { testSELinuxTreeKeys(t, h, r) })
+}
+
+// testSELinuxTreeKeys: tree's se* keys are set on path and every entry
+// copied from src (names ls would print otherwise included), never on
+// what src does not have; drift on one entry is named and repaired.
+func testSELinuxTreeKeys(t *testing.T, h Host, r func(*testing.T, string) string) {
+	dir := t.TempDir()
+	files := map[string]string{"files/a.conf": "a\n", "files/sub/b.conf": "b\n", "files/odd\nname": "n\n", "files/back\\slash ": "s\n"}
+	for p, c := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const want = "system_u:object_r:httpd_sys_content_t:s0:c3"
+	all := []string{"", "/a.conf", "/sub", "/sub/b.conf", "/odd\nname", "/back\\slash "}
+	spec := &TreeSpec{Src: "files", Path: "/srv/se/keys", seKeys: seKeys{SEType: "httpd_sys_content_t", SELevel: "s0:c3"}}
+	snap := seSnap(t, r)
+	ch := converge(t, h, mustProvider("tree"), newReq(spec, dir, nil, nil), snap, Create)
+	fm := fieldMap(ch)
+	if got := fm["."]; got != "absent -> directory 0755, setype httpd_sys_content_t, selevel s0:c3" {
+		t.Errorf("new path's field: got %q", got)
+	}
+	if got := fm["a.conf"]; !strings.HasSuffix(got, ", setype httpd_sys_content_t, selevel s0:c3") {
+		t.Errorf("new file's field: got %q; want the se parts after", got)
+	}
+	for _, p := range all {
+		if got := seContextOf(t, r, "/srv/se/keys"+p); got != want {
+			t.Errorf("%q: got %q; want %q", p, got, want)
+		}
+	}
+	// Drift on a plain and an odd name, plus a file src does not have:
+	// the two are named and repaired, the third left alone.
+	r(t, "cd /srv/se/keys && /usr/local/bin/chcon -t etc_t -- sub/b.conf 'odd\n'name && printf x > extra && /usr/local/bin/chcon -t foo_t -- extra")
+	ch = converge(t, h, mustProvider("tree"), newReq(spec, dir, nil, nil), snap, Update)
+	fm = fieldMap(ch)
+	wantFields := map[string]string{"sub/b.conf": "setype etc_t -> setype httpd_sys_content_t", displayName("odd\nname"): "setype etc_t -> setype httpd_sys_content_t"}
+	if fmt.Sprint(fm) != fmt.Sprint(wantFields) {
+		t.Errorf("drift fields: got %v; want %v", fm, wantFields)
+	}
+	for _, p := range all {
+		if got := seContextOf(t, r, "/srv/se/keys"+p); got != want {
+			t.Errorf("after repair %q: got %q; want %q", p, got, want)
+		}
+	}
+	if got := seContextOf(t, r, "/srv/se/keys/extra"); got != "system_u:object_r:foo_t:s0:c3" {
+		t.Errorf("a file src does not have: got %q; want its own context kept", got)
+	}
+	// New contents in a file with its own context: kept, then the type
+	// set; the level from the key.
+	r(t, "/usr/local/bin/chcon -u staff_u -t etc_t -- /srv/se/keys/a.conf")
+	if err := os.WriteFile(filepath.Join(dir, "files/a.conf"), []byte("a2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ch = converge(t, h, mustProvider("tree"), newReq(spec, dir, nil, nil), snap, Update)
+	if got := fieldMap(ch)["a.conf"]; !strings.HasSuffix(got, ", setype etc_t -> content "+shortSum(sha256Hex([]byte("a2\n")))+", setype httpd_sys_content_t") {
+		t.Errorf("replaced file's field: got %q", got)
+	}
+	if got := seContextOf(t, r, "/srv/se/keys/a.conf"); got != "staff_u:object_r:httpd_sys_content_t:s0:c3" {
+		t.Errorf("replaced file: got %q; want the user kept and the type set", got)
+	}
 }
 
 // testSELinuxAuthorizedKey: authorized_key's own rename keeps the
@@ -485,6 +549,19 @@ func testSELinuxOff(t *testing.T, h *connection.SSHHost, r func(*testing.T, stri
 	dspec := &DirectorySpec{Path: "/srv/se/d", seKeys: seKeys{SELevel: "s0"}}
 	if _, err := check(t, testCtx(t), h, mustProvider("directory"), newReq(dspec, "", nil, nil)); !errors.As(err, &off) {
 		t.Errorf("directory check with selevel: got %v; want the SELinux-off error", err)
+	}
+	tdir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(tdir, "files"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tdir, "files/x"), []byte("x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/srv/se/t", "/srv/se/conf.d"} {
+		tspec := &TreeSpec{Src: "files", Path: p, seKeys: seKeys{SEType: "etc_t"}}
+		if _, err := check(t, testCtx(t), h, mustProvider("tree"), newReq(tspec, tdir, nil, nil)); !errors.As(err, &off) || !strings.Contains(err.Error(), `setype = "etc_t" given`) {
+			t.Errorf("tree %s check with setype: got %v; want the SELinux-off error", p, err)
+		}
 	}
 	if after := snap(); after != before {
 		t.Errorf("the failed checks changed the host:\n%s\n%s", before, after)

@@ -39,6 +39,9 @@ type TreeSpec struct {
 	Exclude []string `opsmop:"exclude" doc:"patterns of paths to leave alone on both sides (neither copied, compared nor deleted): a pattern with a / matches the path relative to src, one without matches any single name; * ? and [...] as in shell globs; an excluded directory excludes everything beneath"`
 	// ValidateCmd is the validate key (the name Validate is the method's).
 	ValidateCmd string `opsmop:"validate" doc:"a command run on the host on each new or changed file before any of them is moved into place, %s standing for the file's temporary path (e.g. \"nginx -t -c %s\"; %% is a literal %); if it fails for any file, no file of the tree is replaced"`
+	// seKeys are seuser, serole, setype and selevel (selinux.go), set on
+	// path and every entry copied from src.
+	seKeys
 }
 
 // Validate checks the rules of a tree that need no host: src is given
@@ -76,6 +79,7 @@ func (s *TreeSpec) Validate() error {
 	if s.ValidateCmd != "" {
 		p.validateCmd(s.ValidateCmd)
 	}
+	s.seKeys.validate(&p)
 	return p.err()
 }
 
@@ -287,7 +291,12 @@ func (treeProvider) Probe(s *TreeSpec, req *Request) (string, error) {
 	// between.
 	var b strings.Builder
 	b.WriteString("o=$(\np=" + shell.Quote(s.Path) + "\n")
-	b.WriteString(strings.ReplaceAll(treeListScript, "find . ", "find . "+hostPrune(s.Exclude)))
+	list := strings.ReplaceAll(treeListScript, "find . ", "find . "+hostPrune(s.Exclude))
+	if s.seKeys.set() {
+		b.WriteString(treeSEOnScript)
+		list = strings.Replace(list, "echo end-list=\n", "echo end-list=\n"+treeSEContextScript(ents), 1)
+	}
+	b.WriteString(list)
 	var chunk strings.Builder
 	flush := func() {
 		if chunk.Len() > 0 {
@@ -318,6 +327,77 @@ func (treeProvider) Probe(s *TreeSpec, req *Request) (string, error) {
 	}
 	b.WriteString("fi\nfi\nr=$?\necho .\nexit $r\n)\nr=$?\nprintf %s \"${o%.}\"\nexit $r\n")
 	return b.String(), nil
+}
+
+// treeSEOnScript prints selinux=1|0 (see seProbeScript) and leaves it
+// in $se.
+const treeSEOnScript = `se=${__opsmop_se-}
+if [ -z "$se" ]; then if command -v selinuxenabled >/dev/null 2>&1 && selinuxenabled >/dev/null 2>&1; then se=1; else se=0; fi; fi
+echo selinux=$se
+`
+
+// treeSEContextScript is the probe fragment, run in path, that prints
+// the SELinux contexts of path and of the wanted entries (those of ents)
+// that exist, between secontexts= and end-secontexts=, when $se is 1:
+// `CONTEXT ./NAME` lines from ls -Zd given many names at once (in any
+// order; missing names print nothing), and for a name that ls might
+// print otherwise than as given (control characters, backslashes, bytes
+// that are not printable UTF-8) `#N CONTEXT` from one ls each, N its
+// index among those names (treeOddNames).
+func treeSEContextScript(ents []treeEntry) string {
+	var b strings.Builder
+	b.WriteString("if [ \"$se\" = 1 ]; then\necho secontexts=\n")
+	var plain []string
+	for _, e := range ents {
+		if !treeOddName(e.Rel) {
+			plain = append(plain, treeRelArg(e.Rel))
+		}
+	}
+	treeArgs(&b, "ls -Zd --", plain, " 2>/dev/null || :")
+	if odd := treeOddNames(ents); len(odd) > 0 {
+		b.WriteString("i=0\nfor f in")
+		for _, r := range odd {
+			b.WriteString(" " + shell.Quote(treeRelArg(r)))
+		}
+		b.WriteString("; do if c=$(ls -Zd -- \"$f\" 2>/dev/null) && [ -n \"$c\" ]; then printf '#%s %s\\n' \"$i\" \"${c%% *}\"; fi; i=$((i+1)); done\n")
+	}
+	b.WriteString("echo end-secontexts=\nfi\n")
+	return b.String()
+}
+
+// treeRelArg is the argument naming rel in path: "." or "./rel".
+func treeRelArg(rel string) string {
+	if rel == "." {
+		return "."
+	}
+	return "./" + rel
+}
+
+// treeOddName reports whether ls might print name otherwise than as
+// given: a control character, a backslash, a space at its end, or bytes
+// that are not printable UTF-8.
+func treeOddName(rel string) bool {
+	if !utf8.ValidString(rel) || strings.HasSuffix(rel, " ") {
+		return true
+	}
+	for _, r := range rel {
+		if r == '\\' || !unicode.IsPrint(r) && r != ' ' {
+			return true
+		}
+	}
+	return false
+}
+
+// treeOddNames are the relative paths of ents that treeOddName picks, in
+// ents' order.
+func treeOddNames(ents []treeEntry) []string {
+	var odd []string
+	for _, e := range ents {
+		if treeOddName(e.Rel) {
+			odd = append(odd, e.Rel)
+		}
+	}
+	return odd
 }
 
 // treeListScript prints root=TYPE and, for a directory, one line per
@@ -358,12 +438,18 @@ type treeProbe struct {
 	Root     string
 	Entries  map[string]*remoteEntry // by relative path ("." is path)
 	HashTool bool
+	// SELinux is "1" or "0" when the probe asked (se* keys given), else "".
+	SELinux string
+	// Contexts are the SELinux contexts of the wanted entries that exist,
+	// by relative path, when SELinux is "1".
+	Contexts map[string]string
 }
 
 // parseTreeProbe parses the probe's output; files are the wanted files in
 // the order the probe hashed them, sums their local sums (sums=same, the
-// host's answer when every file has its wanted sum, takes them).
-func parseTreeProbe(out []byte, files, sums []string) (*treeProbe, error) {
+// host's answer when every file has its wanted sum, takes them), odd the
+// names whose contexts come by index (treeOddNames).
+func parseTreeProbe(out []byte, files, sums, odd []string) (*treeProbe, error) {
 	tp := &treeProbe{Entries: map[string]*remoteEntry{}, HashTool: true}
 	line := func() (string, bool) {
 		i := bytes.IndexByte(out, '\n')
@@ -381,6 +467,10 @@ func parseTreeProbe(out []byte, files, sums []string) (*treeProbe, error) {
 		}
 		if r, ok := strings.CutPrefix(l, "root="); ok {
 			tp.Root = r
+			continue
+		}
+		if r, ok := strings.CutPrefix(l, "selinux="); ok {
+			tp.SELinux = r
 			continue
 		}
 		if l == "list=" {
@@ -440,7 +530,16 @@ func parseTreeProbe(out []byte, files, sums []string) (*treeProbe, error) {
 		default:
 			return nil, fmt.Errorf("malformed probe output: name %q", name)
 		}
+		if slices.Contains(strings.Split(name, "/"), "..") {
+			// find never prints one; delete must never act outside path.
+			return nil, fmt.Errorf("malformed probe output: name %q", name)
+		}
 		tp.Entries[name] = e
+	}
+	if bytes.HasPrefix(out, []byte("secontexts=\n")) {
+		if err := tp.parseContexts(&out, odd); err != nil {
+			return nil, err
+		}
 	}
 	rest := string(out)
 	if strings.HasPrefix(rest, "hashtool=0\n") {
@@ -484,6 +583,44 @@ func parseTreeProbe(out []byte, files, sums []string) (*treeProbe, error) {
 	return tp, nil
 }
 
+// parseContexts reads the secontexts section at the start of *out (see
+// treeSEContextScript) and leaves *out after it.
+func (tp *treeProbe) parseContexts(out *[]byte, odd []string) error {
+	tp.Contexts = map[string]string{}
+	rest := string((*out)[len("secontexts=\n"):])
+	for {
+		l, r, ok := strings.Cut(rest, "\n")
+		if !ok {
+			return fmt.Errorf("malformed probe output: SELinux contexts not terminated")
+		}
+		rest = r
+		if l == "end-secontexts=" {
+			break
+		}
+		ctx, name, _ := strings.Cut(l, " ")
+		if i, ok := strings.CutPrefix(ctx, "#"); ok {
+			n, err := strconv.Atoi(i)
+			if err != nil || n < 0 || n >= len(odd) {
+				return fmt.Errorf("malformed probe output: SELinux context line %q", l)
+			}
+			tp.Contexts[odd[n]] = name
+			continue
+		}
+		switch {
+		case name == ".":
+		case strings.HasPrefix(name, "./"):
+			name = name[2:]
+		default:
+			// Not a name given (e.g. an old ls printing another format):
+			// the entry then has no context, which Check reports.
+			continue
+		}
+		tp.Contexts[name] = ctx
+	}
+	*out = []byte(rest)
+	return nil
+}
+
 // matchSumLine matches the sha256sum (or shasum) line of name at the
 // start of s: `HEX  NAME\n`, or, as GNU coreutils writes a name with a
 // backslash, newline or carriage return, `\HEX  ESCAPED\n`. It returns
@@ -522,6 +659,10 @@ type treePlan struct {
 	Attrs    []treeAttr // existing entries whose mode/owner/group change
 	Deletes  []string   // removed first (rm -rf)
 	Validate string
+	// SE is the SELinux context parts to set (chcon), after the writes,
+	// on SERels (relative paths; "." is path).
+	SE     seChange
+	SERels []string
 }
 
 // treeUpload is a file to write.
@@ -577,9 +718,12 @@ func (treeProvider) Check(s *TreeSpec, req *Request, probe connection.Result) (*
 			sums = append(sums, e.Sum)
 		}
 	}
-	tp, err := parseTreeProbe(probe.Stdout, files, sums)
+	tp, err := parseTreeProbe(probe.Stdout, files, sums, treeOddNames(ents))
 	if err != nil {
 		return nil, err
+	}
+	if s.seKeys.set() && tp.SELinux != "1" {
+		return nil, s.seKeys.offError()
 	}
 	switch tp.Root {
 	case "absent", "directory":
@@ -594,6 +738,7 @@ func (treeProvider) Check(s *TreeSpec, req *Request, probe connection.Result) (*
 	fileMode, _ := parseMode(s.Mode)
 	dirMode, _ := parseMode(s.DirMode)
 	pl := treePlan{Path: s.Path, Src: s.Src, MkRoot: tp.Root == "absent", Validate: s.ValidateCmd}
+	_, pl.SE = s.seKeys.diff(seContext{}, false)
 	ch := &Change{Action: Update}
 	if pl.MkRoot {
 		ch.Action = Create
@@ -605,7 +750,44 @@ func (treeProvider) Check(s *TreeSpec, req *Request, probe connection.Result) (*
 		}
 		ch.Fields = append(ch.Fields, Field{Name: name, Before: before, After: after})
 	}
+	// withSE adds to an entry's before and after texts the SELinux
+	// context parts that change (every given part for a new entry) and
+	// plans their chcon; need says whether there are any.
+	withSE := func(rel string, exists bool, before, after string) (string, string, bool, error) {
+		if !s.seKeys.set() {
+			return before, after, false, nil
+		}
+		var cur seContext
+		if exists {
+			c, ok := tp.Contexts[rel]
+			if !ok {
+				return "", "", false, fmt.Errorf("%s: the probe got no SELinux context for it (ls -Zd printed none): check that ls -Zd works on the host, and run again", treeRelName(rel))
+			}
+			if cur, err = parseSEContext(c); err != nil {
+				return "", "", false, fmt.Errorf("%s: %w", treeRelName(rel), err)
+			}
+		}
+		fields, _ := s.seKeys.diff(cur, exists)
+		if len(fields) == 0 {
+			return before, after, false, nil
+		}
+		join := func(a, b string) string {
+			if a == "" || b == "" {
+				return a + b
+			}
+			return a + ", " + b
+		}
+		for _, f := range fields {
+			if f.Before != "" {
+				before = join(before, f.Name+" "+f.Before)
+			}
+			after = join(after, f.Name+" "+f.After)
+		}
+		pl.SERels = append(pl.SERels, rel)
+		return before, after, true, nil
+	}
 	var nAdd, nChange, nDelete int
+	var rootSE string // the new path's SELinux parts, for its field
 	buf := make([]byte, 32<<10)
 	deleted := map[string]bool{}
 	for _, e := range ents {
@@ -635,17 +817,31 @@ func (treeProvider) Check(s *TreeSpec, req *Request, probe connection.Result) (*
 			if r == nil {
 				if e.Rel != "." {
 					pl.Mkdirs = append(pl.Mkdirs, treeAttr{Rel: e.Rel, Mode: want, Owner: s.Owner, Group: s.Group})
-					add(e.Rel+"/", "absent", "directory "+fmtMode(want))
+					before, after, _, err := withSE(e.Rel, false, "absent", "directory "+fmtMode(want))
+					if err != nil {
+						return nil, err
+					}
+					add(e.Rel+"/", before, after)
 					nAdd++
 				} else {
 					pl.Attrs = append(pl.Attrs, treeAttr{Rel: ".", Mode: want, Owner: s.Owner, Group: s.Group})
+					if _, rootSE, _, err = withSE(".", false, "", ""); err != nil {
+						return nil, err
+					}
 				}
 				continue
 			}
-			if a, diff := attrChange(r, want, s); a != nil {
+			a, diff := attrChange(r, want, s)
+			before, after, seNeed, err := withSE(e.Rel, true, diff[0], diff[1])
+			if err != nil {
+				return nil, err
+			}
+			if a != nil {
 				a.Rel = e.Rel
 				pl.Attrs = append(pl.Attrs, *a)
-				add(dirName(e.Rel), diff[0], diff[1])
+			}
+			if a != nil || seNeed {
+				add(dirName(e.Rel), before, after)
 				nChange++
 			}
 			continue
@@ -658,14 +854,22 @@ func (treeProvider) Check(s *TreeSpec, req *Request, probe connection.Result) (*
 		}
 		up := treeUpload{Rel: e.Rel, Size: e.Size, Sum: sum, Mode: want, Owner: s.Owner, Group: s.Group}
 		switch {
-		case r == nil:
+		case r == nil || r.Type == "link":
+			// A file replacing a link is new to SELinux too: the link's
+			// context is not the file's.
 			pl.Uploads = append(pl.Uploads, up)
-			add(e.Rel, "absent", fmt.Sprintf("file %s, %s", fmtMode(want), shortSum(sum)))
-			nAdd++
-		case r.Type == "link":
-			pl.Uploads = append(pl.Uploads, up)
-			add(e.Rel, "link", fmt.Sprintf("file %s, %s", fmtMode(want), shortSum(sum)))
-			nChange++
+			before := "absent"
+			if r != nil {
+				before = "link"
+				nChange++
+			} else {
+				nAdd++
+			}
+			before, after, _, err := withSE(e.Rel, false, before, fmt.Sprintf("file %s, %s", fmtMode(want), shortSum(sum)))
+			if err != nil {
+				return nil, err
+			}
+			add(e.Rel, before, after)
 		case r.Sum != sum:
 			// Replaced files keep their owner and group unless given.
 			if up.Owner == "" {
@@ -684,13 +888,25 @@ func (treeProvider) Check(s *TreeSpec, req *Request, probe connection.Result) (*
 				before += ", mode " + fmtMode(r.Mode)
 				after += ", mode " + fmtMode(want)
 			}
+			// The new file keeps the old one's context, then gets the
+			// given parts.
+			if before, after, _, err = withSE(e.Rel, true, before, after); err != nil {
+				return nil, err
+			}
 			add(e.Rel, before, after)
 			nChange++
 		default:
-			if a, diff := attrChange(r, want, s); a != nil {
+			a, diff := attrChange(r, want, s)
+			before, after, seNeed, err := withSE(e.Rel, true, diff[0], diff[1])
+			if err != nil {
+				return nil, err
+			}
+			if a != nil {
 				a.Rel = e.Rel
 				pl.Attrs = append(pl.Attrs, *a)
-				add(e.Rel, diff[0], diff[1])
+			}
+			if a != nil || seNeed {
+				add(e.Rel, before, after)
 				nChange++
 			}
 		}
@@ -739,7 +955,7 @@ func (treeProvider) Check(s *TreeSpec, req *Request, probe connection.Result) (*
 			nDelete++
 		}
 	}
-	if len(ch.Fields) == 0 && len(pl.Attrs) == 0 {
+	if len(ch.Fields) == 0 && len(pl.Attrs) == 0 && len(pl.SERels) == 0 {
 		return &Change{Action: None}, nil
 	}
 	if pl.MkRoot {
@@ -749,6 +965,9 @@ func (treeProvider) Check(s *TreeSpec, req *Request, probe connection.Result) (*
 				root.After += " " + fmtMode(a.Mode)
 			}
 		}
+		if rootSE != "" {
+			root.After += ", " + rootSE
+		}
 		ch.Fields = append([]Field{root}, ch.Fields...)
 	}
 	ch.Message = fmt.Sprintf("%d added, %d changed, %d removed", nAdd, nChange, nDelete)
@@ -757,6 +976,14 @@ func (treeProvider) Check(s *TreeSpec, req *Request, probe connection.Result) (*
 	}
 	ch.Plan = pl
 	return ch, nil
+}
+
+// treeRelName shows an entry's relative path in messages ("." for path).
+func treeRelName(rel string) string {
+	if rel == "." {
+		return "."
+	}
+	return displayName(rel)
 }
 
 // dirName shows a directory's relative path with a trailing slash.
@@ -977,6 +1204,10 @@ func treeScript(pl treePlan, stage, tarName string) (string, error) {
 	}
 	if len(pl.Uploads) > 0 || len(pl.Mkdirs) > 0 {
 		b.WriteString("fi\n")
+	}
+	// The given SELinux context parts, once every entry is in place.
+	if !pl.SE.empty() {
+		treeArgs(&b, pl.SE.command(), prefixed(pl.SERels), "")
 	}
 	// Attributes of existing entries and of new directories (last, so a
 	// read-only dir_mode does not stop the writes into it).

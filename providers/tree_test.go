@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,7 @@ func treeDocs() struct{ notes, toml, yaml string } {
 			"- `exclude`: patterns with `*`, `?` and `[...]` (Go's path.Match). A pattern without `/` matches any single name at any depth (`*.log`, `.git`); one with `/` matches the path relative to src (`cache/tmp`). An excluded directory excludes everything beneath. Excluded paths are left alone on both sides: not copied, not compared, and never removed by `delete`.\n" +
 			"- `delete = true` removes what src does not have (Ansible's `synchronize` with `delete: yes`); refused with `path = \"/\"`. Without it, extra files on the host are kept and not shown.\n" +
 			"- `opsmop validate` reports, at the key's line: a missing `src`, a relative `path`, a bad `file_mode`/`dir_mode`, owner or group, an invalid exclude pattern, and a `validate` without a bare `%s`. A src that is missing, not a directory, or holds a symlink is reported by check, naming the host and the resource.\n" +
+			"- SELinux: `seuser`, `serole`, `setype` and `selevel` set those parts of the context (`chcon`, one process per few thousand names) of `path` and of every entry copied from src; entries src does not have and excluded ones keep their own. Where SELinux is on, a replaced file first keeps the context of the file it replaces and a new entry gets the policy default (`restorecon`), as for `file`; the given parts are set after that. The probe reads the contexts in the same round trip, only when a key is given (`ls -Zd` given many names per process; a name that `ls` might print otherwise, with control characters, a backslash or bytes that are not printable UTF-8, gets its own `ls`), and the change names each entry whose context differs (`sub/b.conf: setype etc_t -> setype httpd_sys_content_t`). On a host where SELinux is off an se* key fails the resource, as for `file`.\n" +
 			"- The tree is read into memory for the upload: keep trees that are large in bytes (not in files) in a package or an archive (`unarchive`).\n- Limits: the probe names every wanted file (for the hash tool). On a `--local` run a script travels as `sh` arguments, at most about 2 MiB in all on Linux (a quarter of the stack limit), so a tree of more than about 30,000 files with long names fails the probe with \"argument list too long\"; over SSH scripts travel as files and there is no such limit. Excluded names are pruned by the host's `find` (not listed at all) when the pattern has no slash and only plain characters, `*` and `?`; other patterns (a slash, brackets, backslashes, whose meaning differs between Go's path.Match and find's fnmatch) are listed and filtered on the controller.",
 		toml: `[[roles.resources]]
 type = "tree"
@@ -522,7 +524,7 @@ func TestTreeParseProbe(t *testing.T) {
 			[]string{"a"}, nil, "without local sums", []string{""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tp, err := parseTreeProbe([]byte(tc.out), tc.files, tc.sums)
+			tp, err := parseTreeProbe([]byte(tc.out), tc.files, tc.sums, nil)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("got %v; want an error with %q", err, tc.err)
@@ -540,6 +542,56 @@ func TestTreeParseProbe(t *testing.T) {
 				t.Errorf("got %q; want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestTreeParseContexts(t *testing.T) {
+	head := "selinux=1\nroot=directory\nlist=\n41ed 4096 0 0 root root .\n81a4 3 0 0 root root ./a b\nX 81a4 3 0 0 root root 2e2f610a62\nend-list=\n"
+	odd := []string{"a\nb", "c\\d"}
+	for _, tc := range []struct {
+		name, out string
+		want      string // fmt.Sprint of Contexts
+		err       string
+	}{
+		{"plain and odd names", head + "secontexts=\nu:r:t:s0 .\nu:r:x_t:s0:c1,c2 ./a b\n#0 u:r:y_t\nend-secontexts=\nsums=\nend-sums=\n", "map[.:u:r:t:s0 a\nb:u:r:y_t a b:u:r:x_t:s0:c1,c2]", ""},
+		{"another format is no context", head + "secontexts=\n-rw-r--r--. root root u:r:t:s0 ./a b\nend-secontexts=\nsums=\nend-sums=\n", "map[]", ""},
+		{"index out of range", head + "secontexts=\n#2 u:r:t\nend-secontexts=\n", "", "SELinux context line"},
+		{"bad index", head + "secontexts=\n#x u:r:t\nend-secontexts=\n", "", "SELinux context line"},
+		{"not terminated", head + "secontexts=\nu:r:t:s0 .\n", "", "not terminated"},
+		{"off: no section", "selinux=0\nroot=directory\nlist=\nend-list=\nsums=\nend-sums=\n", "map[]", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tp, err := parseTreeProbe([]byte(tc.out), nil, nil, odd)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("got %v; want an error with %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fmt.Sprint(tp.Contexts); got != tc.want && !(tc.want == "map[]" && tp.Contexts == nil) {
+				t.Errorf("contexts: got %q; want %q", got, tc.want)
+			}
+			if tp.SELinux == "" {
+				t.Errorf("selinux: got none; want the probe's answer")
+			}
+		})
+	}
+}
+
+func TestTreeOddName(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		want bool
+	}{
+		{"a.conf", false}, {"dir/a b", false}, {"héllo", false}, {"a\nb", true}, {"tab\tx", true}, {`back\slash`, true},
+		{"trailing ", true}, {"bad\xffutf8", true}, {"del\x7f", true}, {"\u200bzero-width", true},
+	} {
+		if got := treeOddName(tc.name); got != tc.want {
+			t.Errorf("treeOddName(%q): got %v; want %v", tc.name, got, tc.want)
+		}
 	}
 }
 
@@ -566,4 +618,24 @@ func TestTreeLargeLocal(t *testing.T) {
 	if ch.runs != 4 || ch.uploads != 1 { // check, mkdir path, apply script, re-check
 		t.Errorf("got %d runs and %d uploads; want 4 and 1", ch.runs, ch.uploads)
 	}
+}
+
+// FuzzTreeProbe: any probe output from a hostile host parses without a
+// panic, and every entry it yields has a relative name.
+func FuzzTreeProbe(f *testing.F) {
+	sum := strings.Repeat("0f", 32)
+	f.Add([]byte("selinux=1\nroot=directory\nlist=\n41ed 4096 0 0 root root .\nX 81a4 3 0 0 root root 2e2f610a62\nend-list=\nsecontexts=\nu:r:t:s0 .\n#0 u:r:y_t\nend-secontexts=\nsums=\n"+sum+"  ./a\nb\nend-sums=\n"), "a\nb")
+	f.Add([]byte("root=directory\nlist=\n81a4 3 0 0 root root ./a\nend-list=\nsums=same\n"), "a")
+	f.Add([]byte("root=absent\n"), "")
+	f.Fuzz(func(t *testing.T, out []byte, name string) {
+		tp, err := parseTreeProbe(out, []string{name}, []string{sum}, []string{name})
+		if err != nil {
+			return
+		}
+		for n := range tp.Entries {
+			if n != "." && (strings.HasPrefix(n, "/") || strings.HasPrefix(n, "./") || slices.Contains(strings.Split(n, "/"), "..")) {
+				t.Fatalf("entry name %q is not relative", n)
+			}
+		}
+	})
 }

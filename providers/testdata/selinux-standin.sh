@@ -1,7 +1,7 @@
 #!/bin/sh
 # SELinux stand-in for lab hosts (the lab kernel has no SELinux): one
 # script installed under the names selinuxenabled, chcon, restorecon and
-# ls (a wrapper: only `ls -Zd -- PATH` is emulated, anything else runs the
+# ls (a wrapper: only `ls -Zd -- PATH...` is emulated, anything else runs the
 # real ls), dispatched on the name it is called by.
 #
 # A path's context is kept in its user.selinux_standin extended attribute
@@ -89,11 +89,13 @@ ls)
 	if [ "${1-}" = -Zd ]; then
 		shift
 		[ "${1-}" = -- ] && shift
+		rc=0
 		for f do
-			[ -e "$f" ] || [ -L "$f" ] || { echo "ls: cannot access '$f': No such file or directory" >&2; exit 2; }
+			# As ls does: a missing name is reported, the others listed.
+			if ! [ -e "$f" ] && ! [ -L "$f" ]; then echo "ls: cannot access '$f': No such file or directory" >&2; rc=2; continue; fi
 			if [ -e "$ETC/enabled" ]; then printf '%s %s\n' "$(context "$f")" "$f"; else printf '? %s\n' "$f"; fi
 		done
-		exit 0
+		exit $rc
 	fi
 	for real in /usr/bin/ls /bin/ls; do
 		[ -x "$real" ] && exec "$real" "$@"
