@@ -350,7 +350,8 @@ func (downloadProvider) Check(s *DownloadSpec, req *Request, probe connection.Re
 	}
 	switch {
 	case pl.Fetch:
-		pl.Mode, pl.Owner, pl.Group = wantMode, s.Owner, s.Group
+		// Replacing the contents keeps what the spec leaves unset.
+		pl.Mode, pl.Owner, pl.Group = st.replaced(exists, s.Mode, wantMode, s.Owner, s.Group)
 		// For a forced download equal to the file: only these change.
 		pl.Chmod = modeChanged
 		if ownerChanged {
@@ -358,18 +359,6 @@ func (downloadProvider) Check(s *DownloadSpec, req *Request, probe connection.Re
 		}
 		if groupChanged {
 			pl.ChownGroup = s.Group
-		}
-		if exists {
-			// Replacing the contents keeps what the spec leaves unset.
-			if s.Mode == "" {
-				pl.Mode = st.Mode
-			}
-			if s.Owner == "" {
-				pl.Owner = st.UID
-			}
-			if s.Group == "" {
-				pl.Group = st.GID
-			}
 		}
 	case modeChanged || ownerChanged || groupChanged:
 		ch.Action = Update

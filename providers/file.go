@@ -396,21 +396,7 @@ func (f fileProvider) Check(s *FileSpec, req *Request, probe connection.Result) 
 			pl.Validate, pl.Sensitive = s.ValidateCmd, s.Sensitive
 			ch.Message = joinMessage(ch.Message, "not validated yet: apply runs validate ("+s.ValidateCmd+") on the new contents before they replace the file")
 		}
-		pl.Mode = wantMode
-		pl.Owner, pl.Group = s.Owner, s.Group
-		if exists {
-			if s.Mode == "" {
-				pl.Mode = st.Mode
-			}
-			// Carried over as numeric ids: the upload sets those over
-			// SFTP, without a chown on the host.
-			if s.Owner == "" {
-				pl.Owner = st.UID
-			}
-			if s.Group == "" {
-				pl.Group = st.GID
-			}
-		}
+		pl.Mode, pl.Owner, pl.Group = st.replaced(exists, s.Mode, wantMode, s.Owner, s.Group)
 	case modeChanged || ownerChanged || groupChanged || !seCh.empty():
 		pl.Chmod = modeChanged
 		pl.Mode = wantMode

@@ -199,6 +199,27 @@ type statInfo struct {
 	Size int64
 }
 
+// replaced returns the mode, owner and group a file written over this
+// one gets: the given ones (mode "" means unset), and for what is unset
+// the existing file's (as numeric ids, which an SFTP upload sets without
+// a chown on the host), so that replacing contents keeps the attributes.
+// Without an existing file (exists false) unset stays unset.
+func (s statInfo) replaced(exists bool, mode string, wantMode uint32, owner, group string) (uint32, string, string) {
+	if !exists {
+		return wantMode, owner, group
+	}
+	if mode == "" {
+		wantMode = s.Mode
+	}
+	if owner == "" {
+		owner = s.UID
+	}
+	if group == "" {
+		group = s.GID
+	}
+	return wantMode, owner, group
+}
+
 // owner is the owner as shown to users: the name, or the uid when the
 // host has no name for it.
 func (s statInfo) owner() string {
