@@ -233,41 +233,20 @@ chmod 666 /var/log/selinux-standin.log
 // has no selinuxenabled at all.
 func TestSELinuxLab(t *testing.T) {
 	l := labtest.Start(t, lab.Config{Subnet: selinuxSubnet, Hosts: []lab.HostSpec{
-		{Name: "se"},
-		{Name: "senosftp", SSHDOptions: []string{"Subsystem sftp /nonexistent/sftp-server"}},
-		{Name: "off"},
-		{Name: "plain"},
+		{Name: "se"}, noSFTPSpec("senosftp"), {Name: "off"}, {Name: "plain"},
 	}})
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	root := func(name string) func(t *testing.T, script string) string {
-		return func(t *testing.T, script string) string {
-			t.Helper()
-			out, err := l.Host(name).Exec(ctx, script)
-			if err != nil {
-				t.Fatalf("%s: %s: %v: %s", name, script, err, out)
-			}
-			return string(out)
-		}
-	}
-	root("senosftp")(t, "for f in /usr/lib/openssh/sftp-server /usr/libexec/openssh/sftp-server /usr/lib/ssh/sftp-server /usr/libexec/ssh/sftp-server /usr/libexec/sftp-server /usr/lib/sftp-server /usr/local/libexec/sftp-server /usr/local/lib/sftp-server /usr/sbin/sftp-server; do rm -f $f; done")
+	k := newLabKit(t, ctx, l)
+	root := k.root
+	root("senosftp")(t, removeSFTPServers)
 	installSELinuxStandin(t, ctx, l.Host("se"), true)
 	installSELinuxStandin(t, ctx, l.Host("senosftp"), true)
 	installSELinuxStandin(t, ctx, l.Host("off"), false)
 	for _, n := range []string{"se", "senosftp", "off", "plain"} {
 		root(n)(t, "mkdir -p /srv/se/conf.d")
 	}
-	pool := connection.NewPool(connection.PoolConfig{KnownHostsFiles: []string{l.KnownHosts}})
-	t.Cleanup(func() { pool.Close() })
-	connect := func(name string) *connection.SSHHost {
-		lh := l.Host(name)
-		h, err := pool.Host(ctx, connection.Target{Name: name, Address: lh.Addr, Port: lh.Port, User: "ops", Sudo: true, SudoUser: "root",
-			PrivateKey: l.ClientKey, CheckHostKeys: true, ConnectTimeout: 10 * time.Second, CommandTimeout: 60 * time.Second})
-		if err != nil {
-			t.Fatalf("connect %s: %v", name, err)
-		}
-		return h
-	}
+	connect := func(name string) *connection.SSHHost { return k.connect(t, name, "ops", "root") }
 	for _, name := range []string{"se", "senosftp"} {
 		t.Run(name, func(t *testing.T) {
 			h := connect(name)

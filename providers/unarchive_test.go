@@ -289,25 +289,9 @@ func TestUnarchiveLab(t *testing.T) {
 	l := labtest.Start(t, lab.Config{Subnet: unarchiveSubnet, Hosts: []lab.HostSpec{{Name: "ua1"}, {Name: "notar"}}})
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	pool := connection.NewPool(connection.PoolConfig{KnownHostsFiles: []string{l.KnownHosts}})
-	t.Cleanup(func() { pool.Close() })
-	connect := func(name string) *connection.SSHHost {
-		lh := l.Host(name)
-		h, err := pool.Host(ctx, connection.Target{Name: name, Address: lh.Addr, Port: lh.Port, User: "ops", Sudo: true, SudoUser: "root",
-			PrivateKey: l.ClientKey, CheckHostKeys: true, ConnectTimeout: 10 * time.Second, CommandTimeout: 60 * time.Second})
-		if err != nil {
-			t.Fatalf("connect %s: %v", name, err)
-		}
-		return h
-	}
-	root := func(name, script string) string {
-		t.Helper()
-		out, err := l.Host(name).Exec(ctx, script)
-		if err != nil {
-			t.Fatalf("%s: %s: %v: %s", name, script, err, out)
-		}
-		return string(out)
-	}
+	k := newLabKit(t, ctx, l)
+	connect := func(name string) *connection.SSHHost { return k.connect(t, name, "ops", "root") }
+	root := func(name, script string) string { t.Helper(); return k.root(name)(t, script) }
 	h := connect("ua1")
 	p := mustProvider("unarchive")
 	src := t.TempDir()
@@ -499,25 +483,9 @@ func TestUnarchiveRemoteSrcLab(t *testing.T) {
 	l := labtest.Start(t, lab.Config{Subnet: unarchiveRemoteSubnet, Hosts: []lab.HostSpec{{Name: "rua1"}, {Name: "rua2"}}})
 	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Minute)
 	defer cancel()
-	pool := connection.NewPool(connection.PoolConfig{KnownHostsFiles: []string{l.KnownHosts}})
-	t.Cleanup(func() { pool.Close() })
-	connect := func(name string) *connection.SSHHost {
-		lh := l.Host(name)
-		h, err := pool.Host(ctx, connection.Target{Name: name, Address: lh.Addr, Port: lh.Port, User: "ops", Sudo: true, SudoUser: "root",
-			PrivateKey: l.ClientKey, CheckHostKeys: true, ConnectTimeout: 10 * time.Second, CommandTimeout: 60 * time.Second})
-		if err != nil {
-			t.Fatalf("connect %s: %v", name, err)
-		}
-		return h
-	}
-	root := func(name, script string) string {
-		t.Helper()
-		out, err := l.Host(name).Exec(ctx, script)
-		if err != nil {
-			t.Fatalf("%s: %s: %v: %s", name, script, err, out)
-		}
-		return string(out)
-	}
+	k := newLabKit(t, ctx, l)
+	connect := func(name string) *connection.SSHHost { return k.connect(t, name, "ops", "root") }
+	root := func(name, script string) string { t.Helper(); return k.root(name)(t, script) }
 	// put writes data to file on host name (as root).
 	put := func(name, file string, data []byte) {
 		t.Helper()
