@@ -51,6 +51,11 @@ type RunOptions struct {
 	ForceHandlers bool
 	// DetailedExitcode makes check exit 2 when changes are pending.
 	DetailedExitcode bool
+	// PlanOut is check's -o: write the plan to this file ("": none).
+	PlanOut string
+	// PlanFile is apply's argument when it is a plan (opsmop apply FILE):
+	// apply performs exactly that plan ("": a policy run).
+	PlanFile string
 	// Login is the login overrides (-u, --private-key, -T, -b,
 	// --sudo-user).
 	Login LoginOptions
@@ -71,9 +76,16 @@ func applyOptions(c *cli.Context) (RunOptions, error) { return runOptions(c, fal
 // refuses arguments other than one policy file; a missing POLICY is left
 // to runPolicy, which reports it after the defaults file.
 func runOptions(c *cli.Context, check bool) (RunOptions, error) {
-	pol, err := onlyPolicyArg(c)
-	if err != nil {
-		return RunOptions{}, err
+	var pol, planFile string
+	a := c.Args().First()
+	switch {
+	case !check && c.Args().Len() == 1 && isPlanFile(a):
+		planFile = a
+	default:
+		var err error
+		if pol, err = onlyPolicyArg(c); err != nil {
+			return RunOptions{}, err
+		}
 	}
 	login, err := loginOptions(c)
 	if err != nil {
@@ -104,6 +116,8 @@ func runOptions(c *cli.Context, check bool) (RunOptions, error) {
 		RetryFailed:       c.Bool(flagRetryFailed),
 		ForceHandlers:     c.Bool(flagForceHandlers),
 		DetailedExitcode:  c.Bool(flagDetailedExitcode),
+		PlanOut:           c.String(flagOut),
+		PlanFile:          planFile,
 	}, nil
 }
 
@@ -120,6 +134,12 @@ func (o RunOptions) command() string {
 // failed ones for --retry-failed and returns the exit status as an
 // *exitError (nil: success).
 func runPolicy(ctx context.Context, env Env, opts RunOptions) error {
+	if opts.PlanFile != "" {
+		return applyPlan(ctx, env, opts, opts.PlanFile)
+	}
+	if opts.PlanOut != "" && (opts.ListHosts || opts.ListResources) {
+		return invalid(fmt.Errorf("check: -o writes the plan of a check run; it cannot be given with --list-hosts or --list-resources"))
+	}
 	s, err := load(ctx, env, loadOptions{
 		Command: opts.command(), Policy: opts.Policy, NeedPolicy: true,
 		Inventory: opts.Inventory, Local: opts.Local, RetryFailed: opts.RetryFailed,
@@ -162,14 +182,33 @@ func runPolicy(ctx context.Context, env Env, opts RunOptions) error {
 	rep := view.New(kind, env.Stdout, view.Options{Color: tty && env.Getenv("NO_COLOR") == "", Verbose: opts.Verbose, Status: tty, Width: env.termWidth})
 	conn := s.newConnector(rp.hosts, opts.AcceptNewHostKeys)
 	defer conn.Close()
-	sum := engine.Run(ctx, engine.Options{
+	eo := engine.Options{
 		Policy: s.pol, Registry: s.reg, Lookup: providers.Lookup, Plans: rp.plans,
 		Check: opts.Check, Forks: forks, ExtraVars: s.extra,
 		Tags: opts.Tags, SkipTags: opts.SkipTags,
 		Connector: conn, Hooks: rep, Verbose: opts.Verbose,
 		ForceHandlers: opts.ForceHandlers,
-	})
-	if err := writeLastFailed(env.Home, opts.Policy, sum); err != nil {
+	}
+	var rec *planRecorder
+	if opts.PlanOut != "" {
+		rec = newPlanRecorder()
+		eo.Hooks = teeHooks{rep, rec}
+		eo.OnLocalRead = rec.read
+	}
+	sum := engine.Run(ctx, eo)
+	if rec != nil {
+		if err := writePlan(opts.PlanOut, s, opts, rp, rec, versionText(buildInfo())); err != nil {
+			return &exitError{code: exitFailed, err: fmt.Errorf("check: plan %s not written: %w", opts.PlanOut, err)}
+		}
+	}
+	return runEnd(env, opts.Policy, rep, sum, opts.Check && opts.DetailedExitcode)
+}
+
+// runEnd ends a check or apply of policy: it records the failed hosts
+// for --retry-failed and returns the exit status (nil: success);
+// detailed makes pending changes exit 2.
+func runEnd(env Env, policy string, rep view.View, sum *engine.Summary, detailed bool) error {
+	if err := writeLastFailed(env.Home, policy, sum); err != nil {
 		fmt.Fprintf(env.Stderr, "warning: %v\n", err)
 	}
 	switch {
@@ -181,7 +220,7 @@ func runPolicy(ctx context.Context, env Env, opts RunOptions) error {
 		return &exitError{code: exitInterrupted}
 	case sum.Failed():
 		return &exitError{code: exitFailed}
-	case opts.Check && opts.DetailedExitcode && sum.Changed():
+	case detailed && sum.Changed():
 		return &exitError{code: exitPending}
 	}
 	return nil

@@ -217,13 +217,23 @@ func newApp(env Env) *cli.App {
 				ArgsUsage: "POLICY",
 				Flags: append([]cli.Flag{
 					&cli.BoolFlag{Name: flagDetailedExitcode, Usage: "exit 2 when changes are pending"},
+					&cli.StringFlag{Name: flagOut, Aliases: []string{"o"}, Usage: "write the plan to `FILE`: opsmop apply FILE performs exactly it, or refuses"},
 				}, policyRunFlags()...),
 				Action: action(env, checkOptions, runPolicy),
 			},
 			{
-				Name: "apply", Usage: "make the selected hosts match the policy",
-				ArgsUsage: "POLICY", Flags: policyRunFlags(),
+				Name: "apply", Usage: "make the selected hosts match the policy, or perform a saved plan exactly",
+				ArgsUsage: "POLICY|PLAN", Flags: policyRunFlags(),
 				Action: action(env, applyOptions, runPolicy),
+			},
+			{
+				Name: "show", Usage: "print a saved plan as check showed it",
+				ArgsUsage: "PLAN",
+				Flags: []cli.Flag{
+					jsonFlag("print the plan's events as check --json did"),
+					&cli.BoolFlag{Name: flagVerbose, Aliases: []string{"v"}, Usage: "also show unchanged and skipped resources"},
+				},
+				Action: action(env, showOptions, showPlan),
 			},
 			{
 				Name: "validate", Usage: "check the policy, its inventory, templates and expressions without contacting hosts",

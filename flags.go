@@ -28,6 +28,7 @@ const (
 	flagListHosts         = "list-hosts"
 	flagListResources     = "list-resources"
 	flagLocal             = "local"
+	flagOut               = "out"
 	flagPrivateKey        = "private-key"
 	flagRetryFailed       = "retry-failed"
 	flagSkipTags          = "skip-tags"
@@ -168,6 +169,9 @@ func envRefused(c *cli.Context, name string) bool {
 	switch {
 	case login && c.Bool(flagLocal):
 		return true
+	case c.Command.Name == "apply" && (name == flagLimit || name == flagInventory) && isPlanFile(c.Args().First()):
+		// A plan fixes the inventory and the hosts.
+		return true
 	case c.Command.Name == "inventory" && name == flagLimit:
 		return c.IsSet(flagHost)
 	case c.Command.Name == "inventory" && login:
@@ -215,7 +219,11 @@ func onlyPolicyArg(c *cli.Context) (string, error) {
 	}
 	a := c.Args().First()
 	if a != "" && !isPolicyFile(a) {
-		return "", invalid(fmt.Errorf("%s: %s is not a policy file (name it .toml, .yaml, .yml or .json; an inventory goes after -i)", name, a))
+		plan := ""
+		if name == "apply" {
+			plan = ", nor a plan written by opsmop check POLICY -o FILE"
+		}
+		return "", invalid(fmt.Errorf("%s: %s is not a policy file (name it .toml, .yaml, .yml or .json; an inventory goes after -i)%s", name, a, plan))
 	}
 	return a, nil
 }

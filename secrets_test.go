@@ -80,12 +80,23 @@ groups = "fleet"
 		outputs = append(outputs, "== "+what+fmt.Sprintf(" (exit %d)\n", code)+out+errOut)
 	}
 
-	var err error
 	code, out, errOut := opsmop(t, env, "check", policy, "-i", inv, "-v")
 	record("check -v", code, out, errOut)
 	if !strings.Contains(out, "s1: file[/srv/sec/key]: would create") || !strings.Contains(out, "(content is sensitive: not shown)") {
 		t.Errorf("check -v: the sensitive file's pending change is not shown as such:\n%s", out)
 	}
+
+	// A saved plan, and show's printing of it, hold no secret either.
+	planPath := filepath.Join(dir, "site.plan")
+	code, out, errOut = opsmop(t, env, "check", policy, "-i", inv, "-o", planPath)
+	record("check -o", code, out, errOut)
+	planData, err := os.ReadFile(planPath)
+	if err != nil || !strings.Contains(string(planData), `"id": "secrets/resources/0"`) {
+		t.Fatalf("check -o: plan %q, %v; want s1's resources in it", planData, err)
+	}
+	record("the plan file", 0, string(planData), "")
+	code, out, errOut = opsmop(t, env, "show", planPath, "-v")
+	record("show -v", code, out, errOut)
 
 	// apply -v, watching the argv of every process on s1 meanwhile.
 	res, done := startOpsmop(env, "apply", policy, "-i", inv, "-v")

@@ -9,9 +9,13 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/opsmop/opsmop/connection"
@@ -46,6 +50,25 @@ type attempt struct {
 	// reported: the host's failure was already reported (by probeBatch);
 	// nothing more is to be said.
 	reported bool
+	// fingerprint is the digest of the probe result the check used.
+	fingerprint string
+	// note is what the guard (Options.Guard) had to say.
+	note string
+}
+
+// fingerprint is the digest of an instance's latest probe result ("" when
+// it has no probe): what a saved plan records and a guard compares.
+func (in *instance) fingerprint() string {
+	if in.probe == "" {
+		return ""
+	}
+	h := sha256.New()
+	r := in.run.result
+	h.Write([]byte(strconv.Itoa(r.ExitCode) + "\x00" + strconv.Itoa(len(r.Stdout)) + "\x00"))
+	h.Write(r.Stdout)
+	h.Write([]byte{0})
+	h.Write(r.Stderr)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // result is the command result of the attempt's apply, if any.
@@ -57,13 +80,27 @@ func (a attempt) result() *connection.Result {
 }
 
 // checkApply checks in from its current probe result and, in apply mode,
-// applies exactly the change the check returned. It does not retry.
-func (hr *hostRun) checkApply(ctx context.Context, in *instance) attempt {
+// asks the guard (Options.Guard) and applies exactly the change the check
+// returned. It does not retry; retried says whether an earlier attempt
+// of in ran.
+func (hr *hostRun) checkApply(ctx context.Context, in *instance, retried bool) attempt {
+	fp := in.fingerprint()
 	ch, err := safeCheck(in.prov, in.req, in.run.result)
 	if err != nil {
-		return attempt{err: err}
+		return attempt{err: err, fingerprint: fp}
 	}
-	a := attempt{change: ch}
+	a := attempt{change: ch, fingerprint: fp}
+	if g := hr.r.o.Guard; g != nil && !hr.r.o.Check {
+		hr.r.mu.Lock()
+		touched := hr.hs.touched
+		hr.r.mu.Unlock()
+		note, err := g(GuardCheck{Host: hr.hs.info.Name, ID: in.id, Fingerprint: fp, Change: ch, Touched: touched || retried})
+		if err != nil {
+			a.err = err
+			return a
+		}
+		a.note = note
+	}
 	if !ch.Changed() || hr.r.o.Check {
 		return a
 	}
@@ -113,7 +150,7 @@ func (hr *hostRun) retry(ctx context.Context, in *instance) attempt {
 				return attempt{err: errors.New("probe failed"), reported: true}
 			}
 		}
-		a = hr.checkApply(ctx, in)
+		a = hr.checkApply(ctx, in, i > 1)
 		if a.err != nil {
 			if a.retryable && i < n {
 				continue
@@ -146,7 +183,7 @@ func (hr *hostRun) retry(ctx context.Context, in *instance) attempt {
 // process checks one instance and, in apply mode, applies it (with its
 // retries), then emits its event and registers its result.
 func (hr *hostRun) process(ctx context.Context, in *instance) outcome {
-	ev := ResourceResult{Host: hr.hs.info.Name, Role: hr.role.Name, Resource: in.label, ResourceType: in.typ, Handler: in.handler}
+	ev := ResourceResult{Host: hr.hs.info.Name, Role: hr.role.Name, Resource: in.label, ResourceType: in.typ, Handler: in.handler, ID: in.id}
 	if in.err != nil {
 		return hr.failed(in, ev, in.err, nil)
 	}
@@ -168,8 +205,10 @@ func (hr *hostRun) process(ctx context.Context, in *instance) outcome {
 		hr.r.unreachable(hr.hs, hr.role, a.err)
 		return stopHost
 	default:
+		ev.Fingerprint = a.fingerprint
 		return hr.failed(in, ev, a.err, a.result())
 	}
+	ev.Fingerprint = a.fingerprint
 	ch := a.change
 	in.run.lastAction = ch.Action
 	isChanged := ch.Changed() && (a.out == nil || !a.out.Unchanged)
@@ -186,11 +225,19 @@ func (hr *hostRun) process(ctx context.Context, in *instance) outcome {
 	if ch.Message != "" {
 		ev.Message = ch.Message
 	}
+	if a.note != "" {
+		ev.Message = strings.TrimPrefix(ev.Message+"; "+a.note, "; ")
+	}
 	ev.Status = StatusOK
 	if isChanged {
 		ev.Status = StatusChanged
 		for _, n := range in.res.Notify {
 			hr.notified[n] = true
+		}
+		if !hr.r.o.Check {
+			hr.r.mu.Lock()
+			hr.hs.touched = true
+			hr.r.mu.Unlock()
 		}
 	}
 	hr.count(ev.Status)

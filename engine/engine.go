@@ -69,6 +69,32 @@ type Options struct {
 	// SkipFacts leaves facts empty instead of gathering them (ad-hoc
 	// commands, which do not use them).
 	SkipFacts bool
+	// OnLocalRead, when set, is called with the full path of every local
+	// file or directory the run reads for a resource (src files, trees,
+	// templates), possibly more than once and from several goroutines.
+	OnLocalRead func(full string)
+	// Guard, when set, is asked in apply mode about every instance the
+	// engine has just checked, before anything is applied for it; an
+	// error fails the instance with that error (nothing applied) and
+	// stops the host; a note is added to the instance's message. Saved
+	// plans use it to apply exactly what was planned.
+	Guard func(GuardCheck) (note string, err error)
+}
+
+// GuardCheck is what Options.Guard is asked about: one instance, checked
+// in apply mode, about to be applied (or found unchanged).
+type GuardCheck struct {
+	Host string
+	// ID names the instance in the policy (ResourceResult.ID).
+	ID string
+	// Fingerprint is the digest of the probe result the check used
+	// (ResourceResult.Fingerprint).
+	Fingerprint string
+	Change      *providers.Change
+	// Touched is set when something was already applied on the host in
+	// this run (or by an earlier attempt of this instance), so that its
+	// state may differ from what a check before the run saw.
+	Touched bool
 }
 
 // ErrInterrupted is the error of a host (and of the resource it was
@@ -113,6 +139,7 @@ func Run(ctx context.Context, o Options) *Summary {
 	}
 	if r.o.Eval == nil {
 		r.o.Eval = NewEvaluator(o.Policy.Dir)
+		r.o.Eval.OnRead = o.OnLocalRead
 	}
 	total, tasks := 0, 0
 	r.needFacts = map[*policy.Role]bool{}

@@ -34,6 +34,9 @@ type compiled struct {
 type Evaluator struct {
 	// Dir is the policy directory: template files resolve against it.
 	Dir string
+	// OnRead, when set, is called with the full path of every template
+	// file the Evaluator reads (once per file).
+	OnRead func(full string)
 
 	mu    sync.Mutex
 	exprs map[string]*compiled
@@ -325,6 +328,9 @@ func (e *Evaluator) parseFile(p string) (*template.Template, error) {
 	e.mu.Unlock()
 	if ok {
 		return t, nil
+	}
+	if e.OnRead != nil {
+		e.OnRead(full)
 	}
 	b, err := os.ReadFile(full)
 	if err != nil {

@@ -64,6 +64,8 @@ type instance struct {
 	// Where the instance is in its run: its latest probe result, and the
 	// action its last apply performed.
 	run instanceRun
+	// id is ResourceResult.ID.
+	id string
 }
 
 // instanceRun is an instance's run state, apart from what expansion made.
@@ -73,8 +75,9 @@ type instanceRun struct {
 	lastAction providers.Action
 }
 
-// expand turns one policy resource into its instances for this host.
-func (hr *hostRun) expand(res *policy.Resource, handler bool) []*instance {
+// expand turns one policy resource into its instances for this host; id
+// is the resource's ResourceResult.ID (loop items add "#I").
+func (hr *hostRun) expand(res *policy.Resource, handler bool, id string) []*instance {
 	reg := hr.r.o.Registry
 	baseLabel := res.DefaultLabel(reg)
 	scope := hr.scope(res.Vars, nil)
@@ -82,13 +85,16 @@ func (hr *hostRun) expand(res *policy.Resource, handler bool) []*instance {
 	if res.Loop != nil {
 		list, err := hr.loopItems(res.Loop, scope)
 		if err != nil {
-			return []*instance{{orig: res, label: baseLabel, typ: res.Type, err: fmt.Errorf("%s: loop: %w", res.KeyPos("loop"), err), handler: handler}}
+			return []*instance{{orig: res, label: baseLabel, typ: res.Type, err: fmt.Errorf("%s: loop: %w", res.KeyPos("loop"), err), handler: handler, id: id}}
 		}
 		items = list
 	}
 	out := make([]*instance, 0, len(items))
-	for _, item := range items {
-		in := &instance{orig: res, label: baseLabel, typ: res.Type, handler: handler}
+	for i, item := range items {
+		in := &instance{orig: res, label: baseLabel, typ: res.Type, handler: handler, id: id}
+		if res.Loop != nil {
+			in.id = fmt.Sprintf("%s#%d", id, i)
+		}
 		out = append(out, in)
 		in.scope = scope
 		if item != nil {
@@ -186,12 +192,18 @@ func (hr *hostRun) request(res *policy.Resource, scope map[string]any) *provider
 			if err != nil {
 				return "", 0, err
 			}
+			if on := hr.r.o.OnLocalRead; on != nil {
+				on(full)
+			}
 			return hr.r.sums.sum(full)
 		},
 		Open: func(p string) (io.ReadCloser, int64, error) {
 			full, err := LocalPath(dir, p)
 			if err != nil {
 				return nil, 0, err
+			}
+			if on := hr.r.o.OnLocalRead; on != nil {
+				on(full)
 			}
 			f, err := os.Open(full)
 			if err != nil {

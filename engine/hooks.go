@@ -87,6 +87,15 @@ type ResourceResult struct {
 	RC             *int
 	// Duration is the time spent on the instance, in seconds.
 	Duration float64
+	// ID names the instance in the policy, stable from one run of the
+	// same policy to the next: "ROLE/SECTION/N" (SECTION pre, resources
+	// or post, N the resource's index in it from 0) with "#I" for loop
+	// item I, or "ROLE/handler/NAME"; "" for events that are not about a
+	// resource (an unreachable host, a skipped role).
+	ID string `json:"-"`
+	// Fingerprint is the sha256 (hex) of the probe result the check
+	// used ("" when the resource has no probe or was not checked).
+	Fingerprint string `json:"-"`
 }
 
 // UploadProgress is how far the upload of a file resource has come.

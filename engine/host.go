@@ -39,6 +39,8 @@ type hostState struct {
 	stats      Stats
 	stop       hostStop
 	started    bool // some role started on it
+	// touched: something was applied on the host in this run.
+	touched bool
 }
 
 // stopped reports whether the host failed or became unreachable.
@@ -127,12 +129,12 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, hs *hostState) 
 		}
 	}
 	switch {
-	case !hr.runList(ctx, role.Pre, false) || !hr.runList(ctx, role.Resources, false):
+	case !hr.runList(ctx, role.Pre, "pre") || !hr.runList(ctx, role.Resources, "resources"):
 		hr.forceHandlers(ctx)
 	case !hr.flushHandlers(ctx):
 		// A handler failed: the handlers after it do not run, forced
 		// or not (as in Ansible).
-	case !hr.runList(ctx, role.Post, false):
+	case !hr.runList(ctx, role.Post, "post"):
 		hr.forceHandlers(ctx)
 	default:
 		hr.flushHandlers(ctx)
@@ -179,8 +181,16 @@ func (r *runner) fail(hs *hostState, role *policy.Role, label, typ string, err e
 }
 
 // runList processes resources in order; it returns false when the host
-// failed (and must stop).
-func (hr *hostRun) runList(ctx context.Context, list []*policy.Resource, handler bool) bool {
+// failed (and must stop). section is pre, resources or post (for the
+// instances' IDs), "" for a handler.
+func (hr *hostRun) runList(ctx context.Context, list []*policy.Resource, section string) bool {
+	handler := section == ""
+	id := func(i int) string {
+		if handler {
+			return hr.role.Name + "/handler/" + list[i].Name
+		}
+		return fmt.Sprintf("%s/%s/%d", hr.role.Name, section, i)
+	}
 	var pending []*instance
 	next := 0
 	var recheck *instance
@@ -194,7 +204,7 @@ func (hr *hostRun) runList(ctx context.Context, list []*policy.Resource, handler
 			if !handler && !hr.selected(res) {
 				continue
 			}
-			pending = hr.expand(res, handler)
+			pending = hr.expand(res, handler, id(next-1))
 			if handler {
 				// Handlers are filtered by the caller.
 				break
@@ -215,7 +225,7 @@ func (hr *hostRun) runList(ctx context.Context, list []*policy.Resource, handler
 					continue
 				}
 				next++
-				pending = append(pending, hr.expand(res, handler)...)
+				pending = append(pending, hr.expand(res, handler, id(next-1))...)
 			}
 			if !hr.probeBatch(ctx, recheck, pending, hr.window) {
 				return false
@@ -343,7 +353,7 @@ func (hr *hostRun) flushHandlers(ctx context.Context) bool {
 			continue
 		}
 		delete(hr.notified, h.Name)
-		if !hr.runList(ctx, []*policy.Resource{h}, true) {
+		if !hr.runList(ctx, []*policy.Resource{h}, "") {
 			return false
 		}
 	}

@@ -93,7 +93,12 @@ func readLimited(path string) ([]byte, error) {
 // loadBytes is Load with the policy's bytes given and includes read by
 // readFile.
 func loadBytes(path string, data []byte, reg Registry, readFile func(string) ([]byte, error)) (*Policy, error) {
-	l := &loader{reg: reg, readFile: readFile, root: filepath.Dir(path)}
+	files := []string{path}
+	read := func(f string) ([]byte, error) {
+		files = append(files, f)
+		return readFile(f)
+	}
+	l := &loader{reg: reg, readFile: read, root: filepath.Dir(path)}
 	n, err := Parse(path, data)
 	if err != nil {
 		return nil, err
@@ -102,6 +107,7 @@ func loadBytes(path string, data []byte, reg Registry, readFile func(string) ([]
 	if err := l.errs.Err(); err != nil {
 		return nil, err
 	}
+	p.Files = files
 	return p, nil
 }
 

@@ -15,7 +15,7 @@ import (
 // stripPolicy clears what legitimately differs between a TOML and a YAML
 // spelling of one policy: positions, raw nodes and the file name.
 func stripPolicy(p *Policy) {
-	p.File = ""
+	p.File, p.Files = "", nil
 	for _, r := range p.Roles {
 		r.Pos = Pos{}
 		r.keyPos = nil
@@ -298,6 +298,7 @@ cmd = "y"
 		{"name from file name", noname.Name, "noname"},
 		{"nested include, override", *noname.Sudo, true},
 		{"nested include, inherited", noname.Tags, []string{"base"}},
+		{"files read", p.Files, []string{filepath.Join(dir, "site.toml"), filepath.Join(dir, "roles", "web.toml"), filepath.Join(dir, "roles", "noname.yaml"), filepath.Join(dir, "roles", "base.yaml")}},
 		{"nested include, resource", noname.Pre[0].Spec, &shellSpec{Cmd: "b"}},
 	}
 	for _, c := range checks {

@@ -23,6 +23,9 @@ type Policy struct {
 	Inventory string
 	Vars      map[string]any
 	Roles     []*Role
+	// Files are the paths of every file Load read: the policy file, then
+	// each included file as it was read.
+	Files []string
 }
 
 // Login is a user to log in or sudo as. Password may be a literal or an

@@ -1,6 +1,7 @@
 package view
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"sort"
@@ -406,10 +407,11 @@ func (h *Human) change(b *strings.Builder, e event) {
 	for _, f := range c.Fields {
 		fmt.Fprintf(b, "    %s: %s -> %s\n", f.Name, show(f.Before), show(f.After))
 	}
-	if c.Message != "" {
+	if msg := cmp.Or(e.Message, c.Message); msg != "" {
 		// What the fields cannot say (file's validate: "not validated
-		// yet"; package: which packages are held back, ...).
-		fmt.Fprintf(b, "    note: %s\n", c.Message)
+		// yet"; package: which packages are held back, ...), and what
+		// the run adds (a saved plan's note).
+		fmt.Fprintf(b, "    note: %s\n", msg)
 	}
 	if c.Sensitive {
 		if c.Action != providers.Run {

@@ -1,0 +1,99 @@
+package engine_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/opsmop/opsmop/engine"
+)
+
+// TestGuard: in apply mode the guard is asked about every checked
+// instance, by its ID, before anything is applied for it, with Touched
+// set once something was applied on the host; its error fails that
+// instance with nothing applied and stops the host; its note joins the
+// event's message. Check never asks it. Events carry IDs and the probe
+// fingerprints, equal for equal states; OnLocalRead sees the template.
+func TestGuard(t *testing.T) {
+	h := newHarness(t)
+	tmpl := filepath.Join(h.pdir, "app.conf.tmpl")
+	if err := os.WriteFile(tmpl, []byte("port = {{ .http_port }}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var asked []string
+	var reads []string
+	refuse := ""
+	h.opts = func(o *engine.Options) {
+		o.Guard = func(g engine.GuardCheck) (string, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			asked = append(asked, fmt.Sprintf("%s %s touched=%v fp=%v", g.ID, g.Change.Action, g.Touched, g.Fingerprint != ""))
+			if g.ID == refuse {
+				return "", errors.New("refused by the guard")
+			}
+			return "guarded", nil
+		}
+		o.OnLocalRead = func(full string) {
+			mu.Lock()
+			reads = append(reads, full)
+			mu.Unlock()
+		}
+	}
+
+	// Check: no guard; IDs and fingerprints in the events.
+	_, rec := h.run(sitePolicy, true, nil)
+	_, rec2 := h.run(sitePolicy, true, nil)
+	if len(asked) != 0 {
+		t.Fatalf("check asked the guard: %q", asked)
+	}
+	var ids []string
+	for i, e := range rec.resources("h1") {
+		ids = append(ids, e.ID)
+		if (e.Fingerprint == "") != e.Handler || e.Fingerprint != rec2.resources("h1")[i].Fingerprint {
+			t.Errorf("%s: fingerprint %q, then %q; want the same for the same state, empty only for the handler (a shell has no probe)", e.ID, e.Fingerprint, rec2.resources("h1")[i].Fingerprint)
+		}
+	}
+	if want := []string{"web/resources/0", "web/resources/1", "web/resources/2", "web/resources/3", "web/handler/restart app"}; !slices.Equal(ids, want) {
+		t.Errorf("IDs: got %q; want %q", ids, want)
+	}
+	if !slices.Contains(reads, tmpl) {
+		t.Errorf("OnLocalRead: got %q; want the template %s", reads, tmpl)
+	}
+
+	// Apply refused at the file: the directory is made, nothing after it.
+	refuse = "web/resources/1"
+	sum, rec := h.run(sitePolicy, false, nil)
+	want := []string{
+		"web/resources/0 create touched=false fp=true",
+		"web/resources/1 create touched=true fp=true",
+	}
+	if !slices.Equal(asked, want) {
+		t.Errorf("guard asked: got %q; want %q", asked, want)
+	}
+	if sum.Hosts["h1"].Failed != 1 || sum.Hosts["h1"].Changed != 1 {
+		t.Errorf("recap: got %+v; want the directory changed and the file failed", sum.Hosts["h1"])
+	}
+	evs := rec.resources("h1")
+	if len(evs) != 2 || evs[1].Error != "refused by the guard" || !strings.Contains(evs[0].Message, "guarded") {
+		t.Errorf("events: got %+v; want the directory (note guarded), then the file failed with the guard's error", evs)
+	}
+	if _, err := os.Stat(filepath.Join(h.dir, "srv/app/motd")); err == nil {
+		t.Errorf("the refused file was written")
+	}
+
+	// Without a refusal the rest applies; the unchanged directory is
+	// asked about too.
+	asked, refuse = nil, ""
+	if sum, _ := h.run(sitePolicy, false, nil); sum.Failed() || sum.Total.Changed != 4 {
+		t.Fatalf("apply: got %+v; want 4 changed (3 resources, the handler)", sum.Total)
+	}
+	if len(asked) != 5 || asked[0] != "web/resources/0 none touched=false fp=true" || asked[4] != "web/handler/restart app run touched=true fp=false" {
+		t.Errorf("guard asked: got %q", asked)
+	}
+}
