@@ -17,6 +17,8 @@ import (
 // AdhocOptions are the inputs of run: one shell command on the selected
 // hosts.
 type AdhocOptions struct {
+	// Slice is --slice K/N ("": every selected host).
+	Slice string
 	// Policy is the optional POLICY argument ("" when none); it is loaded
 	// only when it is named like a policy file.
 	Policy string
@@ -77,6 +79,7 @@ func adhocOptions(c *cli.Context) (AdhocOptions, error) {
 		Command:           cmdWords,
 		Inventory:         c.String(flagInventory),
 		Limit:             c.String(flagLimit),
+		Slice:             c.String(flagSlice),
 		Forks:             c.Int(flagForks),
 		JSON:              c.Bool(flagJSON),
 		ExtraVars:         c.StringSlice(flagExtraVars),
@@ -97,7 +100,7 @@ func adhocOptions(c *cli.Context) (AdhocOptions, error) {
 func runAdhoc(ctx context.Context, env Env, opts AdhocOptions) error {
 	s, err := load(ctx, env, loadOptions{
 		Command: "run", Policy: opts.Policy, Inventory: opts.Inventory,
-		Local: opts.Local, Limit: opts.Limit, ExtraVars: opts.ExtraVars, Login: opts.Login,
+		Local: opts.Local, Limit: opts.Limit, Slice: opts.Slice, ExtraVars: opts.ExtraVars, Login: opts.Login,
 	})
 	if err != nil {
 		return err

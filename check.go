@@ -23,6 +23,8 @@ type RunOptions struct {
 	Inventory string
 	// Limit is --limit ("": every host the roles select).
 	Limit string
+	// Slice is --slice K/N ("": every selected host).
+	Slice string
 	// Forks is --forks (0: the hosts' forks setting).
 	Forks int
 	// JSON writes one JSON event per line instead of the human report.
@@ -103,6 +105,7 @@ func runOptions(c *cli.Context, check bool) (RunOptions, error) {
 		Policy:            pol,
 		Inventory:         c.String(flagInventory),
 		Limit:             c.String(flagLimit),
+		Slice:             c.String(flagSlice),
 		Forks:             c.Int(flagForks),
 		JSON:              c.Bool(flagJSON),
 		ExtraVars:         c.StringSlice(flagExtraVars),
@@ -143,7 +146,7 @@ func runPolicy(ctx context.Context, env Env, opts RunOptions) error {
 	s, err := load(ctx, env, loadOptions{
 		Command: opts.command(), Policy: opts.Policy, NeedPolicy: true,
 		Inventory: opts.Inventory, Local: opts.Local, RetryFailed: opts.RetryFailed,
-		Limit: opts.Limit, ExtraVars: opts.ExtraVars, Login: opts.Login,
+		Limit: opts.Limit, Slice: opts.Slice, ExtraVars: opts.ExtraVars, Login: opts.Login,
 	})
 	if err != nil {
 		return err
@@ -188,6 +191,7 @@ func runPolicy(ctx context.Context, env Env, opts RunOptions) error {
 		Tags: opts.Tags, SkipTags: opts.SkipTags,
 		Connector: conn, Hooks: rep, Verbose: opts.Verbose,
 		ForceHandlers: opts.ForceHandlers,
+		Info:          s.runInfo(),
 	}
 	var rec *planRecorder
 	if opts.PlanOut != "" {

@@ -149,6 +149,7 @@ func action[O any](env Env, parse func(*cli.Context) (O, error), runCmd func(con
 func policyRunFlags() []cli.Flag {
 	return append([]cli.Flag{
 		limitFlag("narrow the hosts: comma-separated host/group patterns, !pat excludes, &pat intersects"),
+		sliceFlag(),
 		inventoryFlag("inventory `FILE` (overrides the policy's)"),
 		forksFlag(),
 		jsonFlag("write one JSON event per line on stdout, nothing else"),
@@ -227,6 +228,15 @@ func newApp(env Env) *cli.App {
 				Action: action(env, applyOptions, runPolicy),
 			},
 			{
+				Name: "recap", Usage: "merge the --json streams of the slices of one run into one recap and exit code",
+				ArgsUsage: "FILE...",
+				Flags: []cli.Flag{
+					jsonFlag("print the merged summary as one JSON summary event"),
+					&cli.BoolFlag{Name: flagDetailedExitcode, Usage: "exit 2 when check streams have pending changes"},
+				},
+				Action: action(env, recapOptions, runRecap),
+			},
+			{
 				Name: "show", Usage: "print a saved plan as check showed it",
 				ArgsUsage: "PLAN",
 				Flags: []cli.Flag{
@@ -265,6 +275,7 @@ func newApp(env Env) *cli.App {
 				Flags: append([]cli.Flag{
 					inventoryFlag("inventory `FILE`"),
 					limitFlag("host/group patterns"),
+					sliceFlag(),
 					jsonFlag("print JSON"),
 					localFlag("gather on this machine, no SSH"),
 					acceptNewHostKeysFlag("record unknown host keys (trust on first use)"),
@@ -278,6 +289,7 @@ func newApp(env Env) *cli.App {
 				Flags: append([]cli.Flag{
 					inventoryFlag("inventory `FILE`"),
 					limitFlag("host/group patterns"),
+					sliceFlag(),
 					forksFlag(),
 					jsonFlag("one JSON object per host"),
 					extraVarsFlag("k=v or @file"),

@@ -19,6 +19,8 @@ const factsForks = 20
 
 // FactsOptions are the inputs of facts.
 type FactsOptions struct {
+	// Slice is --slice K/N ("": every selected host).
+	Slice string
 	// Policy is the optional POLICY argument ("" when none): the first
 	// argument when it is named like a policy file.
 	Policy string
@@ -53,6 +55,7 @@ func factsOptions(c *cli.Context) (FactsOptions, error) {
 		Hosts:             c.Args().Slice(),
 		Inventory:         c.String(flagInventory),
 		Limit:             c.String(flagLimit),
+		Slice:             c.String(flagSlice),
 		JSON:              c.Bool(flagJSON),
 		Local:             c.Bool(flagLocal),
 		AcceptNewHostKeys: c.Bool(flagAcceptNewHostKeys),
@@ -70,7 +73,7 @@ func factsOptions(c *cli.Context) (FactsOptions, error) {
 func runFacts(ctx context.Context, env Env, opts FactsOptions) error {
 	s, err := load(ctx, env, loadOptions{
 		Command: "facts", Policy: opts.Policy, Inventory: opts.Inventory,
-		Local: opts.Local, Limit: opts.Limit, Login: opts.Login,
+		Local: opts.Local, Limit: opts.Limit, Slice: opts.Slice, Login: opts.Login,
 	})
 	if err != nil {
 		return err

@@ -32,6 +32,7 @@ const (
 	flagPrivateKey        = "private-key"
 	flagRetryFailed       = "retry-failed"
 	flagSkipTags          = "skip-tags"
+	flagSlice             = "slice"
 	flagSSHConfig         = "ssh-config"
 	flagSudo              = "sudo"
 	flagSudoUser          = "sudo-user"
@@ -78,6 +79,11 @@ func inventoryFlag(usage string) cli.Flag {
 // limitFlag is -l/--limit PATTERNS ($OPSMOP_LIMIT).
 func limitFlag(usage string) cli.Flag {
 	return &cli.StringFlag{Name: flagLimit, Aliases: []string{"l"}, Usage: envUsage(usage, envLimit)}
+}
+
+// sliceFlag is --slice K/N.
+func sliceFlag() cli.Flag {
+	return &cli.StringFlag{Name: flagSlice, Usage: "only slice `K/N` of the selected hosts (by sorted name), so that N processes each take one"}
 }
 
 // forksFlag is -f/--forks N. Its help shows the default that applies when

@@ -55,6 +55,9 @@ type planFile struct {
 	// NotPlanned are the hosts check could not finish (failed,
 	// unreachable); apply FILE does not run them.
 	NotPlanned []planSkip `json:"not_planned,omitempty"`
+
+	// sha256 is the plan file's digest (set by readPlan).
+	sha256 string
 }
 
 // planRun are the run's options that choose hosts and resources: apply
@@ -62,6 +65,7 @@ type planFile struct {
 type planRun struct {
 	Inventory     string   `json:"inventory,omitempty"`
 	Limit         string   `json:"limit,omitempty"`
+	Slice         string   `json:"slice,omitempty"`
 	Tags          []string `json:"tags,omitempty"`
 	SkipTags      []string `json:"skip_tags,omitempty"`
 	Local         bool     `json:"local,omitempty"`
@@ -380,7 +384,7 @@ func writePlan(path string, s *session, opts RunOptions, rp runPlan, rec *planRe
 		invPath = s.pol.Inventory
 	}
 	pf := &planFile{Format: planFormat, Version: planVersion, Opsmop: version, Created: time.Now().UTC().Format(time.RFC3339),
-		Policy: abs, Run: planRun{Inventory: opts.Inventory, Limit: opts.Limit, Tags: opts.Tags, SkipTags: opts.SkipTags,
+		Policy: abs, Run: planRun{Inventory: opts.Inventory, Limit: opts.Limit, Slice: opts.Slice, Tags: opts.Tags, SkipTags: opts.SkipTags,
 			Local: opts.Local, ForceHandlers: opts.ForceHandlers}}
 	for k := range s.extra {
 		pf.Run.ExtraVarKeys = append(pf.Run.ExtraVarKeys, k)
@@ -457,6 +461,8 @@ func readPlan(path string) (*planFile, error) {
 	if pf.Policy == "" || !filepath.IsAbs(pf.Policy) {
 		return nil, planError(path, "malformed: no absolute policy path")
 	}
+	sum := sha256.Sum256(data)
+	pf.sha256 = hex.EncodeToString(sum[:])
 	return &pf, nil
 }
 

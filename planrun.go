@@ -22,7 +22,7 @@ func planFlagConflicts(opts RunOptions) []string {
 		set  bool
 		name string
 	}{
-		{opts.Inventory != "", "-i"}, {opts.Limit != "", "--limit"}, {len(opts.Tags) > 0, "--tags"},
+		{opts.Inventory != "", "-i"}, {opts.Limit != "", "--limit"}, {opts.Slice != "", "--slice"}, {len(opts.Tags) > 0, "--tags"},
 		{len(opts.SkipTags) > 0, "--skip-tags"}, {opts.Local, "--local"}, {opts.RetryFailed, "--retry-failed"},
 		{opts.ForceHandlers, "--force-handlers"}, {opts.ListHosts, "--list-hosts"}, {opts.ListResources, "--list-resources"},
 	} {
@@ -50,11 +50,11 @@ func applyPlan(ctx context.Context, env Env, opts RunOptions, path string) error
 	if err := pf.verifyInputs(path); err != nil {
 		return err
 	}
-	opts.Policy, opts.Inventory, opts.Limit, opts.Local = pf.Policy, pf.Run.Inventory, pf.Run.Limit, pf.Run.Local
+	opts.Policy, opts.Inventory, opts.Limit, opts.Slice, opts.Local = pf.Policy, pf.Run.Inventory, pf.Run.Limit, pf.Run.Slice, pf.Run.Local
 	opts.Tags, opts.SkipTags, opts.ForceHandlers = pf.Run.Tags, pf.Run.SkipTags, pf.Run.ForceHandlers
 	s, err := load(ctx, env, loadOptions{
 		Command: "apply", Policy: opts.Policy, NeedPolicy: true, Inventory: opts.Inventory, Local: opts.Local,
-		Limit: opts.Limit, ExtraVars: opts.ExtraVars, Login: opts.Login,
+		Limit: opts.Limit, Slice: opts.Slice, ExtraVars: opts.ExtraVars, Login: opts.Login,
 	})
 	if err != nil {
 		return err
@@ -119,8 +119,9 @@ func applyPlan(ctx context.Context, env Env, opts RunOptions, path string) error
 	base := engine.Options{
 		Policy: s.pol, Registry: s.reg, Lookup: providers.Lookup, Plans: rp.plans,
 		Forks: forks, ExtraVars: s.extra, Tags: opts.Tags, SkipTags: opts.SkipTags,
-		Connector: conn, ForceHandlers: opts.ForceHandlers,
+		Connector: conn, ForceHandlers: opts.ForceHandlers, Info: s.runInfo(),
 	}
+	base.Info.PlanSHA256 = pf.sha256
 	// The host's state now, as check sees it, against the plan: the same
 	// connections serve the apply after it.
 	rec := newPlanRecorder()

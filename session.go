@@ -50,6 +50,9 @@ type session struct {
 	sshcfg *sshconfig.Config
 	// localHost and uid are %l and %i in ssh config values.
 	localHost, uid string
+	// slice is --slice (nil: none); sliceHosts the names of its hosts.
+	slice      *sliceSpec
+	sliceHosts map[string]bool
 }
 
 // loadOptions say what load reads: the parts of a command's options that
@@ -67,6 +70,10 @@ type loadOptions struct {
 	RetryFailed bool
 	// Limit is --limit ("": every host).
 	Limit string
+	// Slice is --slice K/N ("": the whole selection). The slice is taken
+	// of every host the command selects: the union of the policy's roles'
+	// hosts with NeedPolicy, else the inventory's (after --limit).
+	Slice string
 	// ExtraVars are the -e values; none leaves the session's extra vars
 	// nil.
 	ExtraVars []string
@@ -150,6 +157,11 @@ func load(ctx context.Context, env Env, o loadOptions) (*session, error) {
 			return nil, invalid(err)
 		}
 		s.limits = append(s.limits, lim)
+	}
+	if o.Slice != "" {
+		if err := s.setSlice(o.Slice, o.NeedPolicy); err != nil {
+			return nil, invalid(err)
+		}
 	}
 	if len(o.ExtraVars) > 0 {
 		s.extra, err = parseExtraVars(o.ExtraVars)
@@ -339,7 +351,39 @@ func (s *session) selectHosts(groups, hosts string) ([]*inventory.Host, error) {
 			return nil, err
 		}
 	}
+	if s.sliceHosts != nil {
+		var kept []*inventory.Host
+		for _, h := range sel {
+			if s.sliceHosts[h.Name] {
+				kept = append(kept, h)
+			}
+		}
+		sel = kept
+	}
 	return sel, nil
+}
+
+// setSlice parses --slice and computes its hosts from the selection:
+// the union of the roles' hosts (roles), else every host.
+func (s *session) setSlice(v string, roles bool) error {
+	sl, err := parseSlice(v)
+	if err != nil {
+		return err
+	}
+	var base []*inventory.Host
+	if roles {
+		for _, r := range s.pol.Roles {
+			hosts, err := s.selectHosts(r.Groups, r.Hosts)
+			if err != nil {
+				return err
+			}
+			base = append(base, hosts...)
+		}
+	} else if base, err = s.selectHosts("", ""); err != nil {
+		return err
+	}
+	s.slice, s.sliceHosts = &sl, sl.members(base)
+	return nil
 }
 
 // askPasswords prompts on the terminal for the SSH password (sshPass, -k)

@@ -69,6 +69,8 @@ type Options struct {
 	// SkipFacts leaves facts empty instead of gathering them (ad-hoc
 	// commands, which do not use them).
 	SkipFacts bool
+	// Info identifies the run in its RunStart event.
+	Info RunInfo
 	// OnLocalRead, when set, is called with the full path of every local
 	// file or directory the run reads for a resource (src files, trees,
 	// templates), possibly more than once and from several goroutines.
@@ -154,7 +156,7 @@ func Run(ctx context.Context, o Options) *Summary {
 			}
 		}
 	}
-	r.o.Hooks.RunStart(RunStart{Mode: r.mode, Hosts: total, Tasks: tasks})
+	r.o.Hooks.RunStart(RunStart{Mode: r.mode, Hosts: total, Tasks: tasks, RunInfo: o.Info})
 	for _, p := range o.Plans {
 		if ctx.Err() != nil {
 			break

@@ -47,6 +47,23 @@ type RunStart struct {
 	// Hosts is the number of distinct hosts; Tasks the number of (role,
 	// host) pairs planned.
 	Hosts, Tasks int
+	// RunInfo says what ran (Options.Info).
+	RunInfo
+}
+
+// RunInfo identifies a run for whoever merges the reports of several
+// (opsmop recap): the policy and its digest, the slice, the plan.
+type RunInfo struct {
+	// Policy is the policy file's absolute path ("" for none).
+	Policy string
+	// PolicySHA256 is the digest of the policy's files (the policy file
+	// and its includes, in the order they were read).
+	PolicySHA256 string
+	// Slice is "K/N" for --slice K/N, "" for the whole selection.
+	Slice string
+	// PlanSHA256 is the sha256 of the plan file of apply FILE ("" for
+	// none).
+	PlanSHA256 string
 }
 
 // HostStart and HostEnd frame one role on one host.

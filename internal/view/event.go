@@ -52,7 +52,18 @@ type event struct {
 	Tasks        int               `json:"tasks,omitempty"`
 	Stats        *engine.Stats     `json:"stats,omitempty"`
 	Summary      *engine.Summary   `json:"summary,omitempty"`
+	// run_start only: the stream's format version and what ran.
+	Version      int    `json:"version,omitempty"`
+	Policy       string `json:"policy,omitempty"`
+	PolicySHA256 string `json:"policy_sha256,omitempty"`
+	Slice        string `json:"slice,omitempty"`
+	PlanSHA256   string `json:"plan_sha256,omitempty"`
 }
+
+// StreamVersion is the version of the --json event stream (run_start's
+// version): 1 added it, with policy, policy_sha256, slice and
+// plan_sha256. Streams without it are version 0 (the same events).
+const StreamVersion = 1
 
 // flat turns the engine's typed hooks into events for a view's handle
 // function, stamping each with the time it arrived and the run's mode.
@@ -69,7 +80,8 @@ func (f *flat) emit(e event) {
 
 func (f *flat) RunStart(r engine.RunStart) {
 	f.mode = r.Mode
-	f.emit(event{Type: evRunStart, Hosts: r.Hosts, Tasks: r.Tasks})
+	f.emit(event{Type: evRunStart, Hosts: r.Hosts, Tasks: r.Tasks, Version: StreamVersion,
+		Policy: r.Policy, PolicySHA256: r.PolicySHA256, Slice: r.Slice, PlanSHA256: r.PlanSHA256})
 }
 
 func (f *flat) HostStart(h engine.HostStart) {
