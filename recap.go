@@ -30,7 +30,7 @@ type RecapOptions struct {
 // recapOptions is the flag layer of recap.
 func recapOptions(c *cli.Context) (RecapOptions, error) {
 	if c.Args().Len() == 0 {
-		return RecapOptions{}, invalid(errors.New("recap: give the --json streams to merge: opsmop recap FILE..."))
+		return RecapOptions{}, invalid(errors.New("recap: give the --json streams to merge (opsmop recap FILE...)"))
 	}
 	return RecapOptions{Files: c.Args().Slice(), JSON: c.Bool(flagJSON), DetailedExitcode: c.Bool(flagDetailedExitcode)}, nil
 }

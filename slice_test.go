@@ -124,7 +124,7 @@ func TestRecap(t *testing.T) {
 		{"cut before the summary", []string{"recap", s1, cut}, exitInvalid, []string{"truncated: it ends with a host_end event"}},
 		{"cut in a line", []string{"recap", s1, half}, exitInvalid, []string{"not an opsmop --json event"}},
 		{"an older stream", []string{"recap", s1, old}, exitInvalid, []string{"written by an older opsmop"}},
-		{"no file", []string{"recap"}, exitInvalid, []string{"give the --json streams"}},
+		{"no file", []string{"recap"}, exitInvalid, []string{"give the --json streams to merge"}},
 		{"missing file", []string{"recap", filepath.Join(dir, "nope")}, exitInvalid, []string{"no such file"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
