@@ -241,7 +241,7 @@ func showPlan(_ context.Context, env Env, o ShowOptions) error {
 	if o.JSON {
 		kind = view.KindJSON
 	} else {
-		fmt.Fprintf(env.Stdout, "plan %s: made %s by opsmop %s from %s (%d local files read)\n", o.Plan, pf.Created, pf.Opsmop, pf.Policy, len(pf.Inputs))
+		fmt.Fprintf(env.Stdout, "plan %s: made %s by opsmop %s from %s (local files read: %d)\n", o.Plan, pf.Created, pf.Opsmop, pf.Policy, len(pf.Inputs))
 		for _, h := range pf.NotPlanned {
 			fmt.Fprintf(env.Stdout, "not planned: %s: %s\n", h.Name, h.Error)
 		}
