@@ -166,6 +166,11 @@ func applyPlan(ctx context.Context, env Env, opts RunOptions, path string) error
 				break
 			}
 		}
+		if want == nil && g.Touched {
+			// A handler notified, or a loop item added, only because an
+			// earlier change of this run made a resource differ.
+			return "not in the plan: it comes from a resource checked again after an earlier change of this run on the host", nil
+		}
 		if want == nil {
 			return "", fmt.Errorf("not in the plan (%s): nothing applied; run check -o again to make a new plan", g.ID)
 		}
