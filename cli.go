@@ -246,6 +246,12 @@ func newApp(env Env) *cli.App {
 				Action: action(env, showOptions, showPlan),
 			},
 			{
+				Name: "pull", Usage: "fetch the policy from git and apply this host's roles here, without SSH (from cron or a timer)",
+				ArgsUsage: "--repo URL POLICY",
+				Flags:     pullFlags(),
+				Action:    action(env, pullOptions, runPull),
+			},
+			{
 				Name: "validate", Usage: "check the policy, its inventory, templates and expressions without contacting hosts",
 				ArgsUsage: "POLICY",
 				Flags: []cli.Flag{

@@ -40,6 +40,13 @@ const (
 	flagTimeout           = "timeout"
 	flagUser              = "user"
 	flagVerbose           = "verbose"
+	// opsmop pull
+	flagRepo   = "repo"
+	flagRef    = "ref"
+	flagDir    = "dir"
+	flagName   = "name"
+	flagLogDir = "log-dir"
+	flagCheck  = "check"
 )
 
 // Each flag that several commands share has one constructor, which fixes
@@ -121,6 +128,18 @@ func localFlag(usage string) cli.Flag {
 // acceptNewHostKeysFlag is --accept-new-host-keys.
 func acceptNewHostKeysFlag(usage string) cli.Flag {
 	return &cli.BoolFlag{Name: flagAcceptNewHostKeys, Usage: usage}
+}
+
+// pullFlags are the flags of pull.
+func pullFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: flagRepo, Usage: "the git repository holding the policy: a `URL`, user@host:path or a path (required)"},
+		&cli.StringFlag{Name: flagRef, Usage: "the branch, tag or commit `REF` to apply (default: the remote's default branch)"},
+		&cli.StringFlag{Name: flagDir, Usage: "the checkout `DIR` (default: /var/lib/opsmop/pull/NAME, for non-root ~/.opsmop/pull/NAME); opsmop owns it: local changes are discarded"},
+		&cli.StringFlag{Name: flagName, Usage: "this host's inventory `NAME` (default: the hostname, else the short hostname)"},
+		&cli.StringFlag{Name: flagLogDir, Usage: "`DIR` of each run's JSON log and recap.log (default: /var/log/opsmop/pull, for non-root ~/.opsmop/pull-logs)"},
+		&cli.BoolFlag{Name: flagCheck, Usage: "pull and check only: change nothing on this host"},
+	}
 }
 
 // metaFromEnv is the key of c.App.Metadata under which applyEnv records
