@@ -14,6 +14,7 @@
 #   BENCH_WORKLOADS="w1 w5 w4 w3 w2"   which workloads, in this order
 #   BENCH_W2_HOSTS=50  BENCH_W3_HOSTS=10  BENCH_W4_MB=200  BENCH_DELAY=12.5ms (W5, W6, per direction)
 #   BENCH_W6_FILES=2000       files in W6's tree
+#   BENCH_W7_HOSTS=200        hosts of W7 (issue 17's "W6": forks 50/200, 4 slices, recap)
 #   BENCH_OUT=bench/results/bench-<UTC time>.txt   where the raw output is saved
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,11 +25,12 @@ export LC_ALL=C.UTF-8 # Ansible refuses other encodings; C.UTF-8 keeps "." as th
 REPS=${BENCH_REPS:-5}
 ANSIBLE_REPS=${BENCH_ANSIBLE_REPS:-$REPS}
 W2_ANSIBLE_REPS=${BENCH_W2_ANSIBLE_REPS:-1}
-WORKLOADS=${BENCH_WORKLOADS:-"w1 w5 w6 w4 w3 w2"}
+WORKLOADS=${BENCH_WORKLOADS:-"w1 w5 w6 w4 w3 w2 w7"}
 W2_HOSTS=${BENCH_W2_HOSTS:-50}
 W3_HOSTS=${BENCH_W3_HOSTS:-10}
 W4_MB=${BENCH_W4_MB:-200}
 W6_FILES=${BENCH_W6_FILES:-2000}
+W7_HOSTS=${BENCH_W7_HOSTS:-200}
 DELAY=${BENCH_DELAY:-12.5ms}
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=${BENCH_OUT:-bench/results/bench-$STAMP.txt}
@@ -37,12 +39,12 @@ if [ "$(id -u)" != 0 ]; then
   echo "bench: the lab starts sshd hosts in Linux namespaces and needs root: sudo make bench" >&2
   exit 1
 fi
-for v in REPS ANSIBLE_REPS W2_ANSIBLE_REPS W2_HOSTS W3_HOSTS W4_MB W6_FILES; do
+for v in REPS ANSIBLE_REPS W2_ANSIBLE_REPS W2_HOSTS W3_HOSTS W4_MB W6_FILES W7_HOSTS; do
   case ${!v} in '' | *[!0-9]*) echo "bench: BENCH_$v=${!v}: want a whole number" >&2; exit 1 ;; esac
 done
 [ "$REPS" -ge 1 ] || { echo "bench: BENCH_REPS must be at least 1" >&2; exit 1; }
 for w in $WORKLOADS; do
-  case $w in w1 | w2 | w3 | w4 | w5 | w6) ;; *) echo "bench: BENCH_WORKLOADS: unknown workload $w (w1..w6)" >&2; exit 1 ;; esac
+  case $w in w1 | w2 | w3 | w4 | w5 | w6 | w7) ;; *) echo "bench: BENCH_WORKLOADS: unknown workload $w (w1..w7)" >&2; exit 1 ;; esac
 done
 
 mkdir -p "$(dirname "$OUT")"
@@ -633,6 +635,239 @@ run_w2() {
   echo
 }
 
+# --- W7: 200 hosts, forks 50 and 200, 4 slices of 50 --------------------------
+# (Issue 17 calls this workload "W6"; W6 was already the tree workload.)
+# On BENCH_W7_HOSTS lab hosts (subnet 88), a small policy (a directory and
+# 3 files with per-host content), opsmop only: per repetition and per
+# forks value (50, then the host count), reset, first apply, no-op check;
+# then the same hosts as 4 slices run as 4 concurrent processes
+# (`--slice k/4 --json`, forks = a slice's size), first apply and no-op
+# check, each merged by `opsmop recap` (exit 0, every host counted). Every
+# opsmop process runs under /usr/bin/time (peak RSS, CPU) while its open
+# file descriptors are sampled from /proc/PID/fd. The floor: one
+# `ssh HOST sh` per host doing the same checks, at most FORKS at a time.
+W7_STATS=$WORK/w7-stats.tsv # phase rep seconds rss_kb cpu_s max_fds processes
+W7_RESET='rm -rf /srv/w7'
+
+# w7_policy DIR: writes DIR/site.toml, W7's 4 resources.
+w7_policy() {
+  cat >"$1/site.toml" <<'EOF'
+[[roles]]
+name = "w7"
+
+  [[roles.resources]]
+  type = "directory"
+  path = "/srv/w7"
+  mode = "0755"
+
+  [[roles.resources]]
+  type = "file"
+  path = "/srv/w7/f{{ .item }}.conf"
+  content = "w7 file {{ .item }} on {{ .host.name }}\n"
+  mode = "0644"
+  loop = [1, 2, 3]
+EOF
+}
+
+# w7_checks HOST: the floor's script for W7's 4 resources on HOST.
+# shellcheck disable=SC2016 # $(...) and $rc are for the host's sh
+w7_checks() {
+  local h=$1 f p sum
+  echo 'rc=0'
+  echo '[ -d /srv/w7 ] && [ "$(stat -c %a /srv/w7)" = 755 ] || rc=1'
+  for f in 1 2 3; do
+    p=/srv/w7/f$f.conf
+    sum=$(printf 'w7 file %s on %s\n' "$f" "$h" | sha256sum | cut -d' ' -f1)
+    echo "[ -f $p ] && [ \"\$(sha256sum <$p)\" = '$sum  -' ] && [ \"\$(stat -c %a $p)\" = 644 ] || rc=1"
+  done
+  echo 'exit $rc'
+}
+
+# w7_total LOG HOSTS KEY VALUE: the TOTAL line of LOG (a recap) counts
+# HOSTS hosts, KEY=VALUE, nothing failed or unreachable.
+w7_total() {
+  local total want
+  total=$(grep '^TOTAL ' "$1" || true)
+  for want in "hosts=$2" "$3=$4" failed=0 unreachable=0; do
+    case " $total " in
+      *" $want "*) ;;
+      *) echo "FAILED: $1: want hosts=$2 $3=$4 failed=0 unreachable=0, got: ${total:-no recap}"; tail -40 "$1"; exit 1 ;;
+    esac
+  done
+}
+
+# w7_proc OUT STATS CMD...: runs CMD (stdout to OUT, stderr to OUT.err)
+# under /usr/bin/time, sampling the open file descriptors of CMD's process
+# every 20 ms; writes "exit rss_kb cpu_s max_fds" to STATS.
+w7_proc() {
+  local out=$1 stats=$2 tpid pid='' n maxfd=0 rc=0
+  shift 2
+  /usr/bin/time -f '%M %U %S' -o "$stats.time" "$@" >"$out" 2>"$out.err" &
+  tpid=$!
+  while kill -0 "$tpid" 2>/dev/null; do
+    [ -n "$pid" ] || pid=$(pgrep -P "$tpid" | head -n 1 || true)
+    if [ -n "$pid" ]; then
+      # The process may end between two samples: find then fails.
+      n=$({ find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 2>/dev/null || true; } | wc -l)
+      if ((n > maxfd)); then maxfd=$n; fi
+    fi
+    sleep 0.02
+  done
+  wait "$tpid" || rc=$?
+  # /usr/bin/time writes "Command exited with non-zero status N" first
+  # when CMD fails; the numbers are on the last line.
+  echo "$rc $(tail -n 1 "$stats.time" | awk '{ printf "%d %.2f", $1, $2 + $3 }') $maxfd" >"$stats"
+}
+
+# w7_measure PHASE REP PROCS CMD...: times PROCS concurrent opsmop runs
+# (PROCS 1: CMD; PROCS 4: CMD with --slice k/4 appended, k = 1..4, each
+# stdout to $LOGS/w7-PHASE-REP-k.out), records seconds, the sum of their
+# peak RSS and CPU, and the largest fd count; a failing run stops the
+# benchmark (check exits 0 with pending changes: no --detailed-exitcode).
+w7_measure() {
+  local phase=$1 rep=$2 procs=$3 t0 t1 s k pids=() pid st rss=0 cpu=0 fds=0 rc r m c f
+  shift 3
+  t0=$EPOCHREALTIME
+  for ((k = 1; k <= procs; k++)); do
+    if ((procs == 1)); then
+      w7_proc "$LOGS/w7-$phase-$rep-$k.out" "$WORK/w7-$phase-$rep-$k.stats" "$@" &
+    else
+      w7_proc "$LOGS/w7-$phase-$rep-$k.out" "$WORK/w7-$phase-$rep-$k.stats" "$@" --slice "$k/$procs" &
+    fi
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid"; done
+  t1=$EPOCHREALTIME
+  s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+  for ((k = 1; k <= procs; k++)); do
+    st=$WORK/w7-$phase-$rep-$k.stats
+    read -r rc r c f <"$st" || die "w7: no statistics in $st"
+    if [ "$rc" != 0 ]; then
+      echo "FAILED: w7 $phase (rep $rep, process $k of $procs): exit $rc: $*"
+      tail -n 20 "$LOGS/w7-$phase-$rep-$k.out.err"
+      if ((procs > 1)); then # a --json stream: its recap says which hosts and why
+        { "$OPSMOP" recap "$LOGS/w7-$phase-$rep-$k.out" 2>&1 || true; } | { grep -v ' failed=0 .* unreachable=0' || true; } | tail -n 20
+        grep -m 5 -E '"(error|message)"' "$LOGS/w7-$phase-$rep-$k.out" || true
+      else
+        tail -n 20 "$LOGS/w7-$phase-$rep-$k.out"
+      fi
+      exit 1
+    fi
+    rss=$((rss + r))
+    cpu=$(awk -v a="$cpu" -v b="$c" 'BEGIN { printf "%.2f", a + b }')
+    if ((f > fds)); then fds=$f; fi
+  done
+  m=$phase
+  printf '%s\t%s\t%s\t%s\n' w7 "$m" opsmop "$s" >>"$TIMES"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$m" "$rep" "$s" "$rss" "$cpu" "$fds" "$procs" >>"$W7_STATS"
+  printf '  w7  %-14s opsmop  rep %d: %8.3f s  peak RSS %6d KiB (%d process%s)  CPU %6.2f s  max fds %d\n' \
+    "$m" "$rep" "$s" "$rss" "$procs" "$([ "$procs" = 1 ] || echo es)" "$cpu" "$fds"
+}
+
+# w7_floor HOSTSFILE KNOWNHOSTS KEY DIR FORKS: floor_all with at most
+# FORKS ssh processes at a time.
+w7_floor() {
+  local hf=$1 kh=$2 key=$3 dir=$4 forks=$5 h a p running=0 rc=0
+  while read -r h a p _; do
+    if ((running >= forks)); then
+      wait -n || rc=1
+      running=$((running - 1))
+    fi
+    ssh "${SSH_BASE[@]}" -i "$key" -o UserKnownHostsFile="$kh" -p "$p" "root@$a" sh <"$dir/$h.sh" >>"$LOGS/floor.log" 2>&1 &
+    running=$((running + 1))
+  done <"$hf"
+  while ((running > 0)); do
+    wait -n || rc=1
+    running=$((running - 1))
+  done
+  return $rc
+}
+
+# w7_med PHASE COLUMN: the median of a W7_STATS column (3 seconds, 4 RSS,
+# 5 CPU, 6 fds).
+w7_med() {
+  awk -F'\t' -v p="$1" -v c="$2" '$1 == p { print $c }' "$W7_STATS" | median
+}
+
+run_w7() {
+  local dir=$WORK/w7 n=$W7_HOSTS r forks k per pol inv i
+  echo "== W7: $n hosts x 4 resources (a directory, 3 files with per-host content): forks 50 and $n, and 4 slices of $(((n + 3) / 4)) as 4 processes merged by opsmop recap"
+  echo "-- lab: $n hosts (subnet 88), load $(cut -d' ' -f1-3 /proc/loadavg)"
+  lab_up w7 88 "$n"
+  local lab=$LAB hosts=$LAB_HOSTS
+  cp "$lab/known_hosts" "$WORK/home/.ssh/known_hosts"
+  mkdir -p "$dir/checks"
+  w7_policy "$dir"
+  pol=$dir/site.toml
+  inv=$lab/inventory.toml
+  while read -r h _; do w7_checks "$h" >"$dir/checks/$h.sh"; done <"$hosts"
+  : >"$W7_STATS"
+  per=$(((n + 3) / 4))
+  # opsmop as the other workloads run it (a program, for /usr/bin/time).
+  local ops=(env -u SSH_AUTH_SOCK HOME="$WORK/home" "$OPSMOP")
+  # The 4 slice processes share this machine's cores: each gets a quarter
+  # of one process's handshake bound (tuning.max_handshakes, built in
+  # max(32, 8 x GOMAXPROCS)), so that together they start as many
+  # handshakes at once as one process does (docs/benchmarks.md, W7).
+  local hs=$((8 * $(nproc))) sops
+  ((hs >= 32)) || hs=32
+  mkdir -p "$WORK/home-slices/.ssh" "$WORK/home-slices/.opsmop"
+  chmod 700 "$WORK/home-slices/.ssh"
+  cp "$lab/known_hosts" "$WORK/home-slices/.ssh/known_hosts"
+  printf '[tuning]\nmax_handshakes = %d\n' $(((hs + 3) / 4)) >"$WORK/home-slices/.opsmop/defaults.toml"
+  sops=(env -u SSH_AUTH_SOCK HOME="$WORK/home-slices" "$OPSMOP")
+  for ((r = 1; r <= REPS; r++)); do
+    for forks in 50 "$n"; do
+      on_all "$hosts" "$lab/known_hosts" "$lab/id_ed25519" "$W7_RESET" || die "w7: resetting the hosts failed (see $LOGS/on_all.log)"
+      w7_measure "first-f$forks" "$r" 1 "${ops[@]}" apply "$pol" -i "$inv" --forks "$forks"
+      w7_total "$LOGS/w7-first-f$forks-$r-1.out" "$n" changed $((n * 4))
+      w7_measure "noop-f$forks" "$r" 1 "${ops[@]}" check "$pol" -i "$inv" --forks "$forks"
+      w7_total "$LOGS/w7-noop-f$forks-$r-1.out" "$n" pending 0
+      measure w7 "floor-f$forks" floor "$r" "$LOGS/w7-floor-f$forks-$r.log" w7_floor "$hosts" "$lab/known_hosts" "$lab/id_ed25519" "$dir/checks" "$forks"
+    done
+    on_all "$hosts" "$lab/known_hosts" "$lab/id_ed25519" "$W7_RESET" || die "w7: resetting the hosts failed (see $LOGS/on_all.log)"
+    for k in first noop; do
+      if [ "$k" = first ]; then
+        w7_measure "$k-slices" "$r" 4 "${sops[@]}" apply "$pol" -i "$inv" --forks "$per" --json
+      else
+        w7_measure "$k-slices" "$r" 4 "${sops[@]}" check "$pol" -i "$inv" --forks "$per" --json
+      fi
+      local streams=()
+      for ((i = 1; i <= 4; i++)); do streams+=("$LOGS/w7-$k-slices-$r-$i.out"); done
+      "$OPSMOP" recap "${streams[@]}" >"$LOGS/w7-$k-recap-$r.log" 2>&1 ||
+        { echo "FAILED: w7 opsmop recap of the $k slices (rep $r) exited $?"; tail -40 "$LOGS/w7-$k-recap-$r.log"; exit 1; }
+      if [ "$k" = first ]; then
+        w7_total "$LOGS/w7-$k-recap-$r.log" "$n" changed $((n * 4))
+      else
+        w7_total "$LOGS/w7-$k-recap-$r.log" "$n" pending 0
+      fi
+      echo "  w7  $k-slices     recap   rep $r: exit 0, $(grep '^TOTAL ' "$LOGS/w7-$k-recap-$r.log" | tr -s ' ')"
+    done
+  done
+  echo "-- W7 medians ($n hosts; RSS: peak resident memory of the controller process(es), summed over the 4 slices; CPU: user+system of the controller(s); fds: the most open at once in one process)"
+  printf '   %-14s %9s %10s %12s %9s %11s %8s %10s\n' phase seconds floor opsmop/floor RSS-KiB KiB/host CPU-s ms-CPU/host
+  for k in first-f50 noop-f50 "first-f$n" "noop-f$n" first-slices noop-slices; do
+    local s f="-" rss cpu fds
+    s=$(w7_med "$k" 3)
+    case $k in noop-f*) f=$(med w7 "floor-${k#noop-}" floor) ;; esac
+    rss=$(w7_med "$k" 4)
+    cpu=$(w7_med "$k" 5)
+    fds=$(w7_med "$k" 6)
+    printf '   %-14s %9s %10s %12s %9s %11s %8s %10s   max fds %s\n' "$k" "$s" "$f" "$(ratio "$s" "$f")" "$rss" \
+      "$(awk -v a="$rss" -v n="$n" 'BEGIN { if (a == "-") print "-"; else printf "%.0f", a / n }')" "$cpu" \
+      "$(awk -v a="$cpu" -v n="$n" 'BEGIN { if (a == "-") print "-"; else printf "%.1f", a * 1000 / n }')" "$fds"
+  done
+  echo "(floor: one 'ssh HOST sh' per host with the same 4 checks, at most FORKS at a time; slices: 4 concurrent processes, --forks $per and max_handshakes $(((hs + 3) / 4)) each)"
+  # One process for n hosts against one of the 4 slice processes (n/4
+  # hosts): the difference is what the other 3n/4 hosts cost.
+  echo "-- W7 controller memory per host, marginal: (one process for $n hosts - one slice's process for $per) / $((n - per)) hosts:" \
+    "no-op $(awk -v a="$(w7_med "noop-f$n" 4)" -v b="$(w7_med noop-slices 4)" -v h=$((n - per)) 'BEGIN { if (a == "-" || b == "-") print "-"; else printf "%.0f", (a - b / 4) / h }') KiB," \
+    "first apply $(awk -v a="$(w7_med "first-f$n" 4)" -v b="$(w7_med first-slices 4)" -v h=$((n - per)) 'BEGIN { if (a == "-" || b == "-") print "-"; else printf "%.0f", (a - b / 4) / h }') KiB;" \
+    "one slice's process ($per hosts) $(awk -v b="$(w7_med noop-slices 4)" 'BEGIN { if (b == "-") print "-"; else printf "%.0f", b / 4 }') KiB"
+  lab_down "$lab"
+  echo
+}
+
 echo "settings:"
 echo "  opsmop:  apply, --forks = host count, root with the lab's key, host keys checked against the lab's known_hosts;"
 echo "           one SSH connection per host per run (never reused across runs)"
@@ -668,6 +903,7 @@ for w in $WORKLOADS; do
     w4) row w4 first 3 scp; row w4 noop 3 none ;;
     w5) row w5 first 3 floor; row w5 noop 3 floor ;;
     w6) ;; # printed by run_w6 (no Ansible or floor column)
+    w7) ;; # printed by run_w7 (opsmop and the floor only)
   esac
 done
 echo "(floor: W1/W2/W5 one 'ssh HOST sh' per host with the 20 checks, all in parallel; W4: scp in parallel; first = apply from a clean state, noop = apply again)"
