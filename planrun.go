@@ -125,8 +125,9 @@ func applyPlan(ctx context.Context, env Env, opts RunOptions, path string) error
 	// The host's state now, as check sees it, against the plan: the same
 	// connections serve the apply after it.
 	rec := newPlanRecorder()
+	known := engine.NewKnown()
 	verify := base
-	verify.Check, verify.Hooks = true, rec
+	verify.Check, verify.Hooks, verify.Record = true, rec, known
 	if sum := engine.Run(ctx, verify); sum.Interrupted {
 		return &exitError{code: exitInterrupted}
 	} else {
@@ -155,6 +156,9 @@ func applyPlan(ctx context.Context, env Env, opts RunOptions, path string) error
 	}
 	apply := base
 	apply.Hooks, apply.Verbose = hooks, opts.Verbose
+	// What the verification just read is where the apply starts: its
+	// first probe batch and facts are not read again.
+	apply.Reuse = known
 	apply.Guard = func(g engine.GuardCheck) (string, error) {
 		if err := refused[g.Host]; err != nil {
 			return "", err

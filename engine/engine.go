@@ -71,6 +71,10 @@ type Options struct {
 	SkipFacts bool
 	// Info identifies the run in its RunStart event.
 	Info RunInfo
+	// Record, when set, keeps the facts and probe results this run reads;
+	// Reuse, when set, gives this run those of a run just before it over
+	// the same connections (see Known).
+	Record, Reuse *Known
 	// OnLocalRead, when set, is called with the full path of every local
 	// file or directory the run reads for a resource (src files, trees,
 	// templates), possibly more than once and from several goroutines.

@@ -71,6 +71,7 @@ type instance struct {
 // instanceRun is an instance's run state, apart from what expansion made.
 type instanceRun struct {
 	probed     bool              // result is fresh: no change since the probe
+	everProbed bool              // some probe result was taken (or reused)
 	result     connection.Result // the latest probe result
 	lastAction providers.Action
 }

@@ -97,3 +97,44 @@ func TestGuard(t *testing.T) {
 		t.Errorf("guard asked: got %q", asked)
 	}
 }
+
+// TestKnownReuse: an apply that reuses what a check just read (a saved
+// plan's verification) sends one probe batch less than a plain first
+// apply and ends the same; a second probe of an instance (its re-check)
+// always reads the host.
+func TestKnownReuse(t *testing.T) {
+	trips := func(reuse bool) (int, string) {
+		h := newHarness(t)
+		if err := os.WriteFile(filepath.Join(h.pdir, "app.conf.tmpl"), []byte("port = {{ .http_port }}\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		known := engine.NewKnown()
+		h.opts = func(o *engine.Options) { o.Record = known }
+		h.run(sitePolicy, true, nil)
+		host := h.conn.hosts["h1"]
+		host.trips = 0
+		h.opts = func(o *engine.Options) {
+			if reuse {
+				o.Reuse = known
+			}
+		}
+		sum, rec := h.run(sitePolicy, false, nil)
+		if sum.Failed() || sum.Total.Changed != 5 {
+			t.Fatalf("apply (reuse %v): got %+v; want 5 changed; events %+v", reuse, sum.Total, rec.events)
+		}
+		n := host.trips
+		h.opts = nil
+		if sum, _ := h.run(sitePolicy, true, nil); sum.Total.Changed != 0 || sum.Failed() {
+			t.Fatalf("check after apply (reuse %v): got %+v; want clean", reuse, sum.Total)
+		}
+		return n, listTree(t, filepath.Join(h.dir, "srv"))
+	}
+	plain, plainTree := trips(false)
+	reused, reusedTree := trips(true)
+	if reused != plain-1 {
+		t.Errorf("round trips of the apply: got %d reusing, %d plain; want one less", reused, plain)
+	}
+	if reusedTree != plainTree {
+		t.Errorf("the two applies left different trees:\n%s\n%s", reusedTree, plainTree)
+	}
+}

@@ -94,6 +94,9 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, hs *hostState) 
 	if hs.facts == nil && r.o.SkipFacts {
 		hs.facts = Facts{}
 	}
+	if hs.facts == nil && r.needFacts[role] && r.o.Reuse != nil {
+		hs.facts = r.o.Reuse.getFacts(name)
+	}
 	if hs.facts == nil && r.needFacts[role] {
 		fctx, cancel := r.cmdCtx(ctx, hs)
 		f, err := GatherFacts(fctx, h)
@@ -111,6 +114,9 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, hs *hostState) 
 			return
 		}
 		hs.facts = f
+		if r.o.Record != nil {
+			r.o.Record.putFacts(name, f)
+		}
 	}
 	hr := &hostRun{r: r, role: role, hs: hs, host: h, notified: map[string]bool{}, window: maxBatch}
 	hr.base = mergeVars(r.o.Policy.Vars, hs.info.Vars, role.Vars)

@@ -41,6 +41,9 @@ func (hr *hostRun) probeBatch(ctx context.Context, recheck *instance, pending []
 			break
 		}
 		if p.needsProbe() {
+			if hr.reuse(p) {
+				continue
+			}
 			targets = append(targets, p)
 			b.Add(p.prov, p.req, p.probe)
 			n++
@@ -70,9 +73,34 @@ func (hr *hostRun) probeBatch(ctx context.Context, recheck *instance, pending []
 	}
 	for i, t := range targets {
 		t.run.result = results[i]
-		t.run.probed = true
+		t.run.probed, t.run.everProbed = true, true
+		if rec := hr.r.o.Record; rec != nil && t != recheck {
+			rec.putProbe(hr.hs.info.Name, t.id, t.probe, t.run.result)
+		}
 	}
 	return true
+}
+
+// reuse takes in's probe result from Options.Reuse, while nothing was
+// applied on the host in this run and the probe script is the same;
+// it reports whether it did.
+func (hr *hostRun) reuse(in *instance) bool {
+	k := hr.r.o.Reuse
+	if k == nil || in.run.everProbed {
+		// A second probe (a retry, a re-check) must read the host.
+		return false
+	}
+	hr.r.mu.Lock()
+	touched := hr.hs.touched
+	hr.r.mu.Unlock()
+	if touched {
+		return false
+	}
+	res, ok := k.probe(hr.hs.info.Name, in.id, in.probe)
+	if ok {
+		in.run.result, in.run.probed, in.run.everProbed = res, true, true
+	}
+	return ok
 }
 
 // finishRecheck checks a just-applied resource again from its fresh probe:
