@@ -233,6 +233,11 @@ func (t teeHooks) Notice(e engine.Notice) {
 		h.Notice(e)
 	}
 }
+func (t teeHooks) Phase(e engine.Phase) {
+	for _, h := range t {
+		h.Phase(e)
+	}
+}
 func (t teeHooks) Summary(e *engine.Summary) {
 	for _, h := range t {
 		h.Summary(e)

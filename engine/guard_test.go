@@ -138,3 +138,57 @@ func TestKnownReuse(t *testing.T) {
 		t.Errorf("the two applies left different trees:\n%s\n%s", reusedTree, plainTree)
 	}
 }
+
+// phaseRecorder keeps the phases of a run.
+type phaseRecorder struct {
+	engine.NopHooks
+	mu     sync.Mutex
+	phases []engine.Phase
+}
+
+func (p *phaseRecorder) Phase(e engine.Phase) {
+	p.mu.Lock()
+	p.phases = append(p.phases, e)
+	p.mu.Unlock()
+}
+
+// TestPhases: a run reports connecting, then its probe batches with the
+// number of probes in each and whether it re-checks a change: a first
+// apply of sitePolicy's 4 resources re-checks each change (not the
+// handler, a command), a no-op check
+// is one batch of all 4.
+func TestPhases(t *testing.T) {
+	h := newHarness(t)
+	if err := os.WriteFile(filepath.Join(h.pdir, "app.conf.tmpl"), []byte("port = {{ .http_port }}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(check bool) []string {
+		pr := &phaseRecorder{}
+		h.opts = func(o *engine.Options) { o.Hooks = pr }
+		h.run(sitePolicy, check, nil)
+		var got []string
+		for _, p := range pr.phases {
+			if p.Host != "h1" || p.Role != "web" || p.Duration < 0 {
+				t.Errorf("phase %+v: want host h1, role web, a duration", p)
+			}
+			got = append(got, fmt.Sprintf("%s/%d/%v", p.Name, p.Count, p.Recheck))
+		}
+		return got
+	}
+	apply := run(false)
+	if len(apply) < 2 || apply[0] != "connect/0/false" || apply[1] != "probe/4/false" {
+		t.Fatalf("apply phases: got %q; want connect, then one batch of the 4 probes", apply)
+	}
+	rechecks := 0
+	for _, p := range apply {
+		if strings.HasSuffix(p, "/true") {
+			rechecks++
+		}
+	}
+	if rechecks != 4 {
+		t.Errorf("apply phases: got %d re-check batches in %q; want 4 (each resource; the handler is a command, not re-checked)", rechecks, apply)
+	}
+	if got := run(true); !slices.Equal(got, []string{"connect/0/false", "probe/4/false"}) {
+		t.Errorf("no-op check phases: got %q; want connect and one batch of 4", got)
+	}
+}

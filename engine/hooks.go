@@ -25,6 +25,10 @@ type Hooks interface {
 	// Notice is a run-level message (serial batches, a role stopped by
 	// max_fail_percentage, a failed host's handlers forced).
 	Notice(Notice)
+	// Phase reports a step of a host's work that is not a resource
+	// (connecting, gathering facts, a probe batch), when it ended, for
+	// timelines.
+	Phase(Phase)
 	// Summary is called once, last, with the recap.
 	Summary(*Summary)
 }
@@ -38,6 +42,7 @@ func (NopHooks) Resource(ResourceResult) {}
 func (NopHooks) Upload(UploadProgress)   {}
 func (NopHooks) HostEnd(HostEnd)         {}
 func (NopHooks) Notice(Notice)           {}
+func (NopHooks) Phase(Phase)             {}
 func (NopHooks) Summary(*Summary)        {}
 
 // RunStart opens a run.
@@ -119,6 +124,23 @@ type ResourceResult struct {
 type UploadProgress struct {
 	Host, Resource string
 	Written, Total int64
+}
+
+// Phase is a step of one host's work in a role that is not a resource.
+type Phase struct {
+	Host, Role string
+	// Name is "connect" (getting the host's connection: the handshakes the
+	// first time, the pool's connection after), "facts" or "probe" (one
+	// batch of probes in one round trip).
+	Name string
+	// Duration is how long it took, in seconds; it ended when the hook
+	// is called.
+	Duration float64
+	// Count is the number of probes in a probe batch.
+	Count int
+	// Recheck is set for a probe batch that re-checks a just-applied
+	// resource.
+	Recheck bool
 }
 
 // Notice is a run-level message.

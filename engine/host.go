@@ -81,7 +81,9 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, hs *hostState) 
 	end := func() {
 		r.o.Hooks.HostEnd(HostEnd{Host: name, Role: role.Name, Stats: hs.stats, Duration: time.Since(start).Seconds()})
 	}
+	cstart := time.Now()
 	h, err := r.o.Connector.Connect(ctx, role, hs.info)
+	r.o.Hooks.Phase(Phase{Host: name, Role: role.Name, Name: "connect", Duration: time.Since(cstart).Seconds()})
 	if err != nil {
 		if ctx.Err() != nil {
 			r.fail(hs, role, "connect", "", fmt.Errorf("%w while connecting", ErrInterrupted))
@@ -99,8 +101,10 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, hs *hostState) 
 	}
 	if hs.facts == nil && r.needFacts[role] {
 		fctx, cancel := r.cmdCtx(ctx, hs)
+		fstart := time.Now()
 		f, err := GatherFacts(fctx, h)
 		cancel()
+		r.o.Hooks.Phase(Phase{Host: name, Role: role.Name, Name: "facts", Duration: time.Since(fstart).Seconds()})
 		if err != nil {
 			switch {
 			case ctx.Err() != nil:

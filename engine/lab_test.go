@@ -68,6 +68,11 @@ func (f fanout) Notice(e engine.Notice) {
 		h.Notice(e)
 	}
 }
+func (f fanout) Phase(e engine.Phase) {
+	for _, h := range f {
+		h.Phase(e)
+	}
+}
 func (f fanout) Summary(s *engine.Summary) {
 	for _, h := range f {
 		h.Summary(s)

@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/opsmop/opsmop/connection"
 	"github.com/opsmop/opsmop/providers"
@@ -54,7 +55,9 @@ func (hr *hostRun) probeBatch(ctx context.Context, recheck *instance, pending []
 	}
 	cctx, cancel := hr.r.cmdCtx(ctx, hr.hs)
 	defer cancel()
+	start := time.Now()
 	sent, err := hr.host.RunProbes(cctx, b.Probes())
+	hr.r.o.Hooks.Phase(Phase{Host: hr.hs.info.Name, Role: hr.role.Name, Name: "probe", Duration: time.Since(start).Seconds(), Count: b.Len(), Recheck: recheck != nil})
 	var results []connection.Result
 	if err == nil {
 		results, err = b.Results(sent)

@@ -28,6 +28,7 @@ const (
 	evHostEnd   = "host_end"
 	evSummary   = "summary"
 	evNotice    = "notice"
+	evPhase     = "phase"
 )
 
 // event is one JSON line of check/apply --json, and the record the human
@@ -52,6 +53,10 @@ type event struct {
 	Tasks        int               `json:"tasks,omitempty"`
 	Stats        *engine.Stats     `json:"stats,omitempty"`
 	Summary      *engine.Summary   `json:"summary,omitempty"`
+	// phase only: which step, the probes in a batch, a re-check batch.
+	Phase   string `json:"phase,omitempty"`
+	Count   int    `json:"count,omitempty"`
+	Recheck bool   `json:"recheck,omitempty"`
 	// run_start only: the stream's format version and what ran.
 	Version      int    `json:"version,omitempty"`
 	Policy       string `json:"policy,omitempty"`
@@ -62,8 +67,9 @@ type event struct {
 
 // StreamVersion is the version of the --json event stream (run_start's
 // version): 1 added it, with policy, policy_sha256, slice and
-// plan_sha256. Streams without it are version 0 (the same events).
-const StreamVersion = 1
+// plan_sha256; 2 added phase events. Streams without it are version 0
+// (the events of version 1 but phase).
+const StreamVersion = 2
 
 // flat turns the engine's typed hooks into events for a view's handle
 // function, stamping each with the time it arrived and the run's mode.
@@ -101,6 +107,10 @@ func (f *flat) Resource(r engine.ResourceResult) {
 func (f *flat) HostEnd(h engine.HostEnd) {
 	st := h.Stats
 	f.emit(event{Type: evHostEnd, Host: h.Host, Role: h.Role, Stats: &st, Duration: h.Duration})
+}
+
+func (f *flat) Phase(p engine.Phase) {
+	f.emit(event{Type: evPhase, Host: p.Host, Role: p.Role, Phase: p.Name, Duration: p.Duration, Count: p.Count, Recheck: p.Recheck})
 }
 
 func (f *flat) Notice(n engine.Notice) {

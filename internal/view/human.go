@@ -303,6 +303,9 @@ func (h *Human) HostEnd(e engine.HostEnd) { h.flat().HostEnd(e) }
 // Notice implements engine.Hooks.
 func (h *Human) Notice(n engine.Notice) { h.flat().Notice(n) }
 
+// Phase implements engine.Hooks: the human view does not show phases.
+func (h *Human) Phase(engine.Phase) {}
+
 // Summary implements engine.Hooks.
 func (h *Human) Summary(s *engine.Summary) { h.flat().Summary(s) }
 

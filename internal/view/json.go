@@ -61,5 +61,8 @@ func (j *JSON) HostEnd(e engine.HostEnd) { j.f.HostEnd(e) }
 // Notice implements engine.Hooks.
 func (j *JSON) Notice(n engine.Notice) { j.f.Notice(n) }
 
+// Phase implements engine.Hooks.
+func (j *JSON) Phase(p engine.Phase) { j.f.Phase(p) }
+
 // Summary implements engine.Hooks.
 func (j *JSON) Summary(s *engine.Summary) { j.f.Summary(s) }
