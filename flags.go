@@ -18,6 +18,7 @@ const (
 	flagExtraVars         = "extra-vars"
 	flagForceHandlers     = "force-handlers"
 	flagForks             = "forks"
+	flagFormat            = "format"
 	flagGraph             = "graph"
 	flagTOML              = "toml"
 	flagHost              = "host"

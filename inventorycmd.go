@@ -31,6 +31,11 @@ type InventoryOptions struct {
 	HostGiven bool
 	// Graph prints the group tree.
 	Graph bool
+	// Format is --format, how Graph draws the tree: "text" (also when
+	// ""), "dot" or "svg"; FormatGiven says it was on the command line,
+	// which needs --graph.
+	Format      string
+	FormatGiven bool
 	// TOML prints the inventory as an opsmop TOML inventory.
 	TOML bool
 	// JSON prints Ansible-compatible JSON (--json or --list).
@@ -51,22 +56,29 @@ func inventoryOptions(c *cli.Context) (InventoryOptions, error) {
 		return InventoryOptions{}, err
 	}
 	return InventoryOptions{
-		Login:      login,
-		Policy:     pol,
-		Inventory:  c.String(flagInventory),
-		Limit:      c.String(flagLimit),
-		LimitGiven: c.IsSet(flagLimit),
-		Host:       c.String(flagHost),
-		HostGiven:  c.IsSet(flagHost),
-		Graph:      c.Bool(flagGraph),
-		TOML:       c.Bool(flagTOML),
-		JSON:       c.Bool(flagJSON) || c.Bool(flagList),
+		Login:       login,
+		Policy:      pol,
+		Inventory:   c.String(flagInventory),
+		Limit:       c.String(flagLimit),
+		LimitGiven:  c.IsSet(flagLimit),
+		Host:        c.String(flagHost),
+		HostGiven:   c.IsSet(flagHost),
+		Graph:       c.Bool(flagGraph),
+		Format:      c.String(flagFormat),
+		FormatGiven: c.IsSet(flagFormat),
+		TOML:        c.Bool(flagTOML),
+		JSON:        c.Bool(flagJSON) || c.Bool(flagList),
 	}, nil
 }
 
 // runInventory lists the selected hosts with their groups, or prints one
-// host (--host), the group graph (--graph) or Ansible JSON (--json).
+// host (--host), the group graph (--graph, as text, dot or svg: --format)
+// or Ansible JSON (--json).
 func runInventory(ctx context.Context, env Env, opts InventoryOptions) error {
+	dotPath, err := checkGraphFormat(env, opts)
+	if err != nil {
+		return err
+	}
 	s, err := load(ctx, env, loadOptions{
 		Command: "inventory", Policy: opts.Policy, Inventory: opts.Inventory, Limit: opts.Limit, Login: opts.Login,
 	})
@@ -116,7 +128,7 @@ func runInventory(ctx context.Context, env Env, opts InventoryOptions) error {
 		if err != nil {
 			return invalid(err)
 		}
-		return inv.Graph(env.Stdout)
+		return s.printGraph(ctx, inv, opts.Format, dotPath)
 	case opts.HostGiven:
 		return s.showHost(opts.Host)
 	}
