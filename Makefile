@@ -75,6 +75,8 @@ lab-up: build
 lab-down:
 	$(GO) run ./internal/lab/cmd/opsmop-lab down --dir $(LABDIR)
 
+# demo runs examples/demo.sh against a throwaway lab (root) and ends by
+# writing the apply's report page, bin/demo/report.html (docs/report.md).
 demo: deps build
 	bash examples/demo.sh
 

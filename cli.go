@@ -237,6 +237,14 @@ func newApp(env Env) *cli.App {
 				Action: action(env, recapOptions, runRecap),
 			},
 			{
+				Name: "report", Usage: "write one HTML page of a run (or of its slices) from its --json streams",
+				ArgsUsage: "FILE...",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: flagOut, Aliases: []string{"o"}, Usage: "write the page to `FILE`", Value: defaultReportFile},
+				},
+				Action: action(env, reportOptions, runReport),
+			},
+			{
 				Name: "show", Usage: "print a saved plan as check showed it",
 				ArgsUsage: "PLAN",
 				Flags: []cli.Flag{
@@ -269,6 +277,7 @@ func newApp(env Env) *cli.App {
 					limitFlag("host/group patterns"),
 					&cli.StringFlag{Name: flagHost, Usage: "print this host's merged variables and effective connection settings"},
 					&cli.BoolFlag{Name: flagGraph, Usage: "print the group tree"},
+					&cli.StringFlag{Name: flagFormat, Usage: "how --graph draws the tree: text (the default), dot (Graphviz source with the jump-host chains) or svg (needs Graphviz's dot)"},
 					&cli.BoolFlag{Name: flagTOML, Usage: "print the inventory as an opsmop TOML inventory (passwords redacted), e.g. to convert an Ansible INI or YAML inventory"},
 					jsonFlag("print Ansible-compatible JSON (passwords redacted); with --host, that host's variables"),
 					&cli.BoolFlag{Name: flagList, Usage: "the same as --json (as ansible-inventory --list)"},

@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/opsmop/opsmop/engine"
+	"github.com/opsmop/opsmop/internal/report"
 	"github.com/opsmop/opsmop/internal/view"
 )
 
@@ -112,35 +113,25 @@ func readStream(file string) (*recapStream, error) {
 }
 
 // mergeStreams checks that the streams are of one run (one mode, policy
-// and plan; the slices of one N, each once, all there) and merges their
-// summaries: hosts may appear in one stream only.
+// and plan; the slices of one N, each once, all there; a host in one
+// stream only: report.CheckOneRun, the rules report shares) and merges
+// their summaries.
 func mergeStreams(streams []*recapStream) (*engine.Summary, error) {
-	first := streams[0]
-	sum := &engine.Summary{Mode: first.start.Mode, Hosts: map[string]*engine.Stats{}}
-	seenSlice := map[int]string{}
-	hostFrom := map[string]string{}
+	var ids []report.Identity
 	for _, st := range streams {
-		switch {
-		case st.start.Mode != first.start.Mode:
-			return nil, fmt.Errorf("%s is a %s run, %s an %s run: merge streams of one command", st.file, st.start.Mode, first.file, first.start.Mode)
-		case st.start.PolicySHA256 != first.start.PolicySHA256:
-			return nil, fmt.Errorf("%s ran another policy than %s (%s, digest %.12s…, against %s, %.12s…): merge streams of one policy, as it was", st.file, first.file, st.start.Policy, st.start.PolicySHA256, first.start.Policy, first.start.PolicySHA256)
-		case st.start.PlanSHA256 != first.start.PlanSHA256:
-			return nil, fmt.Errorf("%s applied another plan than %s: merge streams of one plan", st.file, first.file)
-		case (st.slice.N == 0) != (first.slice.N == 0) || st.slice.N != first.slice.N:
-			return nil, fmt.Errorf("%s is slice %q, %s slice %q: merge the slices of one --slice K/N split", st.file, st.start.Slice, first.file, first.start.Slice)
+		id := report.Identity{File: st.file, Mode: st.start.Mode, Policy: st.start.Policy, PolicySHA256: st.start.PolicySHA256,
+			PlanSHA256: st.start.PlanSHA256, Slice: st.start.Slice, SliceK: st.slice.K, SliceN: st.slice.N}
+		for name := range st.summary.Hosts {
+			id.Hosts = append(id.Hosts, name)
 		}
-		if st.slice.N > 0 {
-			if other, ok := seenSlice[st.slice.K]; ok {
-				return nil, fmt.Errorf("%s and %s are both slice %s: give each slice once", other, st.file, st.start.Slice)
-			}
-			seenSlice[st.slice.K] = st.file
-		}
+		ids = append(ids, id)
+	}
+	if err := report.CheckOneRun(ids); err != nil {
+		return nil, err
+	}
+	sum := &engine.Summary{Mode: streams[0].start.Mode, Hosts: map[string]*engine.Stats{}}
+	for _, st := range streams {
 		for name, stats := range st.summary.Hosts {
-			if other, ok := hostFrom[name]; ok {
-				return nil, fmt.Errorf("host %s is in %s and in %s: the streams overlap (not the slices of one split)", name, other, st.file)
-			}
-			hostFrom[name] = st.file
 			sum.Hosts[name] = stats
 		}
 		sum.Duration = max(sum.Duration, st.summary.Duration)
@@ -148,15 +139,6 @@ func mergeStreams(streams []*recapStream) (*engine.Summary, error) {
 		for _, note := range st.summary.Notes {
 			sum.Notes = append(sum.Notes, st.file+": "+note)
 		}
-	}
-	if n := first.slice.N; n > 0 && len(seenSlice) != n {
-		var missing []string
-		for k := 1; k <= n; k++ {
-			if _, ok := seenSlice[k]; !ok {
-				missing = append(missing, fmt.Sprintf("%d/%d", k, n))
-			}
-		}
-		return nil, fmt.Errorf("slices %s are missing: give the streams of all %d slices", strings.Join(missing, ", "), n)
 	}
 	for name := range sum.Hosts {
 		sum.Order = append(sum.Order, name)

@@ -160,6 +160,18 @@ groups = "fleet"
 	if !strings.Contains(out, `"resource":"file[/srv/sec/key]"`) || !strings.Contains(out, `"sensitive":true`) {
 		t.Errorf("apply --json: no event for the changed sensitive file:\n%s", out)
 	}
+	// The report page of that stream.
+	streamFile, reportFile := filepath.Join(dir, "apply.json"), filepath.Join(dir, "report.html")
+	if err := os.WriteFile(streamFile, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = opsmop(t, env, "report", streamFile, "-o", reportFile)
+	page, err := os.ReadFile(reportFile)
+	if code != 0 || err != nil || !strings.Contains(string(page), "file[/srv/sec/key]") {
+		t.Errorf("report: exit %d, %v; want the page, with the sensitive file's change:\n%s%s", code, err, out, errOut)
+	}
+	record("report", code, out, errOut)
+	record("the report page", 0, string(page), "")
 	for _, args := range [][]string{{"inventory", "-i", inv, "--host", "s1"}, {"inventory", "-i", inv, "--host", "s2"}, {"inventory", "-i", inv, "--json"}} {
 		code, out, errOut = opsmop(t, env, args...)
 		record(strings.Join(args, " "), code, out, errOut)
