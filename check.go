@@ -196,7 +196,7 @@ func runPolicy(ctx context.Context, env Env, opts RunOptions) error {
 	var rec *planRecorder
 	if opts.PlanOut != "" {
 		rec = newPlanRecorder()
-		eo.Hooks = teeHooks{rep, rec}
+		eo.Hooks = engine.Tee{rep, rec}
 		eo.OnLocalRead = rec.read
 	}
 	sum := engine.Run(ctx, eo)

@@ -200,50 +200,6 @@ func (p *planRecorder) read(full string) {
 	p.mu.Unlock()
 }
 
-// teeHooks sends every event to each of its hooks, in order.
-type teeHooks []engine.Hooks
-
-func (t teeHooks) RunStart(e engine.RunStart) {
-	for _, h := range t {
-		h.RunStart(e)
-	}
-}
-func (t teeHooks) HostStart(e engine.HostStart) {
-	for _, h := range t {
-		h.HostStart(e)
-	}
-}
-func (t teeHooks) Resource(e engine.ResourceResult) {
-	for _, h := range t {
-		h.Resource(e)
-	}
-}
-func (t teeHooks) Upload(e engine.UploadProgress) {
-	for _, h := range t {
-		h.Upload(e)
-	}
-}
-func (t teeHooks) HostEnd(e engine.HostEnd) {
-	for _, h := range t {
-		h.HostEnd(e)
-	}
-}
-func (t teeHooks) Notice(e engine.Notice) {
-	for _, h := range t {
-		h.Notice(e)
-	}
-}
-func (t teeHooks) Phase(e engine.Phase) {
-	for _, h := range t {
-		h.Phase(e)
-	}
-}
-func (t teeHooks) Summary(e *engine.Summary) {
-	for _, h := range t {
-		h.Summary(e)
-	}
-}
-
 // loginOf describes how a host is reached under a role, for a plan's
 // binding to its hosts.
 func loginOf(hc hostConn) string {

@@ -609,7 +609,7 @@ func pullApply(ctx context.Context, env Env, o PullOptions, commit string, rec *
 	sum := engine.Run(ctx, engine.Options{
 		Policy: s.pol, Registry: s.reg, Lookup: providers.Lookup, Plans: rp.plans,
 		Check: o.Check, Forks: rp.forks, ExtraVars: s.extra,
-		Connector: conn, Hooks: teeHooks{human, jsonView},
+		Connector: conn, Hooks: engine.Tee{human, jsonView},
 		Info: s.runInfo(),
 	})
 	total := sum.Total

@@ -45,6 +45,51 @@ func (NopHooks) Notice(Notice)           {}
 func (NopHooks) Phase(Phase)             {}
 func (NopHooks) Summary(*Summary)        {}
 
+// Tee sends every hook call to each of its hooks, in order (a view and a
+// recorder; a human view and a JSON log). Its methods implement Hooks.
+type Tee []Hooks
+
+func (t Tee) RunStart(e RunStart) {
+	for _, h := range t {
+		h.RunStart(e)
+	}
+}
+func (t Tee) HostStart(e HostStart) {
+	for _, h := range t {
+		h.HostStart(e)
+	}
+}
+func (t Tee) Resource(e ResourceResult) {
+	for _, h := range t {
+		h.Resource(e)
+	}
+}
+func (t Tee) Upload(e UploadProgress) {
+	for _, h := range t {
+		h.Upload(e)
+	}
+}
+func (t Tee) HostEnd(e HostEnd) {
+	for _, h := range t {
+		h.HostEnd(e)
+	}
+}
+func (t Tee) Notice(e Notice) {
+	for _, h := range t {
+		h.Notice(e)
+	}
+}
+func (t Tee) Phase(e Phase) {
+	for _, h := range t {
+		h.Phase(e)
+	}
+}
+func (t Tee) Summary(e *Summary) {
+	for _, h := range t {
+		h.Summary(e)
+	}
+}
+
 // RunStart opens a run.
 type RunStart struct {
 	// Mode is "check" or "apply".

@@ -35,50 +35,6 @@ func (c *poolConnector) Connect(ctx context.Context, role *policy.Role, h *engin
 	})
 }
 
-// fanout sends every hook call to several views.
-type fanout []engine.Hooks
-
-func (f fanout) RunStart(e engine.RunStart) {
-	for _, h := range f {
-		h.RunStart(e)
-	}
-}
-func (f fanout) HostStart(e engine.HostStart) {
-	for _, h := range f {
-		h.HostStart(e)
-	}
-}
-func (f fanout) Resource(e engine.ResourceResult) {
-	for _, h := range f {
-		h.Resource(e)
-	}
-}
-func (f fanout) Upload(e engine.UploadProgress) {
-	for _, h := range f {
-		h.Upload(e)
-	}
-}
-func (f fanout) HostEnd(e engine.HostEnd) {
-	for _, h := range f {
-		h.HostEnd(e)
-	}
-}
-func (f fanout) Notice(e engine.Notice) {
-	for _, h := range f {
-		h.Notice(e)
-	}
-}
-func (f fanout) Phase(e engine.Phase) {
-	for _, h := range f {
-		h.Phase(e)
-	}
-}
-func (f fanout) Summary(s *engine.Summary) {
-	for _, h := range f {
-		h.Summary(s)
-	}
-}
-
 const labPolicy = `
 [[roles]]
 name = "base"
@@ -156,7 +112,7 @@ func TestLabThreeHostsConcurrently(t *testing.T) {
 		pool := connection.NewPool(connection.PoolConfig{KnownHostsFiles: []string{l.KnownHosts}, Keepalive: 5 * time.Second})
 		defer pool.Close()
 		var human, js testutil.SyncBuffer
-		rep := fanout{view.New(view.KindHuman, &human, view.Options{Status: true, Verbose: true}), view.New(view.KindJSON, &js, view.Options{})}
+		rep := engine.Tee{view.New(view.KindHuman, &human, view.Options{Status: true, Verbose: true}), view.New(view.KindJSON, &js, view.Options{})}
 		sum := engine.Run(context.Background(), engine.Options{
 			Policy: pol, Registry: reg, Lookup: providers.Lookup, Plans: plans, Check: check, Forks: 3,
 			Connector: &poolConnector{l: l, pool: pool}, Hooks: rep,

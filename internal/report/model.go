@@ -358,7 +358,7 @@ func (b *builder) result(e *Event) {
 	key := variantKey(e, c)
 	v := b.variants[key]
 	if v == nil {
-		v = &ChangeVariant{Status: e.Status, Action: c.Action, Fields: c.Fields, Diff: c.Diff, Sensitive: c.Sensitive,
+		v = &ChangeVariant{Status: e.Status, Action: string(c.Action), Fields: c.Fields, Diff: c.Diff, Sensitive: c.Sensitive,
 			Message: c.Message, Handler: e.Type == "handler"}
 		b.variants[key] = v
 		g.Variants = append(g.Variants, v)
@@ -375,7 +375,7 @@ func (b *builder) result(e *Event) {
 // kind, status, action, fields, diff and message.
 func variantKey(e *Event, c *Change) string {
 	var sb strings.Builder
-	for _, s := range []string{e.Resource, e.Type, e.Status, c.Action, c.Diff, c.Message, fmt.Sprint(c.Sensitive)} {
+	for _, s := range []string{e.Resource, e.Type, e.Status, string(c.Action), c.Diff, c.Message, fmt.Sprint(c.Sensitive)} {
 		fmt.Fprintf(&sb, "%d:%s", len(s), s)
 	}
 	for _, f := range c.Fields {

@@ -18,6 +18,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/opsmop/opsmop/engine"
+	"github.com/opsmop/opsmop/providers"
 )
 
 // KnownVersion is the newest stream version this package reads fully:
@@ -30,42 +33,14 @@ const KnownVersion = 2
 // maxEventLine bounds one event's line (a diff of a large file).
 const maxEventLine = 64 << 20
 
-// Field is one field of a change: its value before and after.
-type Field struct {
-	Name   string `json:"name"`
-	Before string `json:"before"`
-	After  string `json:"after"`
-}
-
-// Change is a resource's change as the stream carries it.
-type Change struct {
-	Action    string  `json:"action"`
-	Fields    []Field `json:"fields,omitempty"`
-	Diff      string  `json:"diff,omitempty"`
-	Sensitive bool    `json:"sensitive,omitempty"`
-	Message   string  `json:"message,omitempty"`
-}
-
-// Stats are a host's counts, as host_end and summary carry them.
-type Stats struct {
-	OK          int    `json:"ok"`
-	Changed     int    `json:"changed"`
-	Failed      int    `json:"failed"`
-	Skipped     int    `json:"skipped"`
-	Unreachable int    `json:"unreachable"`
-	Ignored     int    `json:"ignored"`
-	Error       string `json:"error,omitempty"`
-}
-
-// Summary is the summary event's body.
-type Summary struct {
-	Mode        string            `json:"mode"`
-	Hosts       map[string]*Stats `json:"hosts"`
-	Total       Stats             `json:"total"`
-	Duration    float64           `json:"duration_s"`
-	Notes       []string          `json:"notes,omitempty"`
-	Interrupted bool              `json:"interrupted,omitempty"`
-}
+// Field, Change, Stats and Summary are the engine's own types, which
+// the stream's events serialise.
+type (
+	Field   = providers.Field
+	Change  = providers.Change
+	Stats   = engine.Stats
+	Summary = engine.Summary
+)
 
 // Event is one line of a stream: the union of every event type's fields
 // (docs/cli.md, "JSON events").
