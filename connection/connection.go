@@ -9,6 +9,9 @@ type Result struct {
 	Stdout   []byte
 	Stderr   []byte
 	ExitCode int
+	// NotRun is set (with ExitCode -1) for a RunSteps step that did not
+	// run because the batch had stopped.
+	NotRun bool
 }
 
 // Probe is one read-only script of a RunProbes batch.

@@ -393,3 +393,17 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	}
 	return c.r.Read(p)
 }
+
+// RunSteps runs steps one after the other with the rules of
+// SSHHost.RunSteps: a StepStop step that exits non-zero stops the steps
+// after it (reported NotRun, ExitCode -1) but for a StepOnStop step right
+// behind it.
+func (l *Local) RunSteps(ctx context.Context, steps []Step) ([]Result, error) {
+	return runStepsInGo(steps, func(st Step) (Result, error) {
+		var stdin io.Reader
+		if st.Stdin != nil {
+			stdin = bytes.NewReader(st.Stdin)
+		}
+		return l.Run(ctx, st.Script, stdin)
+	})
+}

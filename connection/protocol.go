@@ -135,6 +135,13 @@ type command struct {
 	hasStdin bool
 	inline   bool     // run in the shell itself (Probe.Inline), never with stdin
 	vars     []string // unset after an inline run
+	// step: a RunSteps command, run or not by mode (steps.go); first:
+	// the batch's first, which resets its state; temps: files to
+	// register for removal at exit before it.
+	step  bool
+	mode  StepMode
+	first bool
+	temps []string
 }
 
 // initScript is the persistent shell's start-up script for sentinel k:
@@ -146,8 +153,22 @@ func initScript(k []byte) string {
 // writeCommand appends the protocol text of one command: its script (and
 // stdin) written to the private directory, the line that runs it
 // (shell_run.sh, shell_run_stdin.sh or shell_run_inline.sh) and the end
-// frame (shell_frame.sh).
+// frame (shell_frame.sh). A RunSteps command is wrapped by
+// writeStepCommand.
 func writeCommand(b *strings.Builder, c command) {
+	if c.step {
+		writeStepCommand(b, c)
+		return
+	}
+	writeRun(b, c)
+	b.WriteString("\n")
+	b.WriteString(scriptBody(shellFrameFile))
+	b.WriteString("\n")
+}
+
+// writeRun appends the writing of c's script (and stdin) and the line
+// that runs it, which sets __opsmop_r to its exit status.
+func writeRun(b *strings.Builder, c command) {
 	b.WriteString("{ ")
 	writePrintf(b, []byte(c.script))
 	b.WriteString("} >\"$__opsmop_D/s\"\n")
@@ -165,9 +186,6 @@ func writeCommand(b *strings.Builder, c command) {
 	default:
 		b.WriteString(scriptBody(shellRunFile))
 	}
-	b.WriteString("\n")
-	b.WriteString(scriptBody(shellFrameFile))
-	b.WriteString("\n")
 }
 
 // writePrintf appends builtin printf commands (each followed by "; ")

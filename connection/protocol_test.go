@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -108,6 +109,8 @@ func testProtocolLocal(t *testing.T, name string) {
 		t.Fatalf("got %d entries in TMPDIR; want the 1 private directory", len(dirs))
 	}
 	flag := shell.Quote(filepath.Join(t.TempDir(), "flag"))
+	leftoverDir := t.TempDir()
+	leftover := filepath.Join(leftoverDir, "left over")
 	type check func(r Result) string // "" when r is right
 	exact := func(out, errOut string, code int) check {
 		return func(r Result) string {
@@ -163,6 +166,17 @@ func testProtocolLocal(t *testing.T, name string) {
 			return ""
 		}},
 		{"the command's EXIT trap runs, the shell's does not", command{script: "trap 'echo bye' EXIT; echo hi"}, exact("hi\nbye\n", "", 0)},
+		// RunSteps: a failed StepStop stops the batch; the StepOnStop
+		// right behind it runs; a new batch starts afresh.
+		{"step runs", stepCmd(Step{Script: "echo a"}, true), exact("a\n", "", 0)},
+		{"step whose status is data", stepCmd(Step{Script: "echo b; exit 3", Mode: StepGo}, false), exact("b\n", "", 3)},
+		{"OnStop step after a step that did not stop", stepCmd(Step{Script: "echo no", Mode: StepOnStop}, false), exact("", "", notRun)},
+		{"failed step stops the batch", stepCmd(Step{Script: "cat; echo e >&2; exit 2", Stdin: []byte("in\x00"), Temp: []string{leftover}}, false), exact("in\x00", "e\n", 2)},
+		{"OnStop step right after the stop", stepCmd(Step{Script: "echo again; : >" + shell.Quote(leftover) + "; exit 1", Mode: StepOnStop}, false), exact("again\n", "", 1)},
+		{"StepStop after the stop", stepCmd(Step{Script: "echo no; : >" + flag + ".stop"}, false), exact("", "", notRun)},
+		{"StepGo after the stop", stepCmd(Step{Script: "echo no", Mode: StepGo}, false), exact("", "", notRun)},
+		{"OnStop two steps after the stop", stepCmd(Step{Script: "echo no", Mode: StepOnStop}, false), exact("", "", notRun)},
+		{"the next batch runs, the batch's variables hidden", stepCmd(Step{Script: `printf '%s' "$__opsmop_x$__opsmop_y"; [ ! -e ` + flag + ".stop ] && echo fine"}, true), exact("fine\n", "", 0)},
 		{"the shell survived", command{script: "echo $$"}, exact(pid+"\n", "", 0)},
 	}
 	var b strings.Builder
@@ -183,10 +197,17 @@ func testProtocolLocal(t *testing.T, name string) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		got := Result{Stdout: o, Stderr: e, ExitCode: atoiOr(strings.TrimSpace(string(line)), -1)}
+		code, err := strconv.Atoi(strings.TrimSpace(string(line)))
+		if err != nil {
+			t.Fatalf("%s: bad status line %q", tc.name, line)
+		}
+		got := Result{Stdout: o, Stderr: e, ExitCode: code}
 		if msg := tc.want(got); msg != "" {
 			t.Errorf("%s: %s", tc.name, msg)
 		}
+	}
+	if _, err := os.Stat(leftover); err != nil {
+		t.Fatalf("the step that creates %q: %v", leftover, err)
 	}
 	// The private directory is still there, and goes with the shell.
 	if dirs, _ := os.ReadDir(tmp); len(dirs) != 1 {
@@ -197,20 +218,18 @@ func testProtocolLocal(t *testing.T, name string) {
 	if dirs, _ := os.ReadDir(tmp); len(dirs) != 0 {
 		t.Fatalf("got %d entries in TMPDIR after the shell ended; want 0", len(dirs))
 	}
+	// A step's temp file, registered before the batch, went with it.
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+		t.Fatalf("got %v for the step's registered temp file after the shell ended; want it removed", err)
+	}
 }
 
-func atoiOr(s string, def int) int {
-	n := 0
-	if s == "" {
-		return def
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return def
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n
+// stepCmd is the command RunSteps sends for st (first: the batch's
+// first).
+func stepCmd(st Step, first bool) command {
+	c := stepCommands([]Step{st})[0]
+	c.first = first
+	return c
 }
 
 // TestReadUntil checks the marker search across buffer boundaries.

@@ -93,6 +93,23 @@ func (h *SSHHost) run(ctx context.Context, cmds []command) ([]Result, error) {
 	if err != nil || !s.execMode {
 		return res, err
 	}
+	if len(cmds) > 0 && cmds[0].step {
+		// One exec channel per command: the steps' rules apply in Go.
+		steps := make([]Step, len(cmds))
+		for i, c := range cmds {
+			steps[i] = Step{Script: c.script, Mode: c.mode}
+			if c.hasStdin {
+				steps[i].Stdin = c.stdin
+			}
+		}
+		return runStepsInGo(steps, func(st Step) (Result, error) {
+			r, err := h.execRunSlot(ctx, s, stepCommands([]Step{st})[:1:1])
+			if err != nil {
+				return Result{}, err
+			}
+			return r[0], nil
+		})
+	}
 	return h.execRunSlot(ctx, s, cmds)
 }
 

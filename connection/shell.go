@@ -19,8 +19,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
-
-	"github.com/opsmop/opsmop/internal/shell"
 )
 
 // shellSlot holds the persistent shell of one identity on a connection.
@@ -144,10 +142,7 @@ func (h *SSHHost) removeOnExit(ctx context.Context, path string) error {
 	if s.execMode {
 		return nil
 	}
-	// The test is a builtin: files renamed into place (the usual end of
-	// an upload) cost no process at exit.
-	line := "printf '%s\\n' " + shell.Quote("[ ! -e "+shell.Quote(path)+" ] || rm -f -- "+shell.Quote(path)) + ` >>"$__opsmop_D/u"` + "\n"
-	if err := s.sh.write(line); err != nil {
+	if err := s.sh.write(removeOnExitLine(path)); err != nil {
 		return h.c.lost(fmt.Errorf("host %s: register temp file: %w", h.name, err))
 	}
 	return nil

@@ -151,6 +151,7 @@ func TestSSH(t *testing.T) {
 	t.Run("RemoveOnExit", func(t *testing.T) { testRemoveOnExit(t, l) })
 	t.Run("OpenSessionFrozen", func(t *testing.T) { testOpenSessionFrozen(t, l) })
 	t.Run("NoShell", func(t *testing.T) { testNoShell(t, l) })
+	t.Run("Steps", func(t *testing.T) { testSteps(t, l, l.target("web1", "deploy")) })
 	t.Run("StartRoundTrips", func(t *testing.T) { testStartRoundTrips(t, l) })
 }
 
@@ -195,6 +196,7 @@ mkdir -p ~nosh/.ssh && cp ~app/.ssh/authorized_keys ~nosh/.ssh/ && chown -R nosh
 			}
 		})
 	}
+	t.Run("steps", func(t *testing.T) { testSteps(t, l, l.target("web2", "nosh")) })
 	if got := l.exec(t, "web2", "cat /tmp/nosh-count; rm -f /tmp/nosh-count"); got != "42\n" {
 		t.Fatalf("the first command's side effect: got %q; want it once (%q)", got, "42\n")
 	}
@@ -222,6 +224,55 @@ mkdir -p ~noisy/.ssh && cp ~app/.ssh/authorized_keys ~noisy/.ssh/ && chown -R no
 			t.Fatalf("the first command ran more than once: %q", got)
 		}
 	})
+}
+
+// testSteps runs a RunSteps batch on tg's host: a failed StepStop step
+// stops the steps after it (they leave no trace on the host) but for the
+// StepOnStop step right behind it, and the next batch starts afresh.
+func testSteps(t *testing.T, l *testLab, tg Target) {
+	p := l.pool(t, PoolConfig{})
+	h := l.host(t, p, tg)
+	dir := "/tmp/opsmop-steps-" + randHex(4)
+	q := shell.Quote(dir)
+	defer l.exec(t, tg.Name, "rm -rf "+q)
+	steps := []Step{
+		// Absolute paths: the exec-mode test user's PATH holds nothing.
+		{Script: "/bin/mkdir " + q + " && echo made"},
+		{Script: "/bin/cat >" + q + "/in; /bin/cat " + q + "/in", Stdin: []byte("a\x00b")},
+		{Script: "echo probe; exit 3", Mode: StepGo},
+		{Script: "echo guard >&2; exit 1"},
+		{Script: "echo fresh", Mode: StepOnStop},
+		{Script: ": >" + q + "/never"},
+		{Script: "echo never", Mode: StepGo},
+	}
+	type want struct {
+		out    string
+		code   int
+		notRun bool
+	}
+	wants := []want{{"made\n", 0, false}, {"a\x00b", 0, false}, {"probe\n", 3, false}, {"", 1, false}, {"fresh\n", 0, false}, {"", -1, true}, {"", -1, true}}
+	rs, err := h.RunSteps(context.Background(), steps)
+	if err != nil {
+		t.Fatalf("RunSteps: %v", err)
+	}
+	if len(rs) != len(wants) {
+		t.Fatalf("got %d results; want %d", len(rs), len(wants))
+	}
+	for i, w := range wants {
+		if got := rs[i]; string(got.Stdout) != w.out || got.ExitCode != w.code || got.NotRun != w.notRun {
+			t.Errorf("step %d: got %q status %d not run %v; want %q status %d not run %v", i, got.Stdout, got.ExitCode, got.NotRun, w.out, w.code, w.notRun)
+		}
+	}
+	if got := l.exec(t, tg.Name, "ls "+q); got != "in\n" {
+		t.Errorf("files on the host: got %q; want only %q (the steps after the stop must not run)", got, "in\n")
+	}
+	rs, err = h.RunSteps(context.Background(), []Step{{Script: "echo next"}, {Script: "echo no", Mode: StepOnStop}})
+	if err != nil {
+		t.Fatalf("second RunSteps: %v", err)
+	}
+	if string(rs[0].Stdout) != "next\n" || !rs[1].NotRun {
+		t.Errorf("second batch: got %q and not run %v; want %q and the OnStop step not run", rs[0].Stdout, rs[1].NotRun, "next\n")
+	}
 }
 
 // testOpenSessionFrozen freezes the sshd process serving a connection:
