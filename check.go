@@ -51,6 +51,8 @@ type RunOptions struct {
 	// ForceHandlers runs, on a host where a resource failed, the handlers
 	// notified before the failure (--force-handlers; check shows them).
 	ForceHandlers bool
+	// Sequential is apply's --no-pipeline (engine.Options.Sequential).
+	Sequential bool
 	// DetailedExitcode makes check exit 2 when changes are pending.
 	DetailedExitcode bool
 	// PlanOut is check's -o: write the plan to this file ("": none).
@@ -118,6 +120,7 @@ func runOptions(c *cli.Context, check bool) (RunOptions, error) {
 		AcceptNewHostKeys: c.Bool(flagAcceptNewHostKeys),
 		RetryFailed:       c.Bool(flagRetryFailed),
 		ForceHandlers:     c.Bool(flagForceHandlers),
+		Sequential:        !check && c.Bool(flagNoPipeline),
 		DetailedExitcode:  c.Bool(flagDetailedExitcode),
 		PlanOut:           c.String(flagOut),
 		PlanFile:          planFile,
@@ -191,6 +194,7 @@ func runPolicy(ctx context.Context, env Env, opts RunOptions) error {
 		Tags: opts.Tags, SkipTags: opts.SkipTags,
 		Connector: conn, Hooks: rep, Verbose: opts.Verbose,
 		ForceHandlers: opts.ForceHandlers,
+		Sequential:    opts.Sequential,
 		Info:          s.runInfo(),
 	}
 	var rec *planRecorder

@@ -224,7 +224,9 @@ func newApp(env Env) *cli.App {
 			},
 			{
 				Name: "apply", Usage: "make the selected hosts match the policy, or perform a saved plan exactly",
-				ArgsUsage: "POLICY|PLAN", Flags: policyRunFlags(),
+				ArgsUsage: "POLICY|PLAN",
+				Flags: append(policyRunFlags(),
+					&cli.BoolFlag{Name: flagNoPipeline, Usage: "apply each change on its own and re-check it before probing the next (no batches of guarded changes)"}),
 				Action: action(env, applyOptions, runPolicy),
 			},
 			{

@@ -29,6 +29,7 @@ const (
 	flagListHosts         = "list-hosts"
 	flagListResources     = "list-resources"
 	flagLocal             = "local"
+	flagNoPipeline        = "no-pipeline"
 	flagOut               = "out"
 	flagPrivateKey        = "private-key"
 	flagRetryFailed       = "retry-failed"

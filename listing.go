@@ -17,7 +17,7 @@ func listOnlyRefused() []string {
 	return []string{
 		flagJSON, flagForks, flagAskPass, flagAskSudoPass, flagAcceptNewHostKeys,
 		flagDetailedExitcode, flagVerbose, flagUser, flagPrivateKey, flagTimeout, flagSSHConfig,
-		flagBecome, flagSudoUser, flagForceHandlers,
+		flagBecome, flagSudoUser, flagForceHandlers, flagNoPipeline,
 	}
 }
 

@@ -119,7 +119,7 @@ func applyPlan(ctx context.Context, env Env, opts RunOptions, path string) error
 	base := engine.Options{
 		Policy: s.pol, Registry: s.reg, Lookup: providers.Lookup, Plans: rp.plans,
 		Forks: forks, ExtraVars: s.extra, Tags: opts.Tags, SkipTags: opts.SkipTags,
-		Connector: conn, ForceHandlers: opts.ForceHandlers, Info: s.runInfo(),
+		Connector: conn, ForceHandlers: opts.ForceHandlers, Sequential: opts.Sequential, Info: s.runInfo(),
 	}
 	base.Info.PlanSHA256 = pf.sha256
 	// The host's state now, as check sees it, against the plan: the same

@@ -79,11 +79,10 @@ func (a attempt) result() *connection.Result {
 	return a.out.Result
 }
 
-// checkApply checks in from its current probe result and, in apply mode,
-// asks the guard (Options.Guard) and applies exactly the change the check
-// returned. It does not retry; retried says whether an earlier attempt
-// of in ran.
-func (hr *hostRun) checkApply(ctx context.Context, in *instance, retried bool) attempt {
+// decide checks in from its current probe result and, in apply mode,
+// asks the guard (Options.Guard) about the change; it applies nothing.
+// retried says whether an earlier attempt of in ran.
+func (hr *hostRun) decide(in *instance, retried bool) attempt {
 	fp := in.fingerprint()
 	ch, err := safeCheck(in.prov, in.req, in.run.result)
 	if err != nil {
@@ -101,22 +100,39 @@ func (hr *hostRun) checkApply(ctx context.Context, in *instance, retried bool) a
 		}
 		a.note = note
 	}
-	if !ch.Changed() || hr.r.o.Check {
+	return a
+}
+
+// checkApply decides in (decide) and, in apply mode, applies exactly the
+// change the check returned. It does not retry; retried says whether an
+// earlier attempt of in ran.
+func (hr *hostRun) checkApply(ctx context.Context, in *instance, retried bool) attempt {
+	a := hr.decide(in, retried)
+	if a.err != nil || !a.change.Changed() || hr.r.o.Check {
 		return a
 	}
 	cctx, cancel := hr.r.cmdCtx(ctx, hr.hs)
-	a.out, err = safeApply(cctx, in.prov, hr.host, in.req, ch)
+	out, err := safeApply(cctx, in.prov, hr.host, in.req, a.change)
 	cancel()
+	a.out = out
+	a.err, a.unreachable, a.retryable = hr.applyErr(ctx, err)
+	return a
+}
+
+// applyErr classifies the error of an apply: nil; interrupted (the
+// run's context ended); the host gone; or an apply error that a further
+// attempt may cure.
+func (hr *hostRun) applyErr(ctx context.Context, err error) (e error, unreachable, retryable bool) {
 	switch {
 	case err == nil:
+		return nil, false, false
 	case ctx.Err() != nil:
-		a.err = fmt.Errorf("%w: stopped before it finished", ErrInterrupted)
+		return fmt.Errorf("%w: stopped before it finished", ErrInterrupted), false, false
 	case isUnreachable(err):
-		a.err, a.unreachable = err, true
+		return err, true, false
 	default:
-		a.err, a.retryable = fmt.Errorf("apply: %w", err), true
+		return fmt.Errorf("apply: %w", err), false, true
 	}
-	return a
 }
 
 // attempts is how many times process may try in: once in check mode; else
@@ -197,6 +213,13 @@ func (hr *hostRun) process(ctx context.Context, in *instance) outcome {
 	}
 	start := time.Now()
 	a := hr.retry(ctx, in)
+	return hr.report(in, a, time.Since(start))
+}
+
+// report turns the attempt a at in (which took dur) into in's status,
+// event and registered result, and says whether the host goes on.
+func (hr *hostRun) report(in *instance, a attempt, dur time.Duration) outcome {
+	ev := ResourceResult{Host: hr.hs.info.Name, Role: hr.role.Name, Resource: in.label, ResourceType: in.typ, Handler: in.handler, ID: in.id}
 	switch {
 	case a.err == nil:
 	case a.reported:
@@ -213,7 +236,7 @@ func (hr *hostRun) process(ctx context.Context, in *instance) outcome {
 	in.run.lastAction = ch.Action
 	isChanged := ch.Changed() && (a.out == nil || !a.out.Unchanged)
 	ev.Change = ch
-	ev.Duration = time.Since(start).Seconds()
+	ev.Duration = dur.Seconds()
 	res := a.result()
 	if res != nil {
 		rc := res.ExitCode
@@ -235,6 +258,7 @@ func (hr *hostRun) process(ctx context.Context, in *instance) outcome {
 			hr.notified[n] = true
 		}
 		if !hr.r.o.Check {
+			hr.gen++
 			hr.r.mu.Lock()
 			hr.hs.touched = true
 			hr.r.mu.Unlock()

@@ -85,6 +85,10 @@ type Options struct {
 	// stops the host; a note is added to the instance's message. Saved
 	// plans use it to apply exactly what was planned.
 	Guard func(GuardCheck) (note string, err error)
+	// Sequential turns the pipelined apply off: every change is applied
+	// on its own and re-checked before the next one is probed
+	// (--no-pipeline). Check mode is the same either way.
+	Sequential bool
 }
 
 // GuardCheck is what Options.Guard is asked about: one instance, checked

@@ -117,6 +117,10 @@ type harness struct {
 	// set, adjusts the run's options (e.g. ForceHandlers).
 	ctx  context.Context
 	opts func(*engine.Options)
+	// connector, when set, replaces conn as the run's Connector;
+	// lookupHook, when set, is asked for a type before the registry.
+	connector  engine.Connector
+	lookupHook func(string) (providers.Provider, bool)
 }
 
 func newHarness(t *testing.T) *harness {
@@ -128,6 +132,11 @@ func newHarness(t *testing.T) *harness {
 func (h *harness) lookup(name string) (providers.Provider, bool) {
 	if name == "fake" && h.fake != nil {
 		return *h.fake, true
+	}
+	if h.lookupHook != nil {
+		if p, ok := h.lookupHook(name); ok {
+			return p, true
+		}
 	}
 	return providers.Lookup(name)
 }
@@ -158,7 +167,11 @@ func (h *harness) run(src string, check bool, extra map[string]any, hosts ...str
 		plans = append(plans, pl)
 	}
 	rec := &recorder{}
-	o := engine.Options{Policy: pol, Registry: h.reg, Lookup: h.lookup, Plans: plans, Check: check, Forks: 4, ExtraVars: extra, Connector: h.conn, Hooks: rec}
+	var conn engine.Connector = h.conn
+	if h.connector != nil {
+		conn = h.connector
+	}
+	o := engine.Options{Policy: pol, Registry: h.reg, Lookup: h.lookup, Plans: plans, Check: check, Forks: 4, ExtraVars: extra, Connector: conn, Hooks: rec}
 	if h.opts != nil {
 		h.opts(&o)
 	}

@@ -74,6 +74,9 @@ type instanceRun struct {
 	everProbed bool              // some probe result was taken (or reused)
 	result     connection.Result // the latest probe result
 	lastAction providers.Action
+	// gen is the host run's gen when result was read; drifts counts the
+	// failed guards of the pipelined apply (pipeline.go).
+	gen, drifts int
 }
 
 // expand turns one policy resource into its instances for this host; id

@@ -69,6 +69,9 @@ type hostRun struct {
 	// after a change, since a change may make the probes read after it
 	// stale and they would be read again anyway.
 	window int
+	// gen counts the changes applied on the host in this role: a probe
+	// result read at another gen may be stale.
+	gen int
 }
 
 func (r *runner) runHost(ctx context.Context, role *policy.Role, hs *hostState) {
@@ -247,6 +250,32 @@ func (hr *hostRun) runList(ctx context.Context, list []*policy.Resource, section
 				recheck = nil
 			}
 		}
+		if hr.pipelining() {
+			rest, ok, progressed := hr.pipeline(ctx, pending)
+			if !ok {
+				return false
+			}
+			if progressed || len(rest) != len(pending) {
+				pending = rest
+				continue
+			}
+			// pending[0] is a barrier: the classic path below, with a
+			// fresh probe.
+			if in.run.gen != hr.gen {
+				in.run.probed = false
+			}
+			if in.needsProbe() {
+				if !hr.probeBatch(ctx, recheck, pending, hr.window) {
+					return false
+				}
+				if recheck != nil {
+					if !hr.finishRecheck(recheck) {
+						return false
+					}
+					recheck = nil
+				}
+			}
+		}
 		pending = pending[1:]
 		out := hr.process(ctx, in)
 		if out == stopHost {
@@ -261,6 +290,10 @@ func (hr *hostRun) runList(ctx context.Context, list []*policy.Resource, section
 				recheck = in
 			}
 			hr.window = 1
+			if hr.pipelining() {
+				// A batch guards the probes it uses: read them all.
+				hr.window = maxBatch
+			}
 		} else {
 			hr.window = min(2*hr.window, maxBatch)
 		}

@@ -76,7 +76,7 @@ func (hr *hostRun) probeBatch(ctx context.Context, recheck *instance, pending []
 	}
 	for i, t := range targets {
 		t.run.result = results[i]
-		t.run.probed, t.run.everProbed = true, true
+		t.run.probed, t.run.everProbed, t.run.gen = true, true, hr.gen
 		if rec := hr.r.o.Record; rec != nil && t != recheck {
 			rec.putProbe(hr.hs.info.Name, t.id, t.probe, t.run.result)
 		}
@@ -101,7 +101,7 @@ func (hr *hostRun) reuse(in *instance) bool {
 	}
 	res, ok := k.probe(hr.hs.info.Name, in.id, in.probe)
 	if ok {
-		in.run.result, in.run.probed, in.run.everProbed = res, true, true
+		in.run.result, in.run.probed, in.run.everProbed, in.run.gen = res, true, true, hr.gen
 	}
 	return ok
 }
