@@ -175,13 +175,16 @@ type UploadProgress struct {
 type Phase struct {
 	Host, Role string
 	// Name is "connect" (getting the host's connection: the handshakes the
-	// first time, the pool's connection after), "facts" or "probe" (one
-	// batch of probes in one round trip).
+	// first time, the pool's connection after), "facts", "probe" (one
+	// batch of probes in one round trip) or "apply" (one batch of guarded
+	// changes of the pipelined apply, with their re-checks, in one round
+	// trip).
 	Name string
 	// Duration is how long it took, in seconds; it ended when the hook
 	// is called.
 	Duration float64
-	// Count is the number of probes in a probe batch.
+	// Count is the number of probes in a probe batch, of changes in an
+	// apply batch.
 	Count int
 	// Recheck is set for a probe batch that re-checks a just-applied
 	// resource.

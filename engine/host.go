@@ -204,6 +204,9 @@ func (hr *hostRun) runList(ctx context.Context, list []*policy.Resource, section
 		}
 		return fmt.Sprintf("%s/%s/%d", hr.role.Name, section, i)
 	}
+	// Handlers are chosen by the caller (flushHandlers), resources by
+	// their tags.
+	want := func(res *policy.Resource) bool { return handler || hr.selected(res) }
 	var pending []*instance
 	next := 0
 	var recheck *instance
@@ -214,14 +217,10 @@ func (hr *hostRun) runList(ctx context.Context, list []*policy.Resource, section
 		for len(pending) == 0 && next < len(list) {
 			res := list[next]
 			next++
-			if !handler && !hr.selected(res) {
+			if !want(res) {
 				continue
 			}
 			pending = hr.expand(res, handler, id(next-1))
-			if handler {
-				// Handlers are filtered by the caller.
-				break
-			}
 		}
 		if len(pending) == 0 {
 			break
@@ -231,13 +230,12 @@ func (hr *hostRun) runList(ctx context.Context, list []*policy.Resource, section
 			// Read ahead: expand following resources while their scope
 			// cannot change (no register in between), then probe the
 			// window in one round trip, with any pending re-check first.
-			for len(pending) < maxBatch && next < len(list) && pending[len(pending)-1].orig.Register == "" && !handler {
+			for len(pending) < maxBatch && next < len(list) && pending[len(pending)-1].orig.Register == "" {
 				res := list[next]
-				if !hr.selected(res) {
-					next++
+				next++
+				if !want(res) {
 					continue
 				}
-				next++
 				pending = append(pending, hr.expand(res, handler, id(next-1))...)
 			}
 			if !hr.probeBatch(ctx, recheck, pending, hr.window) {
@@ -389,14 +387,26 @@ func (hr *hostRun) forceHandlers(ctx context.Context) {
 	hr.flushHandlers(ctx)
 }
 
-// flushHandlers runs every notified handler once, in declaration order.
+// flushHandlers runs every notified handler once, in declaration order,
+// as one list (its probes in one batch, its changes in one more): up to
+// and including the first that notifies handlers itself, since those may
+// come after it in the order; then the notified ones after it likewise.
 func (hr *hostRun) flushHandlers(ctx context.Context) bool {
-	for _, h := range hr.role.Handlers {
-		if !hr.notified[h.Name] {
-			continue
+	for from := 0; from < len(hr.role.Handlers); {
+		var list []*policy.Resource
+		for ; from < len(hr.role.Handlers); from++ {
+			h := hr.role.Handlers[from]
+			if !hr.notified[h.Name] {
+				continue
+			}
+			delete(hr.notified, h.Name)
+			list = append(list, h)
+			if len(h.Notify) > 0 {
+				from++
+				break
+			}
 		}
-		delete(hr.notified, h.Name)
-		if !hr.runList(ctx, []*policy.Resource{h}, "") {
+		if len(list) > 0 && !hr.runList(ctx, list, "") {
 			return false
 		}
 	}

@@ -159,6 +159,9 @@ func TestPipelinedApply(t *testing.T) {
 	kvAt := func(id, path string) string {
 		return "\n  [[roles.resources]]\n  type = \"kv\"\n  id = \"" + id + "\"\n  path = \"{{ .root }}/" + path + "\"\n  content = \"" + strings.ToUpper(id) + "\"\n"
 	}
+	handler := func(name, id, extra string) string {
+		return "\n  [[roles.handlers]]\n  name = \"" + name + "\"\n  type = \"kv\"\n  id = \"" + id + "\"\n  path = \"{{ .root }}/" + id + "\"\n  content = \"" + strings.ToUpper(id) + "\"\n  " + extra + "\n"
+	}
 	role := "[[roles]]\nname = \"r\"\n"
 	tests := []struct {
 		name string
@@ -193,6 +196,9 @@ func TestPipelinedApply(t *testing.T) {
 			want: map[string]string{"a": "A", "b": "B", "c": "C"}, log: "a b c", statuses: "kv[a]:changed kv[b]:changed kv[c]:changed", batches: 2},
 		{name: "handlers after a batch", src: role + kv("a", "  notify = [\"h\"]\n") + kv("c", "") + "\n  [[roles.handlers]]\n  name = \"h\"\n  type = \"kv\"\n  id = \"hh\"\n  path = \"{{ .root }}/hh\"\n  content = \"H\"\n",
 			want: map[string]string{"a": "A", "c": "C", "hh": "H"}, log: "a c hh", statuses: "kv[a]:changed kv[c]:changed kv[hh]:changed", batches: 2},
+		{name: "notified handlers in one batch, one notifying a later one", src: role + kv("a", "  notify = [\"h1\", \"h3\"]\n") + kv("c", "") +
+			handler("h1", "h1b", "") + handler("h2", "h2b", "notify = [\"h4\"]") + handler("h3", "h3b", "notify = [\"h4\"]") + handler("h4", "h4b", ""),
+			want: map[string]string{"a": "A", "c": "C", "h1b": "H1B", "h3b": "H3B", "h4b": "H4B", "h2b": "<none>"}, log: "a c h1b h3b h4b", statuses: "kv[a]:changed kv[c]:changed kv[h1b]:changed kv[h3b]:changed kv[h4b]:changed", batches: 3},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -309,6 +309,9 @@ func (b *builder) event(e *Event, prefix string) {
 		h := b.host(e.Host)
 		kind := e.Phase
 		label := e.Phase
+		if e.Phase == "apply" {
+			label = fmt.Sprintf("batch of %d change(s), guarded and re-checked", e.Count)
+		}
 		if e.Phase == "probe" {
 			label = fmt.Sprintf("probe batch (%d probes)", e.Count)
 			if e.Recheck {
