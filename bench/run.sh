@@ -363,6 +363,17 @@ fleet() {
         measure "$wl" noop opsmop "$r" "$LOGS/$wl-noop-opsmop-$r.log" opsmop_run bench/w1/site.toml "$inv" "$n"
         expect_opsmop "$LOGS/$wl-noop-opsmop-$r.log" 0
         [ -n "$rtlog" ] && rt_capture "$rtlog" "$before" "$n" "$wl" noop-opsmop
+        if [ -n "$rtlog" ]; then
+          # A saved plan's apply (issue 16): check -o, then apply PLAN,
+          # whose round trips must be those of a plain first apply.
+          on_all "$hf" "$kh" "$key" "$W1_RESET" || die "$wl: resetting the hosts failed (see $LOGS/on_all.log)"
+          env -u SSH_AUTH_SOCK HOME="$WORK/home" "$OPSMOP" check bench/w1/site.toml -i "$inv" --forks "$n" -o "$WORK/$wl.plan" >"$LOGS/$wl-plan-check-$r.log" 2>&1 ||
+            [ $? = 2 ] || { tail -40 "$LOGS/$wl-plan-check-$r.log"; die "$wl: check -o failed"; }
+          before=$(wc -l <"$rtlog")
+          measure "$wl" plan opsmop "$r" "$LOGS/$wl-plan-opsmop-$r.log" env -u SSH_AUTH_SOCK HOME="$WORK/home" "$OPSMOP" apply "$WORK/$wl.plan" --forks "$n"
+          expect_opsmop "$LOGS/$wl-plan-opsmop-$r.log" $((n * 20))
+          rt_capture "$rtlog" "$before" "$n" "$wl" plan-opsmop
+        fi
       else
         close_masters "$wl"
         measure "$wl" first ansible "$r" "$LOGS/$wl-first-ansible-$r.log" ansible_run "$acfg" bench/w1/playbook.yml
@@ -918,21 +929,33 @@ le() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-") print "na"; el
 
 W5_RT_OK=
 W5_RT_TEXT=
+W5_FIRST_OK=
+W5_FIRST_TEXT=
+W5_PLAN_OK=
+W5_PLAN_TEXT=
 if [[ " $WORKLOADS " == *" w5 "* ]]; then
   echo
   echo "== W5 round trips per host, counted by bench/latencyproxy (median of the runs; every run in brackets)"
-  printf '%-6s %18s %18s %18s %18s %18s\n' host opsmop-noop opsmop-first floor opsmop-handshake ssh-true
+  printf '%-6s %18s %18s %18s %18s %18s %18s\n' host opsmop-noop opsmop-first opsmop-plan floor opsmop-handshake ssh-true
   W5_RT_OK=1
+  W5_FIRST_OK=1
+  W5_PLAN_OK=1
   while read -r h a p lh; do
-    printf '%-6s %18s %18s %18s %18s %18s\n' "$h" \
+    printf '%-6s %18s %18s %18s %18s %18s %18s\n' "$h" \
       "$(rt_med w5 noop-opsmop "$h") [$(rt_list w5 noop-opsmop "$h")]" \
       "$(rt_med w5 first-opsmop "$h") [$(rt_list w5 first-opsmop "$h")]" \
+      "$(rt_med w5 plan-opsmop "$h") [$(rt_list w5 plan-opsmop "$h")]" \
       "$(rt_med w5 noop-floor "$h") [$(rt_list w5 noop-floor "$h")]" \
       "$(rt_med w5 handshake-opsmop "$h") [$(rt_list w5 handshake-opsmop "$h")]" \
       "$(rt_med w5 ssh-true "$h") [$(rt_list w5 ssh-true "$h")]"
     lim=$(awk -v a="$(rt_med w5 handshake-opsmop "$h")" 'BEGIN { print a + 3 }')
     [ "$(le "$(rt_med w5 noop-opsmop "$h")" "$lim")" = 1 ] || W5_RT_OK=0
     W5_RT_TEXT+="${W5_RT_TEXT:+, }$h $(rt_med w5 noop-opsmop "$h") vs $(rt_med w5 handshake-opsmop "$h")+3"
+    lim=$(awk -v a="$(rt_med w5 handshake-opsmop "$h")" 'BEGIN { print a + 6 }')
+    [ "$(le "$(rt_med w5 first-opsmop "$h")" "$lim")" = 1 ] || W5_FIRST_OK=0
+    W5_FIRST_TEXT+="${W5_FIRST_TEXT:+, }$h $(rt_med w5 first-opsmop "$h") vs $(rt_med w5 handshake-opsmop "$h")+6"
+    [ "$(le "$(rt_med w5 plan-opsmop "$h")" "$(rt_med w5 first-opsmop "$h")")" = 1 ] || W5_PLAN_OK=0
+    W5_PLAN_TEXT+="${W5_PLAN_TEXT:+, }$h $(rt_med w5 plan-opsmop "$h") vs $(rt_med w5 first-opsmop "$h")"
   done <"$WORK/w5p.hosts"
   echo "(opsmop-handshake: an opsmop connection (bench/sshconnect, package connection) that authenticates and runs nothing)"
 fi
@@ -952,7 +975,7 @@ for w in $WORKLOADS; do
       target "${w^^} no-op within 1.5x of the floor" "opsmop/floor = $(ratio "$o" "$f")" "$(le "$(ratio "$o" "$f")" 1.5)"
       if [ "$w" = w1 ]; then
         o=$(med w1 first opsmop); a=$(med w1 first ansible)
-        target "W1 first apply at least 20x faster than Ansible" "Ansible/opsmop = $(ratio "$a" "$o")" "$(ge "$(ratio "$a" "$o")" 20)"
+        target "W1 first apply at least 40x faster than Ansible" "Ansible/opsmop = $(ratio "$a" "$o")" "$(ge "$(ratio "$a" "$o")" 40)"
       fi
       ;;
     w4)
@@ -963,6 +986,14 @@ for w in $WORKLOADS; do
       target "W5 no-op at most handshake + 3 round trips per host" "$W5_RT_TEXT" "$W5_RT_OK"
       o=$(med w5 noop opsmop); a=$(med w5 noop ansible)
       target "W5 no-op at least 30x faster than Ansible" "Ansible/opsmop = $(ratio "$a" "$o")" "$(ge "$(ratio "$a" "$o")" 30)"
+      target "W5 first apply at most handshake + 6 round trips per host" "$W5_FIRST_TEXT" "$W5_FIRST_OK"
+      o=$(med w5 first opsmop); a=$(med w5 first ansible)
+      target "W5 first apply at least 25x faster than Ansible" "Ansible/opsmop = $(ratio "$a" "$o")" "$(ge "$(ratio "$a" "$o")" 25)"
+      target "W5 a saved plan's apply costs no more round trips than a first apply" "$W5_PLAN_TEXT" "$W5_PLAN_OK"
+      ;;
+    w3)
+      o=$(med w3 first opsmop); a=$(med w3 first ansible)
+      target "W3 first apply at least 10x faster than Ansible" "Ansible/opsmop = $(ratio "$a" "$o")" "$(ge "$(ratio "$a" "$o")" 10)"
       ;;
   esac
 done
