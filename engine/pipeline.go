@@ -46,6 +46,9 @@ type entry struct {
 	step providers.Step
 	// passive: a skipped instance, only reported in order.
 	passive bool
+	// stop: the instance's check failed; the batch stops before it
+	// and reads its probe again.
+	stop bool
 	// Positions of the entry's steps in the batch (-1: none).
 	guard, fallback, apply, recheck int
 }
@@ -102,7 +105,16 @@ loop:
 		}
 		a := hr.decide(in, false)
 		if a.err != nil {
-			// The classic path reports it.
+			if !open {
+				// The classic path reports it.
+				break
+			}
+			// Checked from a probe read before the batch's changes,
+			// which may have made it checkable (a line in a file a
+			// template creates): the batch stops there and reads the
+			// probe again, and the instance is checked again.
+			seg = append(seg, &entry{in: in, a: a, stop: true})
+			i++
 			break
 		}
 		if !a.change.Changed() {
@@ -134,16 +146,11 @@ loop:
 	if len(seg) == 0 {
 		return pending[i:], true, progressed
 	}
-	requeue, ok, applied := hr.flush(ctx, seg)
-	rest = append(requeue, pending[i:]...)
-	if applied {
-		// The instances after the batch were probed before it: the
-		// classic path needs them fresh (a batch guards its own).
-		for _, in := range pending[i:] {
-			in.run.probed = false
-		}
-	}
-	return rest, ok, true
+	// The instances after the batch keep their probes: a batch guards
+	// them, and the classic path reads a barrier's again when the host
+	// changed since (runList).
+	requeue, ok := hr.flush(ctx, seg)
+	return append(requeue, pending[i:]...), ok, true
 }
 
 // guardScript is a step that exits 0 when in's probe, run again now,
@@ -159,9 +166,9 @@ func guardScript(in *instance) string {
 
 // flush sends seg's steps in one batch and reports each entry in order.
 // It returns the instances to process again (the entries from the first
-// failed or unreached guard on, with a fresh probe for a failed guard),
-// whether the host goes on, and whether anything was applied.
-func (hr *hostRun) flush(ctx context.Context, seg []*entry) (requeue []*instance, ok, applied bool) {
+// failed or unreached guard on, with a fresh probe for a failed guard)
+// and whether the host goes on.
+func (hr *hostRun) flush(ctx context.Context, seg []*entry) (requeue []*instance, ok bool) {
 	var steps []connection.Step
 	add := func(st connection.Step) int {
 		steps = append(steps, st)
@@ -173,9 +180,13 @@ func (hr *hostRun) flush(ctx context.Context, seg []*entry) (requeue []*instance
 		if e.passive {
 			continue
 		}
-		e.guard = add(connection.Step{Script: guardScript(e.in), Mode: connection.StepStop})
+		guard := guardScript(e.in)
+		if e.stop {
+			guard = "exit 1"
+		}
+		e.guard = add(connection.Step{Script: guard, Mode: connection.StepStop})
 		e.fallback = add(connection.Step{Script: e.in.probe, Mode: connection.StepOnStop})
-		if !e.a.change.Changed() {
+		if e.stop || !e.a.change.Changed() {
 			continue
 		}
 		changes++
@@ -200,7 +211,7 @@ func (hr *hostRun) flush(ctx context.Context, seg []*entry) (requeue []*instance
 	}
 	// lost reports the transport error err at e, whose steps did not all
 	// come back.
-	lost := func(e *entry) (requeue []*instance, ok, applied bool) {
+	lost := func(e *entry) (requeue []*instance, ok bool) {
 		a := e.a
 		a.err, a.unreachable, _ = hr.applyErr(ctx, err)
 		if a.err == nil {
@@ -210,7 +221,7 @@ func (hr *hostRun) flush(ctx context.Context, seg []*entry) (requeue []*instance
 			a.err = fmt.Errorf("apply: %w (it may or may not have been applied)", err)
 		}
 		hr.report(e.in, a, share)
-		return nil, false, applied
+		return nil, false
 	}
 	// converged is false once a change did not check clean right after
 	// it: the host stops after the batch, whose later steps ran (they
@@ -226,18 +237,20 @@ func (hr *hostRun) flush(ctx context.Context, seg []*entry) (requeue []*instance
 			return lost(e)
 		}
 		if g.NotRun {
-			return instances(seg[k:]), converged, applied
+			return instances(seg[k:]), converged
 		}
 		if g.ExitCode != 0 {
 			// The state is not what the check saw: check it again from
 			// the probe read right behind the guard.
-			e.in.run.drifts++
+			if !e.stop {
+				e.in.run.drifts++
+			}
 			if fb, got := get(e.fallback); got && !fb.NotRun {
 				e.in.run.result, e.in.run.probed, e.in.run.gen = fb, true, hr.gen
 			} else {
 				e.in.run.probed = false
 			}
-			return instances(seg[k:]), converged, applied
+			return instances(seg[k:]), converged
 		}
 		if !e.a.change.Changed() {
 			hr.report(e.in, e.a, share)
@@ -252,12 +265,11 @@ func (hr *hostRun) flush(ctx context.Context, seg []*entry) (requeue []*instance
 			e.a.err = fmt.Errorf("apply: %w", aerr)
 			hr.report(e.in, e.a, share)
 			hr.notRun(e, seg[k+1:])
-			return nil, false, applied
+			return nil, false
 		}
-		applied = true
 		e.a.out = out
 		if hr.report(e.in, e.a, share) == stopHost {
-			return nil, false, applied
+			return nil, false
 		}
 		if e.recheck < 0 {
 			continue
@@ -271,7 +283,7 @@ func (hr *hostRun) flush(ctx context.Context, seg []*entry) (requeue []*instance
 			converged = false
 		}
 	}
-	return nil, converged, applied
+	return nil, converged
 }
 
 // notRun tells which changes of a batch were not made because failed
