@@ -115,23 +115,23 @@ func (hr *hostRun) checkApply(ctx context.Context, in *instance, retried bool) a
 	out, err := safeApply(cctx, in.prov, hr.host, in.req, a.change)
 	cancel()
 	a.out = out
-	a.err, a.unreachable, a.retryable = hr.applyErr(ctx, err)
+	a.unreachable, a.retryable, a.err = applyErr(ctx, err)
 	return a
 }
 
 // applyErr classifies the error of an apply: nil; interrupted (the
 // run's context ended); the host gone; or an apply error that a further
 // attempt may cure.
-func (hr *hostRun) applyErr(ctx context.Context, err error) (e error, unreachable, retryable bool) {
+func applyErr(ctx context.Context, err error) (unreachable, retryable bool, e error) {
 	switch {
 	case err == nil:
-		return nil, false, false
+		return false, false, nil
 	case ctx.Err() != nil:
-		return fmt.Errorf("%w: stopped before it finished", ErrInterrupted), false, false
+		return false, false, fmt.Errorf("%w: stopped before it finished", ErrInterrupted)
 	case isUnreachable(err):
-		return err, true, false
+		return true, false, err
 	default:
-		return fmt.Errorf("apply: %w", err), false, true
+		return false, true, fmt.Errorf("apply: %w", err)
 	}
 }
 

@@ -210,6 +210,19 @@ func (hr *hostRun) runList(ctx context.Context, list []*policy.Resource, section
 	var pending []*instance
 	next := 0
 	var recheck *instance
+	// probe reads the window of pending that needs probes, with the
+	// pending re-check first, and finishes the re-check.
+	probe := func() bool {
+		if !hr.probeBatch(ctx, recheck, pending, hr.window) {
+			return false
+		}
+		if recheck != nil {
+			ok := hr.finishRecheck(recheck)
+			recheck = nil
+			return ok
+		}
+		return true
+	}
 	for {
 		if ctx.Err() != nil {
 			return false
@@ -238,14 +251,8 @@ func (hr *hostRun) runList(ctx context.Context, list []*policy.Resource, section
 				}
 				pending = append(pending, hr.expand(res, handler, id(next-1))...)
 			}
-			if !hr.probeBatch(ctx, recheck, pending, hr.window) {
+			if !probe() {
 				return false
-			}
-			if recheck != nil {
-				if !hr.finishRecheck(recheck) {
-					return false
-				}
-				recheck = nil
 			}
 		}
 		if hr.pipelining() {
@@ -263,14 +270,8 @@ func (hr *hostRun) runList(ctx context.Context, list []*policy.Resource, section
 				in.run.probed = false
 			}
 			if in.needsProbe() {
-				if !hr.probeBatch(ctx, recheck, pending, hr.window) {
+				if !probe() {
 					return false
-				}
-				if recheck != nil {
-					if !hr.finishRecheck(recheck) {
-						return false
-					}
-					recheck = nil
 				}
 			}
 		}

@@ -213,7 +213,7 @@ func (hr *hostRun) flush(ctx context.Context, seg []*entry) (requeue []*instance
 	// come back.
 	lost := func(e *entry) (requeue []*instance, ok bool) {
 		a := e.a
-		a.err, a.unreachable, _ = hr.applyErr(ctx, err)
+		a.unreachable, _, a.err = applyErr(ctx, err)
 		if a.err == nil {
 			a.err = fmt.Errorf("apply: the batch's results ended before this resource's (%d of %d)", len(results), len(steps))
 		}

@@ -174,43 +174,64 @@ func (directoryProvider) Apply(ctx context.Context, h Host, s *DirectorySpec, re
 	if err != nil {
 		return nil, err
 	}
-	qp := shell.Quote(pl.Path)
-	var script string
-	if pl.Remove {
-		if c := path.Clean(pl.Path); c == "/" || c == "." || pl.Path == "" {
-			return nil, fmt.Errorf("directory %q: refusing to remove it", pl.Path)
-		}
-		script = "rm -rf -- " + qp
-	} else {
-		var b strings.Builder
-		b.WriteString("set -e\n")
-		chown := chownCmd(pl.Owner, pl.Group, pl.Recurse, pl.Path)
-		chmod := pl.Chmod
-		switch {
-		case pl.Mkdir && chmod && !pl.Recurse && chown == "":
-			// One process: the new directory gets its mode at once.
-			b.WriteString("mkdir -p -m " + fmtMode(pl.Mode) + " -- " + qp + "\n")
-			chmod = false
-		case pl.Mkdir:
-			b.WriteString("mkdir -p -- " + qp + "\n")
-		}
-		if chown != "" {
-			b.WriteString(chown + "\n")
-		}
-		if chmod {
-			r := ""
-			if pl.Recurse {
-				r = "-R "
-			}
-			b.WriteString("chmod " + r + fmtMode(pl.Mode) + " -- " + qp + "\n")
-		}
-		if c := pl.SE.script(qp); c != "" {
-			b.WriteString(c + "\n")
-		}
-		script = b.String()
+	what, script, err := directoryScript(pl)
+	if err != nil {
+		return nil, err
 	}
-	if _, err := run(ctx, h, "directory "+pl.Path, script, nil); err != nil {
+	if _, err := run(ctx, h, what, script, nil); err != nil {
 		return nil, err
 	}
 	return &Outcome{}, nil
+}
+
+// ApplyStep is Apply as one step: Apply runs one script, directoryScript.
+func (directoryProvider) ApplyStep(s *DirectorySpec, req *Request, ch *Change) (Step, bool, error) {
+	pl, err := plan[directoryPlan](ch, "directory")
+	if err != nil {
+		return Step{}, false, err
+	}
+	what, script, err := directoryScript(pl)
+	if err != nil {
+		return Step{}, false, err
+	}
+	return Step{Script: script, What: what}, true, nil
+}
+
+// directoryScript is the script that performs pl, and what it does for
+// its error ("directory /srv/x"); it refuses to remove / or an empty
+// path.
+func directoryScript(pl directoryPlan) (what, script string, err error) {
+	qp := shell.Quote(pl.Path)
+	if pl.Remove {
+		if c := path.Clean(pl.Path); c == "/" || c == "." || pl.Path == "" {
+			return "", "", fmt.Errorf("directory %q: refusing to remove it", pl.Path)
+		}
+		return "directory " + pl.Path, "rm -rf -- " + qp, nil
+	}
+	var b strings.Builder
+	b.WriteString("set -e\n")
+	chown := chownCmd(pl.Owner, pl.Group, pl.Recurse, pl.Path)
+	chmod := pl.Chmod
+	switch {
+	case pl.Mkdir && chmod && !pl.Recurse && chown == "":
+		// One process: the new directory gets its mode at once.
+		b.WriteString("mkdir -p -m " + fmtMode(pl.Mode) + " -- " + qp + "\n")
+		chmod = false
+	case pl.Mkdir:
+		b.WriteString("mkdir -p -- " + qp + "\n")
+	}
+	if chown != "" {
+		b.WriteString(chown + "\n")
+	}
+	if chmod {
+		r := ""
+		if pl.Recurse {
+			r = "-R "
+		}
+		b.WriteString("chmod " + r + fmtMode(pl.Mode) + " -- " + qp + "\n")
+	}
+	if c := pl.SE.script(qp); c != "" {
+		b.WriteString(c + "\n")
+	}
+	return "directory " + pl.Path, b.String(), nil
 }

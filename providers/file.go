@@ -3,6 +3,7 @@ package providers
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -426,6 +427,15 @@ func (fileProvider) Apply(ctx context.Context, h Host, s *FileSpec, req *Request
 	return &Outcome{}, nil
 }
 
+// ApplyStep is Apply as one step where it can be one (fileStep).
+func (fileProvider) ApplyStep(s *FileSpec, req *Request, ch *Change) (Step, bool, error) {
+	pl, err := plan[filePlan](ch, "file")
+	if err != nil {
+		return Step{}, false, err
+	}
+	return fileStep(pl, time.Now())
+}
+
 // TemplateSpec is the `template` resource: shorthand for a `file` with
 // `template`.
 type TemplateSpec struct {
@@ -503,6 +513,15 @@ func (templateProvider) Apply(ctx context.Context, h Host, s *TemplateSpec, req 
 		return nil, err
 	}
 	return &Outcome{}, nil
+}
+
+// ApplyStep is file's ApplyStep.
+func (templateProvider) ApplyStep(s *TemplateSpec, req *Request, ch *Change) (Step, bool, error) {
+	pl, err := plan[filePlan](ch, "template")
+	if err != nil {
+		return Step{}, false, err
+	}
+	return fileStep(pl, time.Now())
 }
 
 // fileSpec is the file spec that s is shorthand for.
@@ -650,22 +669,19 @@ func backupPath(p string, now time.Time) string {
 func applyFile(ctx context.Context, h Host, req *Request, pl filePlan) error {
 	qp := shell.Quote(pl.Path)
 	if pl.Remove {
-		script := "rm -f -- " + qp
-		if pl.BackupMoved {
-			script = "mv -f -- " + qp + " " + shell.Quote(backupPath(pl.Path, time.Now()))
-		}
-		_, err := run(ctx, h, "remove", script, nil)
+		what, script := fileRemoveScript(pl, time.Now())
+		_, err := run(ctx, h, what, script, nil)
 		return err
 	}
 	backup := ""
 	if pl.Backup {
 		backup = backupPath(pl.Path, time.Now())
-		if _, err := run(ctx, h, "backup", "cp -p -- "+qp+" "+shell.Quote(backup), nil); err != nil {
+		if _, err := run(ctx, h, "backup", backupCmd(pl.Path, backup), nil); err != nil {
 			return err
 		}
 	}
 	if pl.Upload && pl.MkdirParent {
-		if _, err := run(ctx, h, "create parent directory", "mkdir -p -- "+shell.Quote(path.Dir(pl.Path)), nil); err != nil {
+		if _, err := run(ctx, h, "create parent directory", mkdirParentCmd(pl.Path), nil); err != nil {
 			return err
 		}
 	}
@@ -726,7 +742,40 @@ func applyFile(ctx context.Context, h Host, req *Request, pl filePlan) error {
 		_, err = run(ctx, h, "set SELinux context", pl.SE.script(qp), nil)
 		return err
 	}
-	script := ""
+	what, script := fileAttrScript(pl)
+	if script == "" {
+		return nil
+	}
+	_, err := run(ctx, h, what, script, nil)
+	return err
+}
+
+// fileRemoveScript is the script that removes pl.Path (moves it to its
+// backup taken at now with pl.BackupMoved), and what it does for its
+// error.
+func fileRemoveScript(pl filePlan, now time.Time) (what, script string) {
+	qp := shell.Quote(pl.Path)
+	if pl.BackupMoved {
+		return "remove", "mv -f -- " + qp + " " + shell.Quote(backupPath(pl.Path, now))
+	}
+	return "remove", "rm -f -- " + qp
+}
+
+// backupCmd copies the file p to backup, keeping its attributes.
+func backupCmd(p, backup string) string {
+	return "cp -p -- " + shell.Quote(p) + " " + shell.Quote(backup)
+}
+
+// mkdirParentCmd creates the missing parent directories of p.
+func mkdirParentCmd(p string) string {
+	return "mkdir -p -- " + shell.Quote(path.Dir(p))
+}
+
+// fileAttrScript is the script that sets pl's attributes without an
+// upload (chown, chmod, the SELinux context), "" when there are none, and
+// what it does for its error.
+func fileAttrScript(pl filePlan) (what, script string) {
+	qp := shell.Quote(pl.Path)
 	if c := chownCmd(pl.ChownOwner, pl.ChownGroup, false, pl.Path); c != "" {
 		script = c + "\n"
 	}
@@ -738,10 +787,97 @@ func applyFile(ctx context.Context, h Host, req *Request, pl filePlan) error {
 		script += c + "\n"
 	}
 	if script == "" {
-		return nil
+		return "", ""
 	}
-	_, err := run(ctx, h, "set attributes", "set -e\n"+script, nil)
-	return err
+	return "set attributes", "set -e\n" + script
+}
+
+// fileStep is applyFile as one step (Stepper): a removal, an attribute
+// change, or an upload of contents held in memory (pl.Data, at most
+// MaxStepStdin bytes) without a validate command. ok is false for the
+// others: an upload of a src file streamed from disk, or one whose
+// validate command must run between writing and renaming (its refusal is
+// a *connection.ValidateError, which a step cannot return), or no change
+// at all. now is the time a backup is named by.
+func fileStep(pl filePlan, now time.Time) (Step, bool, error) {
+	switch {
+	case pl.Remove:
+		what, script := fileRemoveScript(pl, now)
+		return Step{Script: script, What: what}, true, nil
+	case !pl.Upload:
+		what, script := fileAttrScript(pl)
+		if script == "" {
+			return Step{}, false, nil
+		}
+		return Step{Script: script, What: what}, true, nil
+	case pl.Data == nil || int64(len(pl.Data)) != pl.Size || len(pl.Data) > MaxStepStdin || pl.Validate != "":
+		return Step{}, false, nil
+	case !path.IsAbs(pl.Path) || strings.ContainsRune(pl.Path, 0) || path.Clean(pl.Path) == "/":
+		// Upload refuses it, saying why.
+		return Step{}, false, nil
+	}
+	var rnd [8]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return Step{}, false, fmt.Errorf("temp file name: %w", err)
+	}
+	dst := path.Clean(pl.Path)
+	dir := path.Dir(dst)
+	tmp := path.Join(dir, ".opsmop-"+hex.EncodeToString(rnd[:])+".tmp")
+	mode := pl.Mode & 0o7777
+	if mode == 0 {
+		mode = 0o644
+	}
+	return Step{
+		Script: uploadStepScript(pl, dst, tmp, mode, now),
+		Stdin:  append([]byte{}, pl.Data...),
+		What:   "upload " + pl.Path,
+		Temp:   []string{tmp},
+	}, true, nil
+}
+
+// uploadStepScript is what applyFile does for an upload, with what
+// connection's Upload does through the shell, as one script reading the
+// contents on stdin: the backup (pl.Backup, named by now) and the
+// missing parents (pl.MkdirParent) first; then the temp file tmp in
+// dst's directory, created exclusively and private (umask 077, set -C),
+// the contents appended, their size checked (where wc exists), owner and
+// group set (pl.Owner, pl.Group, as Upload's), mode set, tmp renamed
+// over dst keeping its SELinux context (connection.SELinuxRename; a
+// directory at dst is refused); then the parts of the context pl.SE
+// gives. Every failure says which of these failed on stderr (as Upload's
+// and applyFile's errors do) and removes tmp, so dst is as it was.
+func uploadStepScript(pl filePlan, dst, tmp string, mode uint32, now time.Time) string {
+	qd, qt, qf := shell.Quote(path.Dir(dst)), shell.Quote(tmp), shell.Quote(dst)
+	dir := path.Dir(dst)
+	say := func(msg string) string { return "printf '%s\\n' " + shell.Quote(msg) + " >&2" }
+	var b strings.Builder
+	b.WriteString("__opsmop_fail() { rm -f -- " + qt + "; printf '%s\\n' \"$1\" >&2; exit \"$2\"; }\n")
+	if pl.Backup {
+		fmt.Fprintf(&b, "%s || { %s; exit 1; }\n", backupCmd(pl.Path, backupPath(pl.Path, now)), say("backup: could not copy "+pl.Path+" aside"))
+	}
+	if pl.MkdirParent {
+		fmt.Fprintf(&b, "%s || { %s; exit 2; }\n", mkdirParentCmd(pl.Path), say("create parent directory: could not create "+dir))
+	}
+	b.WriteString("umask 077\n")
+	// Only root sees every directory: for another user a directory it
+	// cannot search looks missing.
+	fmt.Fprintf(&b, "[ -d %s ] || { if [ \"$(id -u)\" = 0 ]; then %s; else printf '%%s (the directory does not exist, or %%s cannot reach it): no such directory\\n' %s \"$(id -un)\" >&2; fi; exit 3; }\n",
+		qd, say("create temp file in "+dir+" (the directory does not exist): no such directory"), shell.Quote("create temp file in "+dir))
+	fmt.Fprintf(&b, "set -C\nprintf '' >%s || { [ -w %s ] || { printf '%%s (%%s cannot write there): permission denied\\n' %s \"$(id -un)\" >&2; exit 4; }; %s; exit 5; }\nset +C\n",
+		qt, qd, shell.Quote("create temp file in "+dir), say("create temp file in "+dir+": failed"))
+	fmt.Fprintf(&b, "cat >>%s || __opsmop_fail 'write: could not write the temp file' 6\n", qt)
+	fmt.Fprintf(&b, "if command -v wc >/dev/null 2>&1; then __opsmop_n=$(wc -c <%s) || __opsmop_fail 'write: the temp file is gone' 6; [ $__opsmop_n -eq %d ] || __opsmop_fail \"write: the temp file has $__opsmop_n of %d bytes\" 10; fi\n",
+		qt, pl.Size, pl.Size)
+	if c := shell.Chown(pl.Owner, pl.Group, false); c != "" {
+		fmt.Fprintf(&b, "%s %s || __opsmop_fail 'set owner/group: failed' 7\n", c, qt)
+	}
+	fmt.Fprintf(&b, "chmod %04o %s || __opsmop_fail 'chmod: failed' 8\n", mode, qt)
+	fmt.Fprintf(&b, "if [ -d %s ]; then __opsmop_fail 'rename into place: the destination is a directory' 9; fi\n", qf)
+	fmt.Fprintf(&b, "%s || __opsmop_fail 'rename into place: failed' 9\n", connection.SELinuxRename(qt, qf))
+	if c := pl.SE.script(shell.Quote(pl.Path)); c != "" {
+		fmt.Fprintf(&b, "%s || { %s; exit 11; }\n", c, say("set SELinux context: failed"))
+	}
+	return b.String()
 }
 
 // verifyReader hashes what it passes on and fails at EOF when the sum is

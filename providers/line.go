@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/opsmop/opsmop/connection"
 )
@@ -142,6 +143,15 @@ func (lineProvider) Apply(ctx context.Context, h Host, s *LineSpec, req *Request
 		return nil, err
 	}
 	return &Outcome{}, nil
+}
+
+// ApplyStep is file's ApplyStep for the new contents (fileStep).
+func (lineProvider) ApplyStep(s *LineSpec, req *Request, ch *Change) (Step, bool, error) {
+	pl, err := plan[filePlan](ch, "line")
+	if err != nil {
+		return Step{}, false, err
+	}
+	return fileStep(pl, time.Now())
 }
 
 // compiledLine is a LineSpec with its expressions compiled.

@@ -116,8 +116,27 @@ func (linkProvider) Apply(ctx context.Context, h Host, s *LinkSpec, req *Request
 	if err != nil {
 		return nil, err
 	}
+	what, script := linkScript(pl)
+	if _, err := run(ctx, h, what, script, nil); err != nil {
+		return nil, err
+	}
+	return &Outcome{}, nil
+}
+
+// ApplyStep is Apply as one step: Apply runs one script, linkScript.
+func (linkProvider) ApplyStep(s *LinkSpec, req *Request, ch *Change) (Step, bool, error) {
+	pl, err := plan[linkPlan](ch, "link")
+	if err != nil {
+		return Step{}, false, err
+	}
+	what, script := linkScript(pl)
+	return Step{Script: script, What: what}, true, nil
+}
+
+// linkScript is the script that performs pl, and what it does for its
+// error ("link /srv/x").
+func linkScript(pl linkPlan) (what, script string) {
 	qp := shell.Quote(pl.Path)
-	var script string
 	switch {
 	case pl.Remove && pl.Replace:
 		script = "rm -rf -- " + qp
@@ -130,10 +149,7 @@ func (linkProvider) Apply(ctx context.Context, h Host, s *LinkSpec, req *Request
 		// link inside that directory.
 		script = "ln -sfn -- " + shell.Quote(pl.Target) + " " + qp
 	}
-	if _, err := run(ctx, h, "link "+pl.Path, script, nil); err != nil {
-		return nil, err
-	}
-	return &Outcome{}, nil
+	return "link " + pl.Path, script
 }
 
 // describeType names a probed type other than a symlink, for errors.

@@ -477,6 +477,42 @@ func applyPackage(ctx context.Context, h Host, req *Request, pl packagePlan) err
 	if err != nil {
 		return err
 	}
+	file := ""
+	if pl.Src != "" {
+		dir, err := uploadTemp(ctx, h, req, pl.Src)
+		if dir != "" {
+			defer func() { _, _ = h.Run(context.WithoutCancel(ctx), "rm -rf -- "+shell.Quote(dir), nil) }()
+		}
+		if err != nil {
+			return err
+		}
+		file = path.Join(dir, path.Base(pl.Src))
+	}
+	_, err = run(ctx, h, m.name, packageScript(m, pl, file), nil)
+	return err
+}
+
+// ApplyStep is Apply as one step when Apply runs one script, without a
+// src: a package file is first uploaded into a temp directory (and the
+// directory removed after), so ok is false with src.
+func (packageProvider) ApplyStep(s *PackageSpec, req *Request, ch *Change) (Step, bool, error) {
+	pl, err := plan[packagePlan](ch, "package")
+	if err != nil {
+		return Step{}, false, err
+	}
+	if pl.Src != "" {
+		return Step{}, false, nil
+	}
+	m, err := managerFor(req, &PackageSpec{Provider: pl.Manager})
+	if err != nil {
+		return Step{}, false, err
+	}
+	return Step{Script: packageScript(m, pl, ""), What: m.name}, true, nil
+}
+
+// packageScript is the script that runs m once for pl; file is where pl's
+// src was uploaded on the host ("" without src).
+func packageScript(m pkgManager, pl packagePlan, file string) string {
 	var cmds []string
 	if m.name == "apt" {
 		cmds = append(cmds, "DEBIAN_FRONTEND=noninteractive; export DEBIAN_FRONTEND")
@@ -500,19 +536,10 @@ func applyPackage(ctx context.Context, h Host, req *Request, pl packagePlan) err
 			cmds = append(cmds, m.upgrade(pl.Upgrade))
 		}
 	}
-	if pl.Src != "" {
-		dir, err := uploadTemp(ctx, h, req, pl.Src)
-		if dir != "" {
-			defer func() { _, _ = h.Run(context.WithoutCancel(ctx), "rm -rf -- "+shell.Quote(dir), nil) }()
-		}
-		if err != nil {
-			return err
-		}
-		cmds = append(cmds, m.installFile(path.Join(dir, path.Base(pl.Src))))
+	if file != "" {
+		cmds = append(cmds, m.installFile(file))
 	}
-	script := "set -e\n" + strings.Join(cmds, "\n") + "\n"
-	_, err = run(ctx, h, m.name, script, nil)
-	return err
+	return "set -e\n" + strings.Join(cmds, "\n") + "\n"
 }
 
 // uploadTemp uploads the local file src into a fresh private directory

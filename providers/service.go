@@ -232,6 +232,32 @@ func (serviceProvider) Apply(ctx context.Context, h Host, s *ServiceSpec, req *R
 	if err != nil {
 		return nil, err
 	}
+	what, script, err := serviceScript(pl)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := run(ctx, h, what, script, nil); err != nil {
+		return nil, err
+	}
+	return &Outcome{}, nil
+}
+
+// ApplyStep is Apply as one step: Apply runs one script, serviceScript.
+func (serviceProvider) ApplyStep(s *ServiceSpec, req *Request, ch *Change) (Step, bool, error) {
+	pl, err := plan[servicePlan](ch, "service")
+	if err != nil {
+		return Step{}, false, err
+	}
+	what, script, err := serviceScript(pl)
+	if err != nil {
+		return Step{}, false, err
+	}
+	return Step{Script: script, What: what}, true, nil
+}
+
+// serviceScript is the script that performs pl, and what it does for its
+// error ("service nginx").
+func serviceScript(pl servicePlan) (what, script string, err error) {
 	q := shell.Quote(pl.Name)
 	var b strings.Builder
 	b.WriteString("set -e\n")
@@ -270,14 +296,11 @@ func (serviceProvider) Apply(ctx context.Context, h Host, s *ServiceSpec, req *R
 			case pl.EnTool == "chkconfig":
 				b.WriteString("chkconfig " + q + " " + map[bool]string{true: "on", false: "off"}[*pl.Enable] + "\n")
 			default:
-				return nil, fmt.Errorf("service %s: cannot manage enabled: the host has neither update-rc.d nor chkconfig", pl.Name)
+				return "", "", fmt.Errorf("service %s: cannot manage enabled: the host has neither update-rc.d nor chkconfig", pl.Name)
 			}
 		}
 	}
-	if _, err := run(ctx, h, "service "+pl.Name, b.String(), nil); err != nil {
-		return nil, err
-	}
-	return &Outcome{}, nil
+	return "service " + pl.Name, b.String(), nil
 }
 
 // initSystem is the init system that manages s on the host.

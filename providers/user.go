@@ -1,6 +1,7 @@
 package providers
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sort"
@@ -253,8 +254,48 @@ func (userProvider) Apply(ctx context.Context, h Host, s *UserSpec, req *Request
 	if err != nil {
 		return nil, err
 	}
+	if what, script := userScript(pl); script != "" {
+		if _, err := run(ctx, h, what, script, nil); err != nil {
+			return nil, err
+		}
+	}
+	if !pl.Password.IsZero() {
+		// The hash travels on stdin, never in an argv.
+		what, script, stdin := userPasswordScript(pl)
+		if _, err := run(ctx, h, what, script, bytes.NewReader(stdin)); err != nil {
+			return nil, err
+		}
+	}
+	return &Outcome{}, nil
+}
+
+// ApplyStep is Apply as one step when Apply runs one command: useradd,
+// usermod or userdel alone, or chpasswd alone (the hash on the step's
+// stdin). ok is false when Apply runs both (a new password with other
+// changes): each has its own error ("user bob: useradd", "user bob:
+// chpasswd"), and Apply runs chpasswd only once the first succeeded.
+func (userProvider) ApplyStep(s *UserSpec, req *Request, ch *Change) (Step, bool, error) {
+	pl, err := plan[userPlan](ch, "user")
+	if err != nil {
+		return Step{}, false, err
+	}
+	what, script := userScript(pl)
+	switch {
+	case script != "" && !pl.Password.IsZero():
+		return Step{}, false, nil
+	case script != "":
+		return Step{Script: script, What: what}, true, nil
+	case !pl.Password.IsZero():
+		what, script, stdin := userPasswordScript(pl)
+		return Step{Script: script, Stdin: stdin, What: what}, true, nil
+	}
+	return Step{}, false, nil
+}
+
+// userScript is the useradd, usermod or userdel command of pl ("" for
+// none), and what it does for its error ("user bob: useradd").
+func userScript(pl userPlan) (what, script string) {
 	q := shell.Quote(pl.Name)
-	var script string
 	switch {
 	case pl.Delete:
 		script = "userdel " + q
@@ -262,19 +303,16 @@ func (userProvider) Apply(ctx context.Context, h Host, s *UserSpec, req *Request
 		script = "useradd " + shell.Join(pl.Add...) + " " + q
 	case len(pl.Mod) > 0:
 		script = "usermod " + shell.Join(pl.Mod...) + " " + q
+	default:
+		return "", ""
 	}
-	if script != "" {
-		if _, err := run(ctx, h, "user "+pl.Name+": "+strings.Fields(script)[0], script, nil); err != nil {
-			return nil, err
-		}
-	}
-	if !pl.Password.IsZero() {
-		// The hash travels on stdin, never in an argv.
-		if _, err := run(ctx, h, "user "+pl.Name+": chpasswd", "chpasswd -e", strings.NewReader(pl.Name+":"+pl.Password.Reveal()+"\n")); err != nil {
-			return nil, err
-		}
-	}
-	return &Outcome{}, nil
+	return "user " + pl.Name + ": " + strings.Fields(script)[0], script
+}
+
+// userPasswordScript is the command that sets pl's password hash, what it
+// does for its error, and its stdin (the name and the hash).
+func userPasswordScript(pl userPlan) (what, script string, stdin []byte) {
+	return "user " + pl.Name + ": chpasswd", "chpasswd -e", []byte(pl.Name + ":" + pl.Password.Reveal() + "\n")
 }
 
 // GroupSpec is the `group` resource: a local group (groupadd, groupmod,
@@ -365,15 +403,31 @@ func (groupProvider) Apply(ctx context.Context, h Host, s *GroupSpec, req *Reque
 	if err != nil {
 		return nil, err
 	}
-	script := pl.Cmd + " "
-	if len(pl.Args) > 0 {
-		script += shell.Join(pl.Args...) + " "
-	}
-	script += shell.Quote(pl.Name)
-	if _, err := run(ctx, h, "group "+pl.Name+": "+pl.Cmd, script, nil); err != nil {
+	what, script := groupScript(pl)
+	if _, err := run(ctx, h, what, script, nil); err != nil {
 		return nil, err
 	}
 	return &Outcome{}, nil
+}
+
+// ApplyStep is Apply as one step: Apply runs one command, groupScript.
+func (groupProvider) ApplyStep(s *GroupSpec, req *Request, ch *Change) (Step, bool, error) {
+	pl, err := plan[groupPlan](ch, "group")
+	if err != nil {
+		return Step{}, false, err
+	}
+	what, script := groupScript(pl)
+	return Step{Script: script, What: what}, true, nil
+}
+
+// groupScript is the groupadd, groupmod or groupdel command of pl, and
+// what it does for its error ("group web: groupadd").
+func groupScript(pl groupPlan) (what, script string) {
+	script = pl.Cmd + " "
+	if len(pl.Args) > 0 {
+		script += shell.Join(pl.Args...) + " "
+	}
+	return "group " + pl.Name + ": " + pl.Cmd, script + shell.Quote(pl.Name)
 }
 
 // validName checks a user or group name (or numeric id); kind names it
