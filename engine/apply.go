@@ -81,7 +81,9 @@ func (a attempt) result() *connection.Result {
 
 // decide checks in from its current probe result and, in apply mode,
 // asks the guard (Options.Guard) about the change; it applies nothing.
-// retried says whether an earlier attempt of in ran.
+// retried says whether an earlier attempt of in ran or its probe result
+// is the prediction of an earlier change of the run (either way the
+// guard is told the state may differ from a check before the run).
 func (hr *hostRun) decide(in *instance, retried bool) attempt {
 	fp := in.fingerprint()
 	ch, err := safeCheck(in.prov, in.req, in.run.result)

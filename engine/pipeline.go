@@ -88,10 +88,19 @@ func pipelinable(in *instance, attempts int) bool {
 func (hr *hostRun) pipeline(ctx context.Context, pending []*instance) (rest []*instance, ok, progressed bool) {
 	var seg []*entry
 	open := false
+	// predicted holds, by probe script, what a probe will print once the
+	// batch's changes so far are made (providers.Predictor).
+	predicted := map[string]connection.Result{}
 	i := 0
 loop:
 	for ; i < len(pending); i++ {
 		in := pending[i]
+		guess := false
+		if r, ok := predicted[in.probe]; ok && in.probe != "" && in.run.probed {
+			// Checked from the state the batch will have made; never
+			// "as probed" (gen -1): it is guarded like a stale probe.
+			in.run.result, in.run.gen, guess = r, -1, true
+		}
 		if in.err == nil && in.skip != "" {
 			if open {
 				seg = append(seg, &entry{in: in, passive: true})
@@ -103,7 +112,7 @@ loop:
 		if !pipelinable(in, hr.attempts(in)) {
 			break
 		}
-		a := hr.decide(in, false)
+		a := hr.decide(in, guess)
 		if a.err != nil {
 			if !open {
 				// The classic path reports it.
@@ -141,6 +150,12 @@ loop:
 		}
 		seg = append(seg, &entry{in: in, a: a, step: st})
 		open = true
+		delete(predicted, in.probe)
+		if pr, ok := in.prov.(providers.Predictor); ok {
+			if r, ok := pr.PredictProbe(in.req, in.run.result, a.change); ok {
+				predicted[in.probe] = r
+			}
+		}
 	}
 	progressed = i > 0
 	if len(seg) == 0 {

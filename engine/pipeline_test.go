@@ -65,6 +65,8 @@ type kvSpec struct {
 	Content string `opsmop:"content"`
 	Also    string `opsmop:"also"`
 	Got     string `opsmop:"got"`
+	// Lie makes PredictProbe predict the wrong contents.
+	Lie bool `opsmop:"lie"`
 }
 
 // kvProvider implements kv with a step form; every apply appends the
@@ -103,6 +105,18 @@ func (p kvProvider) Apply(ctx context.Context, h providers.Host, req *providers.
 
 func (p kvProvider) ApplyStep(req *providers.Request, _ *providers.Change) (providers.Step, bool, error) {
 	return providers.Step{Script: p.script(req.Spec.(*kvSpec)), What: "kv"}, true, nil
+}
+
+// PredictProbe: once written, the file holds the content.
+func (kvProvider) PredictProbe(req *providers.Request, _ connection.Result, _ *providers.Change) (connection.Result, bool) {
+	s := req.Spec.(*kvSpec)
+	if s.Got != "" || s.Also != "" {
+		return connection.Result{}, false
+	}
+	if s.Lie {
+		return connection.Result{Stdout: []byte("ylie")}, true
+	}
+	return connection.Result{Stdout: []byte("y" + s.Content)}, true
 }
 
 func (kvProvider) StepDone(_ *providers.Request, _ providers.Step, res connection.Result) (*providers.Outcome, error) {
@@ -177,6 +191,9 @@ func TestPipelinedApply(t *testing.T) {
 		failed   bool
 		batches  int
 		notice   string
+		// fights: resources on one file undo each other; a check after
+		// the apply is not clean.
+		fights bool
 	}{
 		{name: "all changes in one batch", src: role + kv("a", "") + kv("b", "") + kv("c", ""),
 			want: map[string]string{"a": "A", "b": "B", "c": "C"}, log: "a b c", statuses: "kv[a]:changed kv[b]:changed kv[c]:changed", batches: 1},
@@ -196,6 +213,10 @@ func TestPipelinedApply(t *testing.T) {
 			want: map[string]string{"a": "A", "b": "B", "c": "C"}, log: "a b c", statuses: "kv[a]:changed kv[b]:changed kv[c]:changed", batches: 2},
 		{name: "handlers after a batch", src: role + kv("a", "  notify = [\"h\"]\n") + kv("c", "") + "\n  [[roles.handlers]]\n  name = \"h\"\n  type = \"kv\"\n  id = \"hh\"\n  path = \"{{ .root }}/hh\"\n  content = \"H\"\n",
 			want: map[string]string{"a": "A", "c": "C", "hh": "H"}, log: "a c hh", statuses: "kv[a]:changed kv[c]:changed kv[hh]:changed", batches: 2},
+		{name: "a change predicted for the next resource with the same probe", src: role + kvAt("x1", "x") + kvAt("x2", "x") + kvAt("x3", "x") + kv("c", ""),
+			want: map[string]string{"x": "X3", "c": "C"}, log: "x1 x2 x3 c", statuses: "kv[x1]:changed kv[x2]:changed kv[x3]:changed kv[c]:changed", batches: 1, fights: true},
+		{name: "a wrong prediction is caught by the guard", src: role + kvAt("x1", "x") + "  lie = true\n" + kvAt("x2", "x") + kv("c", ""),
+			want: map[string]string{"x": "X2", "c": "C"}, log: "x1 x2 c", statuses: "kv[x1]:changed kv[x2]:changed kv[c]:changed", batches: 2, fights: true},
 		{name: "notified handlers in one batch, one notifying a later one", src: role + kv("a", "  notify = [\"h1\", \"h3\"]\n") + kv("c", "") +
 			handler("h1", "h1b", "") + handler("h2", "h2b", "notify = [\"h4\"]") + handler("h3", "h3b", "notify = [\"h4\"]") + handler("h4", "h4b", ""),
 			want: map[string]string{"a": "A", "c": "C", "h1b": "H1B", "h3b": "H3B", "h4b": "H4B", "h2b": "<none>"}, log: "a c h1b h3b h4b", statuses: "kv[a]:changed kv[c]:changed kv[h1b]:changed kv[h3b]:changed kv[h4b]:changed", batches: 3},
@@ -248,7 +269,7 @@ func TestPipelinedApply(t *testing.T) {
 			if tc.notice != "" && (len(notices) != 1 || !strings.Contains(notices[0], tc.notice)) {
 				t.Errorf("notices: got %q; want one with %q", notices, tc.notice)
 			}
-			if tc.failed {
+			if tc.failed || tc.fights {
 				return
 			}
 			// After apply, everything checks clean.

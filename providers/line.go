@@ -154,6 +154,35 @@ func (lineProvider) ApplyStep(s *LineSpec, req *Request, ch *Change) (Step, bool
 	return fileStep(pl, time.Now())
 }
 
+// PredictProbe tells what the probe prints once ch has rewritten an
+// existing, readable file: the same type and attributes (the rewrite
+// keeps mode, owner and group), the new size and contents. It predicts
+// nothing for a probe of another shape (a file created, one it cannot
+// read).
+func (lineProvider) PredictProbe(s *LineSpec, req *Request, probe connection.Result, ch *Change) (connection.Result, bool) {
+	pl, ok := ch.Plan.(filePlan)
+	if !ok || !pl.Upload || pl.Data == nil || pl.Remove {
+		return connection.Result{}, false
+	}
+	p, err := probeResult(probe)
+	if err != nil || p.get("type") != "file" || !p.hasBlob {
+		return connection.Result{}, false
+	}
+	stat := p.get("stat")
+	fields := strings.Fields(stat)
+	if len(fields) != 6 || lineProbeOutput(stat, p.blob) != string(probe.Stdout) {
+		return connection.Result{}, false
+	}
+	after := strings.Join(fields[:5], " ") + " " + strconv.Itoa(len(pl.Data))
+	return connection.Result{Stdout: []byte(lineProbeOutput(after, pl.Data))}, true
+}
+
+// lineProbeOutput is what the probe prints for a readable regular file
+// with the stat line stat and the contents blob.
+func lineProbeOutput(stat string, blob []byte) string {
+	return "type=file\nstat=" + stat + "\nblob=" + strconv.Itoa(len(blob)) + "\n" + string(blob)
+}
+
 // compiledLine is a LineSpec with its expressions compiled.
 type compiledLine struct {
 	*LineSpec

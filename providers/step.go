@@ -87,3 +87,39 @@ func (a adapter[S]) StepDone(req *Request, st Step, res connection.Result) (*Out
 	}
 	return nil, err
 }
+
+// Predictor is implemented by providers that can tell, on the
+// controller, what their probe will print once one of their changes has
+// been made: the pipelined apply checks a later resource with the same
+// probe (another line in the same file) from that prediction instead of
+// the probe read before the batch, so that the two changes travel in the
+// same batch. A prediction is only a guess that saves a round trip: the
+// later resource's guard compares it with what the host really prints,
+// and a wrong one costs the round trip it was to save, never a wrong
+// change.
+type Predictor interface {
+	// PredictProbe returns the result req's probe would give once ch (as
+	// Check returned it for req from probe) has been made; ok is false
+	// when it cannot tell.
+	PredictProbe(req *Request, probe connection.Result, ch *Change) (connection.Result, bool)
+}
+
+// typedPredictor is Predictor for a typed provider.
+type typedPredictor[S any] interface {
+	// PredictProbe is Predictor.PredictProbe for s.
+	PredictProbe(s *S, req *Request, probe connection.Result, ch *Change) (connection.Result, bool)
+}
+
+// PredictProbe is the typed provider's PredictProbe; ok is false when the
+// provider makes no predictions.
+func (a adapter[S]) PredictProbe(req *Request, probe connection.Result, ch *Change) (connection.Result, bool) {
+	tp, ok := a.p.(typedPredictor[S])
+	if !ok {
+		return connection.Result{}, false
+	}
+	s, err := spec[S](req, a.name)
+	if err != nil {
+		return connection.Result{}, false
+	}
+	return tp.PredictProbe(s, req, probe, ch)
+}

@@ -857,3 +857,67 @@ func testStepFilesSSH(t *testing.T, l *lab.Lab) {
 		})
 	}
 }
+
+// TestLinePredictProbe: the probe result line predicts after its change
+// is what its probe really prints once the step has run (the pipelined
+// apply checks the next line in the same file from it); a created file
+// is not predicted.
+func TestLinePredictProbe(t *testing.T) {
+	labtest.RequireRoot(t)
+	tests := []struct {
+		name    string
+		setup   func(t *testing.T, d *localDir)
+		spec    func(d *localDir) *LineSpec
+		predict bool
+	}{
+		{"line added, attributes kept", func(t *testing.T, d *localDir) {
+			writeFile(t, d.path("hosts"), "127.0.0.1 localhost\n", 0o600)
+			if err := os.Chown(d.path("hosts"), 65534, 0); err != nil {
+				t.Fatal(err)
+			}
+		}, func(d *localDir) *LineSpec { return &LineSpec{Path: d.path("hosts"), Line: "10.0.0.1 db"} }, true},
+		{"line replaced, no trailing newline", func(t *testing.T, d *localDir) { writeFile(t, d.path("conf"), "a=1\nb=2", 0o644) },
+			func(d *localDir) *LineSpec { return &LineSpec{Path: d.path("conf"), Regexp: "^b=", Line: "b=3"} }, true},
+		{"line removed", func(t *testing.T, d *localDir) { writeFile(t, d.path("conf"), "a=1\nb=2\n", 0o640) },
+			func(d *localDir) *LineSpec { return &LineSpec{Path: d.path("conf"), Line: "a=1", State: "absent"} }, true},
+		{"file created", nil,
+			func(d *localDir) *LineSpec { return &LineSpec{Path: d.path("new"), Line: "x=1", Create: true} }, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			p := mustProvider("line")
+			d := newLocalDir(t)
+			if tc.setup != nil {
+				tc.setup(t, d)
+			}
+			req := newReq(tc.spec(d), "", nil, nil)
+			script, err := p.Probe(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before, err := d.h.Run(ctx, script, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ch, err := p.Check(req, before)
+			if err != nil || !ch.Changed() {
+				t.Fatalf("check: got %v, %v; want a change", ch, err)
+			}
+			guess, ok := p.(Predictor).PredictProbe(req, before, ch)
+			if ok != tc.predict {
+				t.Fatalf("PredictProbe: got ok %v; want %v", ok, tc.predict)
+			}
+			if _, err := runStep(t, ctx, d.h, p, req, ch); err != nil {
+				t.Fatalf("step: %v", err)
+			}
+			after, err := d.h.Run(ctx, script, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok && (string(guess.Stdout) != string(after.Stdout) || guess.ExitCode != after.ExitCode) {
+				t.Errorf("prediction: got %q (status %d); want what the probe printed, %q (status %d)", guess.Stdout, guess.ExitCode, after.Stdout, after.ExitCode)
+			}
+		})
+	}
+}
