@@ -400,10 +400,11 @@ func (c ctxReader) Read(p []byte) (int, error) {
 // behind it.
 func (l *Local) RunSteps(ctx context.Context, steps []Step) ([]Result, error) {
 	return runStepsInGo(steps, func(st Step) (Result, error) {
+		script, in := StepScript(st)
 		var stdin io.Reader
-		if st.Stdin != nil {
-			stdin = bytes.NewReader(st.Stdin)
+		if in != nil {
+			stdin = bytes.NewReader(in)
 		}
-		return l.Run(ctx, st.Script, stdin)
+		return l.Run(ctx, script, stdin)
 	})
 }

@@ -142,6 +142,9 @@ type command struct {
 	mode  StepMode
 	first bool
 	temps []string
+	// writeTo, writeMode: Step.WriteTo and Step.WriteMode.
+	writeTo   string
+	writeMode uint32
 }
 
 // initScript is the persistent shell's start-up script for sentinel k:
@@ -188,20 +191,33 @@ func writeRun(b *strings.Builder, c command) {
 	}
 }
 
+// writePrintfChain is writePrintf with the commands joined by "&&", so
+// that its status is the first failure's: at least one command (": "),
+// each followed by " && " but the last, then "; ".
+func writePrintfChain(b *strings.Builder, data []byte) {
+	b.WriteString(strings.Join(printfCommands(data), " && ") + "; ")
+}
+
 // writePrintf appends builtin printf commands (each followed by "; ")
 // that write exactly data, in chunks: printf %s 'chunk' when the chunk has
 // no NUL byte (no argument can hold one), else printf 'format' with \ and
 // % escaped and NUL as \000.
 func writePrintf(b *strings.Builder, data []byte) {
+	for _, c := range printfCommands(data) {
+		b.WriteString(c + "; ")
+	}
+}
+
+// printfCommands are the commands of writePrintf: ":" then one printf
+// per chunk.
+func printfCommands(data []byte) []string {
 	const chunk = 32 * 1024
-	b.WriteString(": ; ")
+	cmds := []string{":"}
 	for len(data) > 0 {
 		part := data[:min(len(data), chunk)]
 		data = data[len(part):]
 		if bytes.IndexByte(part, 0) < 0 {
-			b.WriteString("printf %s ")
-			b.WriteString(shell.Quote(string(part)))
-			b.WriteString("; ")
+			cmds = append(cmds, "printf %s "+shell.Quote(string(part)))
 			continue
 		}
 		var f strings.Builder
@@ -221,10 +237,9 @@ func writePrintf(b *strings.Builder, data []byte) {
 				f.WriteByte(c)
 			}
 		}
-		b.WriteString("printf ")
-		b.WriteString(shell.Quote(f.String()))
-		b.WriteString("; ")
+		cmds = append(cmds, "printf "+shell.Quote(f.String()))
 	}
+	return cmds
 }
 
 // marker is the frame marker with tag: the sentinel K then 'I' (init),

@@ -97,10 +97,12 @@ func (h *SSHHost) run(ctx context.Context, cmds []command) ([]Result, error) {
 		// One exec channel per command: the steps' rules apply in Go.
 		steps := make([]Step, len(cmds))
 		for i, c := range cmds {
-			steps[i] = Step{Script: c.script, Mode: c.mode}
-			if c.hasStdin {
-				steps[i].Stdin = c.stdin
+			st := Step{Script: c.script, Mode: c.mode, WriteTo: c.writeTo, WriteMode: c.writeMode}
+			if c.hasStdin || c.writeTo != "" {
+				st.Stdin = c.stdin
 			}
+			st.Script, st.Stdin = StepScript(st)
+			steps[i] = st
 		}
 		return runStepsInGo(steps, func(st Step) (Result, error) {
 			r, err := h.execRunSlot(ctx, s, stepCommands([]Step{st})[:1:1])

@@ -13,5 +13,5 @@
 # SC2154: the __opsmop_ variables are the persistent shell's.
 # SC2034: __opsmop_r is read by shell_frame.sh.
 
-(eval "unset __opsmop_K __opsmop_D __opsmop_Q __opsmop_j __opsmop_r __opsmop_x __opsmop_y; . '$__opsmop_Q/s'") </dev/null &
+(eval "unset __opsmop_K __opsmop_D __opsmop_Q __opsmop_j __opsmop_r __opsmop_x __opsmop_y __opsmop_u; . '$__opsmop_Q/s'") </dev/null &
 __opsmop_j=$!; wait "$__opsmop_j" 2>/dev/null; __opsmop_r=$?

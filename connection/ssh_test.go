@@ -273,6 +273,32 @@ func testSteps(t *testing.T, l *testLab, tg Target) {
 	if string(rs[0].Stdout) != "next\n" || !rs[1].NotRun {
 		t.Errorf("second batch: got %q and not run %v; want %q and the OnStop step not run", rs[0].Stdout, rs[1].NotRun, "next\n")
 	}
+	// WriteTo: the contents written by the shell, byte for byte, with the
+	// mode asked; a file that cannot be created is not there; the umask
+	// of later commands is the shell's.
+	data := []byte("-x\x00%s\\\n\xff'")
+	f, missing := dir+"/it's new", dir+"/nodir/f"
+	rs, err = h.RunSteps(context.Background(), []Step{
+		{Script: "echo $opsmop_written; /usr/bin/stat -c %a " + shell.Quote(f) + "; /bin/cat " + shell.Quote(f), WriteTo: f, WriteMode: 0o640, Stdin: data},
+		{Script: "[ \"$opsmop_written\" != 0 ] && [ ! -e " + shell.Quote(missing) + " ] && echo absent", WriteTo: missing, WriteMode: 0o600, Stdin: data},
+		{Script: "umask"},
+	})
+	if err != nil {
+		t.Fatalf("WriteTo RunSteps: %v", err)
+	}
+	umask, err := h.Run(context.Background(), "umask", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(rs[0].Stdout), "0\n640\n"+string(data); got != want {
+		t.Errorf("WriteTo: got %q; want %q", got, want)
+	}
+	if got := string(rs[1].Stdout); got != "absent\n" || rs[1].ExitCode != 0 {
+		t.Errorf("WriteTo into a missing directory: got %q status %d; want %q", got, rs[1].ExitCode, "absent\n")
+	}
+	if string(rs[2].Stdout) != string(umask.Stdout) {
+		t.Errorf("umask after WriteTo: got %q; want the shell's %q", rs[2].Stdout, umask.Stdout)
+	}
 }
 
 // testOpenSessionFrozen freezes the sshd process serving a connection:

@@ -14,6 +14,7 @@ package connection
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/opsmop/opsmop/internal/shell"
@@ -30,10 +31,14 @@ const (
 	// StepGo runs unless the batch has stopped; its exit status does not
 	// stop it (a read-only probe, whose status is data).
 	StepGo
-	// StepOnStop runs only when the step just before it stopped the
-	// batch (the probe read again after a failed guard); its own status
-	// changes nothing.
+	// StepOnStop runs only when the last step before it that is not
+	// StepOnStop stopped the batch (the probes read again after a failed
+	// guard); its own status changes nothing.
 	StepOnStop
+	// StepAlways runs whether or not the batch has stopped; its status
+	// changes nothing (the re-check probes at the end of a batch, which
+	// must read what the steps before the stop did).
+	StepAlways
 )
 
 // Step is one command of RunSteps.
@@ -43,6 +48,21 @@ type Step struct {
 	// small), else /dev/null.
 	Stdin []byte
 	Mode  StepMode
+	// Inline runs a read-only probe in the persistent shell itself, as
+	// Probe.Inline does (with Vars): one fork fewer. Only for scripts that
+	// keep the inline contract described at Probe, and never with Stdin.
+	Inline bool
+	Vars   []string
+	// WriteTo, when set, is a new file (an absolute path) the shell
+	// itself writes Stdin to before the command runs, instead of
+	// feeding it to the command: created exclusively (noclobber) with
+	// the permission bits WriteMode (a subset of 0666), with builtins
+	// only. The command then finds the variable opsmop_written set to 0
+	// when all of it was written, else to another number (the file then
+	// removed as far as possible), and must check it: it runs either
+	// way, to say why. The command gets no stdin.
+	WriteTo   string
+	WriteMode uint32
 	// Temp names files the command may create that must not outlive the
 	// connection if it dies mid-batch: they are registered for removal at
 	// the shell's exit before the batch runs (see the protocol's
@@ -58,26 +78,35 @@ func stepCommands(steps []Step) []command {
 	cmds := make([]command, len(steps))
 	for i, st := range steps {
 		cmds[i] = command{script: st.Script, stdin: st.Stdin, hasStdin: st.Stdin != nil,
-			step: true, mode: st.Mode, first: i == 0, temps: st.Temp}
+			inline: st.Inline && st.Stdin == nil && inlineVars(st.Vars), vars: st.Vars,
+			step: true, mode: st.Mode, first: i == 0, temps: st.Temp,
+			writeTo: st.WriteTo, writeMode: st.WriteMode}
+		if st.WriteTo != "" {
+			cmds[i].hasStdin = false
+		}
 	}
 	return cmds
 }
 
 // RunSteps runs steps in order in one round trip, each in its own
-// subshell as Run does, and returns one result per step: a step that did
-// not run (the batch had stopped: a StepStop step before it exited
-// non-zero; or a StepOnStop step whose predecessor did not stop it) has
-// NotRun set and ExitCode -1. err is for transport failures, timeouts and
+// subshell as Run does (Inline steps in the shell itself), and returns
+// one result per step: a step that did not run (the batch had stopped: a
+// StepStop step before it exited non-zero; or a StepOnStop step whose
+// last predecessor of another mode did not stop it) has NotRun set and
+// ExitCode -1. err is for transport failures, timeouts and
 // cancellation, as for Run, with the results of the steps that completed.
 func (h *SSHHost) RunSteps(ctx context.Context, steps []Step) ([]Result, error) {
 	if len(steps) == 0 {
 		return nil, nil
 	}
 	for _, st := range steps {
-		for _, t := range st.Temp {
-			if !validTemp(t) {
+		for _, t := range append(st.Temp, st.WriteTo) {
+			if t != "" && !validTemp(t) {
 				return nil, errBadTemp(h.name, t)
 			}
+		}
+		if st.WriteMode&^0o666 != 0 {
+			return nil, errBadTemp(h.name, st.WriteTo)
 		}
 	}
 	res, err := h.run(ctx, stepCommands(steps))
@@ -111,10 +140,15 @@ func runStepsInGo(steps []Step, one func(Step) (Result, error)) ([]Result, error
 	stopped, justStopped := false, false
 	for _, st := range steps {
 		runs := !stopped
-		if st.Mode == StepOnStop {
+		switch st.Mode {
+		case StepOnStop:
 			runs = justStopped
+		case StepAlways:
+			runs = true
 		}
-		justStopped = false
+		if st.Mode != StepOnStop {
+			justStopped = false
+		}
 		if !runs {
 			out = append(out, Result{ExitCode: notRun, NotRun: true})
 			continue
@@ -141,17 +175,29 @@ func writeStepCommand(b *strings.Builder, c command) {
 	for _, t := range c.temps {
 		b.WriteString(removeOnExitLine(t))
 	}
-	if c.mode == StepOnStop {
+	switch c.mode {
+	case StepOnStop:
 		b.WriteString("if [ -n \"$__opsmop_y\" ]; then\n")
-	} else {
+	case StepAlways:
+		b.WriteString("if :; then\n")
+	default:
 		b.WriteString("if [ -z \"$__opsmop_x\" ]; then\n")
 	}
-	writeRun(b, command{script: c.script, stdin: c.stdin, hasStdin: c.hasStdin})
+	if c.writeTo != "" {
+		writeFileDirect(b, c.writeTo, c.writeMode, c.stdin)
+	}
+	writeRun(b, command{script: c.script, stdin: c.stdin, hasStdin: c.hasStdin, inline: c.inline, vars: c.vars})
+	if c.writeTo != "" {
+		b.WriteString("; unset opsmop_written")
+	}
 	b.WriteString("\n")
-	if c.mode == StepStop {
+	switch c.mode {
+	case StepStop:
 		b.WriteString("if [ \"$__opsmop_r\" = 0 ]; then __opsmop_y=; else __opsmop_x=1; __opsmop_y=1; fi\n")
 		b.WriteString("else __opsmop_r=-1; __opsmop_y=; fi\n")
-	} else {
+	case StepOnStop:
+		b.WriteString("else __opsmop_r=-1; fi\n")
+	default:
 		b.WriteString("else __opsmop_r=-1; fi; __opsmop_y=\n")
 	}
 	b.WriteString(scriptBody(shellFrameFile))
@@ -164,4 +210,33 @@ func removeOnExitLine(path string) string {
 	// The test is a builtin: files renamed into place (the usual end of
 	// an upload) cost no process at exit.
 	return "printf '%s\\n' " + shell.Quote("[ ! -e "+shell.Quote(path)+" ] || rm -f -- "+shell.Quote(path)) + ` >>"$__opsmop_D/u"` + "\n"
+}
+
+// writeFileDirect appends the writing of data to the new file path
+// (Step.WriteTo) with builtins: the shell's umask saved once
+// (__opsmop_u), set to give mode, noclobber on, the printf chunks
+// chained with && so that a failed write is seen, its status in
+// opsmop_written, umask and noclobber restored, and the file removed
+// when the write failed.
+func writeFileDirect(b *strings.Builder, path string, mode uint32, data []byte) {
+	q := shell.Quote(path)
+	fmt.Fprintf(b, "[ -n \"${__opsmop_u-}\" ] || __opsmop_u=$(umask)\numask %04o; set -C\n", 0o777&^mode)
+	b.WriteString("{ { ")
+	writePrintfChain(b, data)
+	b.WriteString("} >" + q + "; } 2>/dev/null; opsmop_written=$?\n")
+	b.WriteString("set +C; umask \"$__opsmop_u\"\n")
+	b.WriteString("[ \"$opsmop_written\" = 0 ] || [ ! -f " + q + " ] || rm -f -- " + q + " 2>/dev/null\n")
+}
+
+// StepScript returns the script and stdin (nil: none) that perform st in
+// a shell of its own, for hosts that run steps one at a time (Local,
+// exec mode, test hosts): with WriteTo, the script first writes the
+// contents as the persistent shell would.
+func StepScript(st Step) (script string, stdin []byte) {
+	if st.WriteTo == "" {
+		return st.Script, st.Stdin
+	}
+	var b strings.Builder
+	writeFileDirect(&b, st.WriteTo, st.WriteMode, st.Stdin)
+	return b.String() + st.Script, nil
 }

@@ -164,8 +164,14 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, hs *hostState) 
 const commandGrace = 15 * time.Second
 
 func (r *runner) cmdCtx(ctx context.Context, hs *hostState) (context.Context, context.CancelFunc) {
+	return r.batchCtx(ctx, hs, 1)
+}
+
+// batchCtx is cmdCtx for n commands that run one after the other (a
+// pipelined apply's batch), each bounded by command_timeout.
+func (r *runner) batchCtx(ctx context.Context, hs *hostState, n int) (context.Context, context.CancelFunc) {
 	if hs.info.CommandTimeout > 0 {
-		return context.WithTimeout(ctx, hs.info.CommandTimeout+commandGrace)
+		return context.WithTimeout(ctx, time.Duration(max(n, 1))*hs.info.CommandTimeout+commandGrace)
 	}
 	return context.WithCancel(ctx)
 }

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -49,6 +50,9 @@ type entry struct {
 	// stop: the instance's check failed; the batch stops before it
 	// and reads its probe again.
 	stop bool
+	// ownGuard, recheckNow, deferred: see planBatch.
+	ownGuard, recheckNow bool
+	deferred             int
 	// Positions of the entry's steps in the batch (-1: none).
 	guard, fallback, apply, recheck int
 }
@@ -189,29 +193,50 @@ func (hr *hostRun) flush(ctx context.Context, seg []*entry) (requeue []*instance
 		steps = append(steps, st)
 		return len(steps) - 1
 	}
+	plan := planBatch(seg)
+	verify := -1
+	if plan.verify != "" {
+		verify = add(connection.Step{Script: plan.verify, Mode: connection.StepStop})
+		// When it fails, the probes of what it verified are read again
+		// right behind it.
+		for _, e := range plan.verified {
+			e.fallback = add(probeStep(e.in, connection.StepOnStop))
+		}
+	}
 	changes := 0
 	for _, e := range seg {
-		e.guard, e.fallback, e.apply, e.recheck = -1, -1, -1, -1
+		e.guard, e.apply, e.recheck = -1, -1, -1
 		if e.passive {
 			continue
 		}
-		guard := guardScript(e.in)
-		if e.stop {
-			guard = "exit 1"
+		if e.stop || e.ownGuard {
+			guard := guardScript(e.in)
+			if e.stop {
+				guard = "exit 1"
+			}
+			e.guard = add(connection.Step{Script: guard, Mode: connection.StepStop})
+			e.fallback = add(connection.Step{Script: e.in.probe, Mode: connection.StepOnStop})
 		}
-		e.guard = add(connection.Step{Script: guard, Mode: connection.StepStop})
-		e.fallback = add(connection.Step{Script: e.in.probe, Mode: connection.StepOnStop})
 		if e.stop || !e.a.change.Changed() {
 			continue
 		}
 		changes++
-		e.apply = add(connection.Step{Script: e.step.Script, Stdin: e.step.Stdin, Mode: connection.StepStop, Temp: e.step.Temp})
-		if e.a.change.Action != providers.Run {
-			e.recheck = add(connection.Step{Script: e.in.probe, Mode: connection.StepGo})
+		e.apply = add(connection.Step{Script: e.step.Script, Stdin: e.step.Stdin, Mode: connection.StepStop, Temp: e.step.Temp,
+			WriteTo: e.step.WriteTo, WriteMode: e.step.WriteMode})
+		if e.recheckNow {
+			e.recheck = add(probeStep(e.in, connection.StepGo))
 		}
 	}
+	// The other re-checks, once the batch is done, in one prelude;
+	// StepAlways: also when it stopped, for the changes made before.
+	deferredAt := len(steps)
+	for _, p := range plan.deferred.Probes() {
+		add(connection.Step{Script: p.Script, Inline: p.Inline, Vars: p.Vars, Mode: connection.StepAlways})
+	}
 	sr := hr.host.(stepRunner)
-	cctx, cancel := hr.r.cmdCtx(ctx, hr.hs)
+	// The connection bounds each step by command_timeout; the engine's
+	// backstop bounds the batch.
+	cctx, cancel := hr.r.batchCtx(ctx, hr.hs, len(steps))
 	start := time.Now()
 	results, err := sr.RunSteps(cctx, steps)
 	cancel()
@@ -226,14 +251,23 @@ func (hr *hostRun) flush(ctx context.Context, seg []*entry) (requeue []*instance
 	}
 	// lost reports the transport error err at e, whose steps did not all
 	// come back.
-	lost := func(e *entry) (requeue []*instance, ok bool) {
+	// lost reports the transport error err at e, whose step (what: its
+	// guard, change or re-check) did not come back.
+	lost := func(e *entry, what string) (requeue []*instance, ok bool) {
 		a := e.a
 		a.unreachable, _, a.err = applyErr(ctx, err)
-		if a.err == nil {
-			a.err = fmt.Errorf("apply: the batch's results ended before this resource's (%d of %d)", len(results), len(steps))
+		if err == nil {
+			a.err = fmt.Errorf("apply: the batch's results ended before this resource's %s (%d of %d steps): an opsmop bug, please report it", what, len(results), len(steps))
 		}
 		if !a.unreachable && ctx.Err() == nil && err != nil {
-			a.err = fmt.Errorf("apply: %w (it may or may not have been applied)", err)
+			switch what {
+			case "guard":
+				a.err = fmt.Errorf("apply: reading its state again before the change: %w (nothing applied)", err)
+			case "change":
+				a.err = fmt.Errorf("apply: %w (it may or may not have been applied)", err)
+			default:
+				a.err = fmt.Errorf("apply: applied, then its re-check: %w", err)
+			}
 		}
 		hr.report(e.in, a, share)
 		return nil, false
@@ -242,14 +276,43 @@ func (hr *hostRun) flush(ctx context.Context, seg []*entry) (requeue []*instance
 	// it: the host stops after the batch, whose later steps ran (they
 	// are reported as they went).
 	converged := true
+	if verify >= 0 {
+		v, got := get(verify)
+		if !got {
+			return lost(seg[0], "guard")
+		}
+		if v.ExitCode != 0 {
+			// Some state is not what the check saw (changed by hand
+			// since the probe): nothing was applied; the entries are
+			// checked again from the probes read right behind it.
+			for _, e := range plan.verified {
+				e.in.run.drifts++
+				if fb, got := get(e.fallback); got && !fb.NotRun {
+					e.in.run.result, e.in.run.probed, e.in.run.gen = fb, true, hr.gen
+				} else {
+					e.in.run.probed = false
+				}
+			}
+			return instances(seg), converged
+		}
+	}
+	// The deferred re-checks, by entry.
+	var deferred []connection.Result
+	if n := plan.deferred.Len(); n > 0 && len(results) > deferredAt {
+		deferred, _ = plan.deferred.Results(results[deferredAt:])
+	}
 	for k, e := range seg {
 		if e.passive {
 			hr.process(ctx, e.in)
 			continue
 		}
 		g, got := get(e.guard)
+		if e.guard < 0 {
+			// Verified with the batch's first step.
+			g, got = connection.Result{}, true
+		}
 		if !got {
-			return lost(e)
+			return lost(e, "guard")
 		}
 		if g.NotRun {
 			return instances(seg[k:]), converged
@@ -260,9 +323,13 @@ func (hr *hostRun) flush(ctx context.Context, seg []*entry) (requeue []*instance
 			if !e.stop {
 				e.in.run.drifts++
 			}
-			if fb, got := get(e.fallback); got && !fb.NotRun {
+			fb, got := get(e.fallback)
+			switch {
+			case got && !fb.NotRun:
 				e.in.run.result, e.in.run.probed, e.in.run.gen = fb, true, hr.gen
-			} else {
+			case err != nil:
+				return lost(e, "guard")
+			default:
 				e.in.run.probed = false
 			}
 			return instances(seg[k:]), converged
@@ -273,7 +340,7 @@ func (hr *hostRun) flush(ctx context.Context, seg []*entry) (requeue []*instance
 		}
 		res, got := get(e.apply)
 		if !got {
-			return lost(e)
+			return lost(e, "change")
 		}
 		out, aerr := e.in.prov.(providers.Stepper).StepDone(e.in.req, e.step, res)
 		if aerr != nil {
@@ -286,12 +353,20 @@ func (hr *hostRun) flush(ctx context.Context, seg []*entry) (requeue []*instance
 		if hr.report(e.in, e.a, share) == stopHost {
 			return nil, false
 		}
-		if e.recheck < 0 {
+		var rc connection.Result
+		switch {
+		case e.recheck >= 0:
+			rc, got = get(e.recheck)
+		case e.deferred >= 0:
+			got = e.deferred < len(deferred)
+			if got {
+				rc = deferred[e.deferred]
+			}
+		default:
 			continue
 		}
-		rc, got := get(e.recheck)
 		if !got {
-			return lost(e)
+			return lost(e, "re-check")
 		}
 		e.in.run.result, e.in.run.probed, e.in.run.everProbed, e.in.run.gen = rc, true, true, hr.gen
 		if converged && !hr.finishRecheck(e.in) {
@@ -323,4 +398,139 @@ func instances(es []*entry) []*instance {
 		out[i] = e.in
 	}
 	return out
+}
+
+// batchPlan is how a batch guards and re-checks its entries.
+type batchPlan struct {
+	// verify is the batch's first step (or ""): it reads the probes of
+	// every entry that no earlier change of the batch can affect, at
+	// once (with a prelude), and fails unless each prints what its check
+	// used. The other entries get a guard of their own.
+	verify string
+	// verified are the entries verify reads.
+	verified []*entry
+	// deferred holds the re-checks read at the end of the batch: those
+	// of changes that no later change of the batch can affect.
+	deferred providers.Batch
+}
+
+// planBatch decides, for every entry of seg, whether it needs a guard of
+// its own (ownGuard: an earlier change of the batch may have changed its
+// state) or is verified by the batch's first step, and whether its
+// change is re-checked right behind it (recheckNow: a later change may
+// change its state again) or at the end of the batch (deferred: its
+// position in the plan's deferred batch).
+func planBatch(seg []*entry) batchPlan {
+	var p batchPlan
+	for k, e := range seg {
+		e.deferred, e.fallback = -1, -1
+		if e.passive || e.stop {
+			continue
+		}
+		for _, before := range seg[:k] {
+			if !before.passive && !before.stop && before.a.change.Changed() && affects(before, e) {
+				e.ownGuard = true
+				break
+			}
+		}
+		if !e.ownGuard {
+			p.verified = append(p.verified, e)
+		}
+		if !e.a.change.Changed() || e.a.change.Action == providers.Run {
+			continue
+		}
+		for _, after := range seg[k+1:] {
+			if !after.passive && !after.stop && after.a.change.Changed() && affects(after, e) {
+				e.recheckNow = true
+				break
+			}
+		}
+		if !e.recheckNow {
+			e.deferred = p.deferred.Add(e.in.prov, e.in.req, e.in.probe)
+		}
+	}
+	p.verify = verifyScript(p.verified)
+	return p
+}
+
+// affects reports whether the change of entry i may change what the
+// probe of entry j prints. Only path resources (providers.PathProber)
+// are told apart: i and j look at unrelated paths, or i creates a
+// directory under which j's path lies (what was absent stays absent).
+// Any other pair, a command or package among them, may.
+func affects(i, j *entry) bool {
+	pi, ok := i.in.prov.(providers.PathProber)
+	if !ok {
+		return true
+	}
+	ppi, ok := pi.ProbePath(i.in.req)
+	if !ok {
+		return true
+	}
+	pj, ok := j.in.prov.(providers.PathProber)
+	if !ok {
+		return true
+	}
+	ppj, ok := pj.ProbePath(j.in.req)
+	if !ok {
+		return true
+	}
+	a, b := path.Clean(ppi.Path), path.Clean(ppj.Path)
+	switch {
+	case a == b:
+		return true
+	case strings.HasPrefix(b, strings.TrimSuffix(a, "/")+"/"):
+		// j lies under i: only a new directory leaves it as it was.
+		return !(i.in.typ == "directory" && i.a.change.Action == providers.Create)
+	case strings.HasPrefix(a, strings.TrimSuffix(b, "/")+"/"):
+		// i lies under j, whose probe may read what is beneath it.
+		return true
+	}
+	return false
+}
+
+// verifyScript is the step that reads the probes of entries (with a
+// prelude when two or more paths are probed) in one command substitution
+// and exits 0 only when each printed exactly what its check used (its
+// output and exit status, NUL-free: pipelinable); "" without entries.
+func verifyScript(entries []*entry) string {
+	if len(entries) == 0 {
+		return ""
+	}
+	var paths []providers.ProbedPath
+	distinct := map[string]bool{}
+	for _, e := range entries {
+		if pp, ok := e.in.prov.(providers.PathProber); ok {
+			if p, ok := pp.ProbePath(e.in.req); ok {
+				paths = append(paths, p)
+				distinct[p.Path] = true
+			}
+		}
+	}
+	var run, want strings.Builder
+	if len(distinct) >= 2 {
+		pre, _ := providers.ProbePrelude(paths)
+		run.WriteString("eval " + shell.Quote(pre) + "\n")
+	}
+	for _, e := range entries {
+		// An inline probe runs without a subshell of its own and its
+		// variables are unset after it, as in a probe batch.
+		if ip, ok := e.in.prov.(providers.InlineProber); ok && len(ip.ProbeVars()) > 0 {
+			run.WriteString("eval " + shell.Quote(e.in.probe) + "; printf '\\n%s\\n' \"rc=$?\"; unset " + strings.Join(ip.ProbeVars(), " ") + "\n")
+		} else {
+			run.WriteString("( eval " + shell.Quote(e.in.probe) + " ); printf '\\n%s\\n' \"rc=$?\"\n")
+		}
+		want.WriteString(string(e.in.run.result.Stdout) + "\nrc=" + strconv.Itoa(e.in.run.result.ExitCode) + "\n")
+	}
+	return "g=$( {\n" + run.String() + "printf .\n} </dev/null 2>/dev/null )\n[ \"$g\" = " + shell.Quote(want.String()+".") + " ]\n"
+}
+
+// probeStep is the step that reads in's probe: inline when its provider
+// keeps the inline contract.
+func probeStep(in *instance, mode connection.StepMode) connection.Step {
+	st := connection.Step{Script: in.probe, Mode: mode}
+	if ip, ok := in.prov.(providers.InlineProber); ok {
+		st.Inline, st.Vars = true, ip.ProbeVars()
+	}
+	return st
 }

@@ -827,12 +827,56 @@ func fileStep(pl filePlan, now time.Time) (Step, bool, error) {
 	if mode == 0 {
 		mode = 0o644
 	}
-	return Step{
+	st := Step{
 		Script: uploadStepScript(pl, dst, tmp, mode, now),
 		Stdin:  append([]byte{}, pl.Data...),
 		What:   "upload " + pl.Path,
 		Temp:   []string{tmp},
-	}, true, nil
+	}
+	if !pl.MkdirParent {
+		// The directory exists (or the step says it does not): the
+		// shell writes the contents into the temp file itself, with the
+		// file's mode when umask can give it, and the script only
+		// renames it (no cat, no wc, often no chmod).
+		st.WriteTo, st.WriteMode = tmp, 0o600
+		if mode&^0o666 == 0 {
+			st.WriteMode = mode
+		}
+		st.Script = writtenStepScript(pl, dst, tmp, mode, st.WriteMode, now)
+	}
+	return st, true, nil
+}
+
+// writtenStepScript is uploadStepScript for a step whose contents the
+// shell has written to tmp already (Step.WriteTo, with the permission
+// bits written): it checks that the write succeeded (opsmop_written) and
+// says why not, then does the rest as uploadStepScript does.
+func writtenStepScript(pl filePlan, dst, tmp string, mode, written uint32, now time.Time) string {
+	qd, qt, qf := shell.Quote(path.Dir(dst)), shell.Quote(tmp), shell.Quote(dst)
+	dir := path.Dir(dst)
+	say := func(msg string) string { return "printf '%s\\n' " + shell.Quote(msg) + " >&2" }
+	var b strings.Builder
+	b.WriteString("__opsmop_fail() { rm -f -- " + qt + "; printf '%s\\n' \"$1\" >&2; exit \"$2\"; }\n")
+	if pl.Backup {
+		fmt.Fprintf(&b, "%s || __opsmop_fail %s 1\n", backupCmd(pl.Path, backupPath(pl.Path, now)), shell.Quote("backup: could not copy "+pl.Path+" aside"))
+	}
+	fmt.Fprintf(&b, "if [ \"${opsmop_written-1}\" != 0 ]; then\n[ -d %s ] || { if [ \"$(id -u)\" = 0 ]; then %s; else printf '%%s (the directory does not exist, or %%s cannot reach it): no such directory\\n' %s \"$(id -un)\" >&2; fi; exit 3; }\n",
+		qd, say("create temp file in "+dir+" (the directory does not exist): no such directory"), shell.Quote("create temp file in "+dir))
+	fmt.Fprintf(&b, "[ -w %s ] || { printf '%%s (%%s cannot write there): permission denied\\n' %s \"$(id -un)\" >&2; exit 4; }\n", qd, shell.Quote("create temp file in "+dir))
+	b.WriteString("__opsmop_fail 'write: could not write the temp file (is the disk full?)' 6\nfi\n")
+	if c := shell.Chown(pl.Owner, pl.Group, false); c != "" {
+		fmt.Fprintf(&b, "%s %s || __opsmop_fail 'set owner/group: failed' 7\n", c, qt)
+	}
+	if written != mode || pl.Owner != "" || pl.Group != "" {
+		// chown may clear setuid/setgid bits: chmod after it.
+		fmt.Fprintf(&b, "chmod %04o %s || __opsmop_fail 'chmod: failed' 8\n", mode, qt)
+	}
+	fmt.Fprintf(&b, "if [ -d %s ]; then __opsmop_fail 'rename into place: the destination is a directory' 9; fi\n", qf)
+	fmt.Fprintf(&b, "%s || __opsmop_fail 'rename into place: failed' 9\n", connection.SELinuxRename(qt, qf))
+	if c := pl.SE.script(shell.Quote(pl.Path)); c != "" {
+		fmt.Fprintf(&b, "%s || { %s; exit 11; }\n", c, say("set SELinux context: failed"))
+	}
+	return b.String()
 }
 
 // uploadStepScript is what applyFile does for an upload, with what

@@ -24,6 +24,12 @@ type Step struct {
 	// What names the work in the error of a failed step ("directory
 	// /srv/x"), as Apply's errors do.
 	What string
+	// WriteTo, when set, is the new file the connection writes Stdin to
+	// before the script runs (connection.Step.WriteTo: with builtins, the
+	// permission bits WriteMode, the status in opsmop_written), instead
+	// of feeding it to the script.
+	WriteTo   string
+	WriteMode uint32
 	// Temp lists files the script may create that must not outlive the
 	// connection should it die mid-step (an upload's temp file): the
 	// connection registers them for removal before the batch runs. The

@@ -18,6 +18,7 @@ import (
 	"github.com/opsmop/opsmop/connection"
 	"github.com/opsmop/opsmop/internal/lab"
 	"github.com/opsmop/opsmop/internal/labtest"
+	"github.com/opsmop/opsmop/internal/shell"
 )
 
 // runStep performs ch through the provider's step form on h: ApplyStep
@@ -31,7 +32,7 @@ func runStep(t *testing.T, ctx context.Context, h Host, p Provider, req *Request
 	if err != nil || !ok {
 		t.Fatalf("ApplyStep: got ok %v, err %v; want a step", ok, err)
 	}
-	res, err := h.Run(ctx, st.Script, stepStdin(st))
+	res, err := runStepOn(ctx, h, st)
 	if err != nil {
 		t.Fatalf("run the step: %v", err)
 	}
@@ -39,12 +40,30 @@ func runStep(t *testing.T, ctx context.Context, h Host, p Provider, req *Request
 	return st, err
 }
 
-// stepStdin is what the engine feeds a step's script: Stdin, or nothing.
-func stepStdin(st Step) io.Reader {
-	if st.Stdin == nil {
-		return nil
+// runStepOn runs st on h as the engine sends it, one step of a batch
+// (RunSteps); on a test host that runs no batches (the namespace lab
+// host), a step without WriteTo runs with its stdin.
+func runStepOn(ctx context.Context, h Host, st Step) (connection.Result, error) {
+	cst := connection.Step{Script: st.Script, Stdin: st.Stdin, Temp: st.Temp, WriteTo: st.WriteTo, WriteMode: st.WriteMode}
+	switch h := h.(type) {
+	case *connection.Local, *connection.SSHHost:
+		rs, err := h.(interface {
+			RunSteps(context.Context, []connection.Step) ([]connection.Result, error)
+		}).RunSteps(ctx, []connection.Step{cst})
+		if err != nil {
+			return connection.Result{}, err
+		}
+		return rs[0], nil
+	default:
+		// Test hosts with a Run of their own (another user, the
+		// namespace lab host) run it one at a time.
+		script, in := connection.StepScript(cst)
+		var stdin io.Reader
+		if in != nil {
+			stdin = bytes.NewReader(in)
+		}
+		return h.Run(ctx, script, stdin)
 	}
-	return bytes.NewReader(st.Stdin)
 }
 
 // backupName matches the timestamp of a backup's name.
@@ -362,7 +381,8 @@ func TestStepFailures(t *testing.T) {
 		spec   func(d *localDir) *FileSpec
 		before func(t *testing.T, d *localDir)
 		host   func(d *localDir) Host
-		stdin  func(st Step) io.Reader
+		// script, when set, is what runs instead of the step (on the host, no stdin).
+		script func(st Step) string
 		want   []string
 		// apply: Apply from the same state fails too, its error starting
 		// alike.
@@ -420,11 +440,15 @@ func TestStepFailures(t *testing.T) {
 			apply:  true,
 		},
 		{
-			name:   "stdin cut short",
+			// The shell's write of the contents failed half-way (a full
+			// disk): it says so in opsmop_written, leaving what it wrote.
+			name:   "contents not all written",
 			spec:   func(d *localDir) *FileSpec { return &FileSpec{Path: d.path("f"), Content: ptr("twelve bytes")} },
 			before: func(t *testing.T, d *localDir) {},
-			stdin:  func(st Step) io.Reader { return bytes.NewReader(st.Stdin[:5]) },
-			want:   []string{"write: the temp file has 5 of 12 bytes"},
+			script: func(st Step) string {
+				return "printf twelve >" + shell.Quote(st.WriteTo) + "; opsmop_written=1\n" + st.Script
+			},
+			want: []string{"write: could not write the temp file (is the disk full?)"},
 		},
 		{
 			name: "backup of a file gone",
@@ -468,11 +492,12 @@ func TestStepFailures(t *testing.T) {
 			if err != nil || !ok {
 				t.Fatalf("ApplyStep: got ok %v, err %v; want a step", ok, err)
 			}
-			in := stepStdin(st)
-			if tc.stdin != nil {
-				in = tc.stdin(st)
+			var res connection.Result
+			if tc.script != nil {
+				res, err = h.Run(ctx, tc.script(st), nil)
+			} else {
+				res, err = runStepOn(ctx, h, st)
 			}
-			res, err := h.Run(ctx, st.Script, in)
 			if err != nil {
 				t.Fatalf("run: %v", err)
 			}
