@@ -285,12 +285,27 @@ func (hr *hostRun) flush(ctx context.Context, seg []*entry) (requeue []*instance
 			// Some state is not what the check saw (changed by hand
 			// since the probe): nothing was applied; the entries are
 			// checked again from the probes read right behind it.
+			// An entry whose probe now prints something else has
+			// drifted; when none has (the step itself failed), all
+			// count as drifted, so that a batch cannot fail forever.
+			drifted := 0
 			for _, e := range plan.verified {
-				e.in.run.drifts++
-				if fb, got := get(e.fallback); got && !fb.NotRun {
-					e.in.run.result, e.in.run.probed, e.in.run.gen = fb, true, hr.gen
-				} else {
+				fb, got := get(e.fallback)
+				if !got || fb.NotRun {
 					e.in.run.probed = false
+					e.in.run.drifts++
+					drifted++
+					continue
+				}
+				if !bytes.Equal(fb.Stdout, e.in.run.result.Stdout) || fb.ExitCode != e.in.run.result.ExitCode {
+					e.in.run.drifts++
+					drifted++
+				}
+				e.in.run.result, e.in.run.probed, e.in.run.gen = fb, true, hr.gen
+			}
+			if drifted == 0 {
+				for _, e := range plan.verified {
+					e.in.run.drifts++
 				}
 			}
 			return instances(seg), converged
