@@ -13,6 +13,7 @@ import (
 	"github.com/opsmop/opsmop/engine"
 	"github.com/opsmop/opsmop/internal/lab"
 	"github.com/opsmop/opsmop/internal/labtest"
+	"github.com/opsmop/opsmop/internal/testutil"
 	"github.com/opsmop/opsmop/policy"
 	"github.com/opsmop/opsmop/providers"
 )
@@ -338,6 +339,50 @@ name = "web"
 			}
 		}
 		clean(src)
+	})
+
+	t.Run("a package file in the batch", func(t *testing.T) {
+		reset()
+		for _, h := range l.Hosts {
+			p.exec(h.Name, "dpkg --purge opsmop-pipe >/dev/null 2>&1; mkdir -p /srv/pipe2")
+		}
+		testutil.BuildDeb(t, filepath.Join(p.pdir, "pipe.deb"), "gzip", map[string]string{
+			"DEBIAN/control":        "Package: opsmop-pipe\nVersion: 1.0\nArchitecture: all\nMaintainer: opsmop <opsmop@example.com>\nDescription: pipelined apply test package\n",
+			"usr/share/opsmop-pipe": "installed\n",
+		})
+		src := `
+[[roles]]
+name = "web"
+  [[roles.resources]]
+  type = "file"
+  path = "/srv/pipe2/before"
+  content = "before\n"
+  [[roles.resources]]
+  type = "package"
+  name = "opsmop-pipe"
+  src = "pipe.deb"
+  provider = "apt"
+  [[roles.resources]]
+  type = "file"
+  path = "/srv/pipe2/after"
+  content = "after\n"
+`
+		sum, rec, phases := p.run(src, false, false)
+		if sum.Failed() || sum.Total.Changed != 2*3 {
+			t.Fatalf("got %+v; want 3 changed per host; events %+v", sum.Total, rec.events)
+		}
+		for _, h := range l.Hosts {
+			if got := p.exec(h.Name, "cat /usr/share/opsmop-pipe; dpkg-query -W -f '${Status}' opsmop-pipe; ls /tmp | grep -c '^opsmop\\.' || true"); got != "installed\ninstall ok installed0\n" {
+				t.Errorf("%s: got %q; want the package installed and no temp directory left", h.Name, got)
+			}
+			if got, want := count(phases[h.Name], "apply"), 1; got != want {
+				t.Errorf("%s: got %d apply batches; want %d (%+v)", h.Name, got, want, phases[h.Name])
+			}
+		}
+		clean(src)
+		for _, h := range l.Hosts {
+			p.exec(h.Name, "dpkg --purge opsmop-pipe >/dev/null 2>&1; true")
+		}
 	})
 
 	t.Run("no-pipeline gives the same result", func(t *testing.T) {

@@ -174,12 +174,12 @@ loop:
 
 // guardScript is a step that exits 0 when in's probe, run again now,
 // prints what the check used (stdout and exit status), else 1. The probe
-// runs through eval, in a command substitution with stdin from /dev/null
-// and stderr discarded.
+// runs through eval in a subshell of its own (it may exit), in a command
+// substitution with stdin from /dev/null and stderr discarded.
 func guardScript(in *instance) string {
 	want := string(in.run.result.Stdout) + "rc=" + strconv.Itoa(in.run.result.ExitCode)
 	return "p=" + shell.Quote(in.probe) + "\n" +
-		"g=$( { eval \"$p\"; } </dev/null 2>/dev/null; printf 'rc=%s' \"$?\" )\n" +
+		"g=$( ( eval \"$p\" ) </dev/null 2>/dev/null; printf 'rc=%s' \"$?\" )\n" +
 		"[ \"$g\" = " + shell.Quote(want) + " ]\n"
 }
 

@@ -867,8 +867,8 @@ func writtenStepScript(pl filePlan, dst, tmp string, mode, written uint32, now t
 	if c := shell.Chown(pl.Owner, pl.Group, false); c != "" {
 		fmt.Fprintf(&b, "%s %s || __opsmop_fail 'set owner/group: failed' 7\n", c, qt)
 	}
-	if written != mode || pl.Owner != "" || pl.Group != "" {
-		// chown may clear setuid/setgid bits: chmod after it.
+	if written != mode || (pl.Owner != "" || pl.Group != "") && mode&0o6000 != 0 {
+		// chown clears the setuid and setgid bits: chmod after it.
 		fmt.Fprintf(&b, "chmod %04o %s || __opsmop_fail 'chmod: failed' 8\n", mode, qt)
 	}
 	fmt.Fprintf(&b, "if [ -d %s ]; then __opsmop_fail 'rename into place: the destination is a directory' 9; fi\n", qf)

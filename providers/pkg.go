@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path"
 	"strings"
 
@@ -284,8 +285,15 @@ var aptManager = pkgManager{
 	},
 	upgrade: nil, // apt-get install upgrades named packages
 	remove:  func(args []string) string { return "apt-get remove -y -q " + pkgWords(args) },
+	// A package file that depends on nothing and recommends nothing is
+	// installed with dpkg itself: apt-get would only call dpkg for it,
+	// after loading its whole cache (1.5 s of CPU on a small host,
+	// against 0.3 s). Otherwise apt-get resolves what it needs.
 	installFile: func(p string) string {
-		return "apt-get install -y -q --allow-downgrades -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold " + shell.Quote(p)
+		q := shell.Quote(p)
+		return "if dpkg-deb -f " + q + " Package >/dev/null 2>&1 && [ -z \"$(dpkg-deb -f " + q + " Depends Pre-Depends Recommends 2>/dev/null)\" ]; then\n" +
+			"dpkg -i --force-confdef --force-confold " + q + "\nelse\n" +
+			"apt-get install -y -q --allow-downgrades -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold " + q + "\nfi"
 	},
 }
 
@@ -492,22 +500,46 @@ func applyPackage(ctx context.Context, h Host, req *Request, pl packagePlan) err
 	return err
 }
 
-// ApplyStep is Apply as one step when Apply runs one script, without a
-// src: a package file is first uploaded into a temp directory (and the
-// directory removed after), so ok is false with src.
+// ApplyStep is Apply as one step. A package file (src) of at most
+// MaxStepStdin bytes travels as the step's stdin into a temp directory
+// that the step makes and removes, as Apply's upload does; a larger one
+// goes through Apply (ok false).
 func (packageProvider) ApplyStep(s *PackageSpec, req *Request, ch *Change) (Step, bool, error) {
 	pl, err := plan[packagePlan](ch, "package")
 	if err != nil {
 		return Step{}, false, err
 	}
-	if pl.Src != "" {
-		return Step{}, false, nil
-	}
 	m, err := managerFor(req, &PackageSpec{Provider: pl.Manager})
 	if err != nil {
 		return Step{}, false, err
 	}
-	return Step{Script: packageScript(m, pl, ""), What: m.name}, true, nil
+	if pl.Src == "" {
+		return Step{Script: packageScript(m, pl, ""), What: m.name}, true, nil
+	}
+	if req == nil || req.Open == nil {
+		return Step{}, false, nil
+	}
+	rc, size, err := req.Open(pl.Src)
+	if err != nil {
+		return Step{}, false, fmt.Errorf("src %s: %w", pl.Src, err)
+	}
+	defer rc.Close()
+	if size > MaxStepStdin {
+		return Step{}, false, nil
+	}
+	data, err := io.ReadAll(io.LimitReader(rc, MaxStepStdin+1))
+	if err != nil {
+		return Step{}, false, fmt.Errorf("src %s: %w", pl.Src, err)
+	}
+	if int64(len(data)) != size {
+		return Step{}, false, fmt.Errorf("src %s: changed while it was read (%d bytes, was %d): run again", pl.Src, len(data), size)
+	}
+	name := path.Base(pl.Src)
+	script := "d=$(mktemp -d \"${TMPDIR:-/tmp}/opsmop.XXXXXXXX\") || exit 1\n" +
+		"trap 'rm -rf -- \"$d\"' EXIT\n" +
+		"(umask 022; cat >\"$d\"/" + shell.Quote(name) + ") || exit 1\n" +
+		"cd \"$d\" || exit 1\n" + packageScript(m, pl, "./"+name)
+	return Step{Script: script, Stdin: data, What: m.name}, true, nil
 }
 
 // packageScript is the script that runs m once for pl; file is where pl's

@@ -593,7 +593,9 @@ func TestStepScriptIsApplys(t *testing.T) {
 			facts: map[string]any{"pkg_manager": "apt"}, probe: "curl install ok installed 7.88\n"},
 		{name: "dnf install", typ: "package", spec: &PackageSpec{Name: []string{"curl"}},
 			facts: map[string]any{"pkg_manager": "dnf"}, probe: ""},
-		{name: "package from src", typ: "package", spec: &PackageSpec{Name: []string{"opsmop-test"}, Src: "x.rpm"},
+		// A package file over MaxStepStdin is uploaded by Apply (smaller
+		// ones travel in the step: TestLabEveryResourceTypeOverSSH).
+		{name: "package from a large src", typ: "package", spec: &PackageSpec{Name: []string{"opsmop-test"}, Src: "x.rpm"},
 			facts: map[string]any{"pkg_manager": "dnf"}, probe: "", noStep: true},
 		{name: "systemd start enable", typ: "service", spec: &ServiceSpec{Service: "nginx", State: "started", Enabled: ptr(true)},
 			facts: map[string]any{"init_system": "systemd"}, probe: "load=loaded\nactive=inactive\nenabled=disabled\n"},
@@ -611,7 +613,11 @@ func TestStepScriptIsApplys(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testCtx(t)
 			p := mustProvider(tc.typ)
-			req := newReq(tc.spec, t.TempDir(), nil, nil)
+			dir := t.TempDir()
+			if ps, ok := tc.spec.(*PackageSpec); ok && ps.Src != "" {
+				writeFile(t, filepath.Join(dir, ps.Src), strings.Repeat("x", MaxStepStdin+1), 0o644)
+			}
+			req := newReq(tc.spec, dir, nil, nil)
 			if tc.facts != nil {
 				req.Facts = tc.facts
 			}
