@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/opsmop/opsmop/internal/labtest"
+	"github.com/opsmop/opsmop/internal/shell"
 )
 
 func localCtx(t *testing.T) context.Context {
@@ -280,4 +281,40 @@ func TestLocalSudo(t *testing.T) {
 	if got := string(res.Stdout); got != "nobody\nin" || res.ExitCode != 0 {
 		t.Errorf("got %q exit %d (stderr %q); want %q", got, res.ExitCode, res.Stderr, "nobody\nin")
 	}
+}
+
+// FuzzStepWriteTo writes data through a RunSteps step's WriteTo (the
+// builtins-only writing the persistent shell does, here through Local)
+// and reads it back: byte for byte, with the mode asked, the status in
+// opsmop_written.
+func FuzzStepWriteTo(f *testing.F) {
+	for _, s := range []string{"", "x", "-n", "%s%%\\000", "a\x00b", "'\"$`\\\n", "\xff\xfe\n\n"} {
+		f.Add([]byte(s), uint16(0o644))
+	}
+	dir := f.TempDir()
+	l := &Local{}
+	n := 0
+	f.Fuzz(func(t *testing.T, data []byte, mode uint16) {
+		if len(data) > 70000 {
+			t.Skip()
+		}
+		n++
+		p := filepath.Join(dir, fmt.Sprintf("it's %d", n))
+		m := uint32(mode) & 0o666 &^ 0o400 // readable by the owner, as files are
+		m |= 0o400
+		rs, err := l.RunSteps(context.Background(), []Step{{
+			Script:  `[ "$opsmop_written" = 0 ] || exit 9; stat -c %a ` + shell.Quote(p) + ` >&2; cat ` + shell.Quote(p) + `; rm -f ` + shell.Quote(p),
+			WriteTo: p, WriteMode: m, Stdin: data,
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := rs[0]
+		if r.ExitCode != 0 || !bytes.Equal(r.Stdout, data) {
+			t.Fatalf("got status %d, %q (stderr %q); want status 0 and the %d bytes written", r.ExitCode, r.Stdout, r.Stderr, len(data))
+		}
+		if got, want := strings.TrimSpace(string(r.Stderr)), fmt.Sprintf("%o", m); got != want {
+			t.Fatalf("mode: got %s; want %s", got, want)
+		}
+	})
 }
