@@ -53,6 +53,10 @@ type entry struct {
 	// ownGuard, recheckNow, deferred: see planBatch.
 	ownGuard, recheckNow bool
 	deferred             int
+	// recheckBy is the next entry, whose guard reads the same probe
+	// right after this entry's change and so is its re-check;
+	// showsRecheck is the entry whose re-check this one's guard is.
+	recheckBy, showsRecheck *entry
 	// Positions of the entry's steps in the batch (-1: none).
 	guard, fallback, apply, recheck int
 }
@@ -174,13 +178,39 @@ loop:
 
 // guardScript is a step that exits 0 when in's probe, run again now,
 // prints what the check used (stdout and exit status), else 1. The probe
-// runs through eval in a subshell of its own (it may exit), in a command
-// substitution with stdin from /dev/null and stderr discarded.
-func guardScript(in *instance) string {
+// runs through eval in a command substitution with stdin from /dev/null
+// and stderr discarded, in a subshell of its own unless its provider
+// keeps the inline contract (a probe that may exit must not end the
+// substitution before its status is printed). With show, the step
+// prints what the probe printed followed by "rc=" and its status
+// (guardRecheck reads it): the re-check of the change before it, when
+// both read the same probe.
+func guardScript(in *instance, show bool) string {
 	want := string(in.run.result.Stdout) + "rc=" + strconv.Itoa(in.run.result.ExitCode)
-	return "p=" + shell.Quote(in.probe) + "\n" +
-		"g=$( ( eval \"$p\" ) </dev/null 2>/dev/null; printf 'rc=%s' \"$?\" )\n" +
-		"[ \"$g\" = " + shell.Quote(want) + " ]\n"
+	run := "( eval \"$p\" )"
+	if _, ok := in.prov.(providers.InlineProber); ok {
+		run = "{ eval \"$p\"; }"
+	}
+	s := "p=" + shell.Quote(in.probe) + "\n" +
+		"g=$( " + run + " </dev/null 2>/dev/null; printf 'rc=%s' \"$?\" )\n"
+	if show {
+		s += "printf '%s' \"$g\"\n"
+	}
+	return s + "[ \"$g\" = " + shell.Quote(want) + " ]\n"
+}
+
+// guardRecheck is the probe result a guard with show printed: its
+// output up to the last "rc=", and the status after it.
+func guardRecheck(g connection.Result) (connection.Result, bool) {
+	i := bytes.LastIndex(g.Stdout, []byte("rc="))
+	if i < 0 {
+		return connection.Result{}, false
+	}
+	code, err := strconv.Atoi(string(g.Stdout[i+3:]))
+	if err != nil {
+		return connection.Result{}, false
+	}
+	return connection.Result{Stdout: g.Stdout[:i], ExitCode: code}, true
 }
 
 // flush sends seg's steps in one batch and reports each entry in order.
@@ -210,7 +240,7 @@ func (hr *hostRun) flush(ctx context.Context, seg []*entry) (requeue []*instance
 			continue
 		}
 		if e.stop || e.ownGuard {
-			guard := guardScript(e.in)
+			guard := guardScript(e.in, e.showsRecheck != nil)
 			if e.stop {
 				guard = "exit 1"
 			}
@@ -223,7 +253,7 @@ func (hr *hostRun) flush(ctx context.Context, seg []*entry) (requeue []*instance
 		changes++
 		e.apply = add(connection.Step{Script: e.step.Script, Stdin: e.step.Stdin, Mode: connection.StepStop, Temp: e.step.Temp,
 			WriteTo: e.step.WriteTo, WriteMode: e.step.WriteMode})
-		if e.recheckNow {
+		if e.recheckNow && e.recheckBy == nil {
 			e.recheck = add(probeStep(e.in, connection.StepGo))
 		}
 	}
@@ -370,6 +400,11 @@ func (hr *hostRun) flush(ctx context.Context, seg []*entry) (requeue []*instance
 		}
 		var rc connection.Result
 		switch {
+		case e.recheckBy != nil:
+			var g connection.Result
+			if g, got = get(e.recheckBy.guard); got {
+				rc, got = guardRecheck(g)
+			}
 		case e.recheck >= 0:
 			rc, got = get(e.recheck)
 		case e.deferred >= 0:
@@ -462,6 +497,23 @@ func planBatch(seg []*entry) batchPlan {
 		}
 		if !e.recheckNow {
 			e.deferred = p.deferred.Add(e.in.prov, e.in.req, e.in.probe)
+		}
+	}
+	// A change re-checked now whose next entry guards the same probe
+	// (a line, then another in the same file) is re-checked by that
+	// guard: one probe fewer.
+	for k, e := range seg {
+		if !e.recheckNow {
+			continue
+		}
+		for _, n := range seg[k+1:] {
+			if n.passive {
+				continue
+			}
+			if n.ownGuard && !n.stop && n.in.probe == e.in.probe {
+				e.recheckBy, n.showsRecheck = n, e
+			}
+			break
 		}
 	}
 	p.verify = verifyScript(p.verified)

@@ -33,11 +33,20 @@ func FuzzGuardScript(f *testing.F) {
 			}
 			return res.ExitCode
 		}
-		if rc := run(guardScript(in)); rc != 0 {
+		if rc := run(guardScript(in, false)); rc != 0 {
 			t.Fatalf("guard of a probe printing %q (status %d): got status %d; want 0", out, code%8, rc)
 		}
+		// With show, it also prints the probe's result, which
+		// guardRecheck reads back.
+		res, err := l.Run(context.Background(), guardScript(in, true), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := guardRecheck(res); res.ExitCode != 0 || !ok || !bytes.Equal(got.Stdout, out) || got.ExitCode != int(code%8) {
+			t.Fatalf("guard showing a probe printing %q (status %d): got status %d, read back %q status %d (ok %v)", out, code%8, res.ExitCode, got.Stdout, got.ExitCode, ok)
+		}
 		in.run.result.ExitCode = int(code%8) + 1
-		if rc := run(guardScript(in)); rc == 0 {
+		if rc := run(guardScript(in, false)); rc == 0 {
 			t.Fatalf("guard expecting another status: got 0; want a failure")
 		}
 		if len(out) > 0 {
@@ -48,7 +57,7 @@ func FuzzGuardScript(f *testing.F) {
 				other[len(other)/2] = 'x'
 			}
 			in.run.result.Stdout = other
-			if rc := run(guardScript(in)); rc == 0 {
+			if rc := run(guardScript(in, false)); rc == 0 {
 				t.Fatalf("guard expecting %q from a probe printing %q: got 0; want a failure", other, out)
 			}
 		}

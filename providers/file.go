@@ -165,6 +165,10 @@ type filePlan struct {
 	Mode   uint32 // 0: the host's default
 	Owner  string
 	Group  string
+	// OwnerKept: Owner and Group are the replaced file's own (numeric
+	// ids), so that a step skips the chown when the file and the temp
+	// file both belong to the writer's user and group.
+	OwnerKept bool
 	// Attribute-only changes (no upload).
 	Chmod       bool
 	ChownOwner  string
@@ -398,6 +402,7 @@ func (f fileProvider) Check(s *FileSpec, req *Request, probe connection.Result) 
 			ch.Message = joinMessage(ch.Message, "not validated yet: apply runs validate ("+s.ValidateCmd+") on the new contents before they replace the file")
 		}
 		pl.Mode, pl.Owner, pl.Group = st.replaced(exists, s.Mode, wantMode, s.Owner, s.Group)
+		pl.OwnerKept = exists && pl.Owner == st.UID && pl.Group == st.GID
 	case modeChanged || ownerChanged || groupChanged || !seCh.empty():
 		pl.Chmod = modeChanged
 		pl.Mode = wantMode
@@ -865,7 +870,13 @@ func writtenStepScript(pl filePlan, dst, tmp string, mode, written uint32, now t
 	fmt.Fprintf(&b, "[ -w %s ] || { printf '%%s (%%s cannot write there): permission denied\\n' %s \"$(id -un)\" >&2; exit 4; }\n", qd, shell.Quote("create temp file in "+dir))
 	b.WriteString("__opsmop_fail 'write: could not write the temp file (is the disk full?)' 6\nfi\n")
 	if c := shell.Chown(pl.Owner, pl.Group, false); c != "" {
-		fmt.Fprintf(&b, "%s %s || __opsmop_fail 'set owner/group: failed' 7\n", c, qt)
+		chown := fmt.Sprintf("%s %s || __opsmop_fail 'set owner/group: failed' 7", c, qt)
+		if pl.OwnerKept {
+			// The file keeps its owner: when it and the temp file are
+			// the writer's (test builtins), there is nothing to change.
+			chown = fmt.Sprintf("if ! { [ -O %s ] && [ -G %s ] && [ -G %s ]; }; then %s; fi", qf, qf, qt, chown)
+		}
+		b.WriteString(chown + "\n")
 	}
 	if written != mode || (pl.Owner != "" || pl.Group != "") && mode&0o6000 != 0 {
 		// chown clears the setuid and setgid bits: chmod after it.

@@ -128,7 +128,7 @@ func (lineProvider) Check(s *LineSpec, req *Request, probe connection.Result) (*
 		Action: Update,
 		Fields: []Field{field},
 		Diff:   unifiedDiff(s.Path, p.blob, after, false),
-		Plan: filePlan{Path: s.Path, Upload: true, Data: after, Size: int64(len(after)), Sum: sha256Hex(after),
+		Plan: filePlan{Path: s.Path, Upload: true, Data: after, Size: int64(len(after)), Sum: sha256Hex(after), OwnerKept: true,
 			Mode: st.Mode, Owner: st.UID, Group: st.GID},
 	}, nil
 }
