@@ -102,11 +102,11 @@ func (h *SSHHost) RunSteps(ctx context.Context, steps []Step) ([]Result, error) 
 	for _, st := range steps {
 		for _, t := range append(st.Temp, st.WriteTo) {
 			if t != "" && !validTemp(t) {
-				return nil, errBadTemp(h.name, t)
+				return nil, &stepError{host: h.name, msg: "temp file " + shell.Quote(t) + " is not an absolute path without newlines"}
 			}
 		}
 		if st.WriteMode&^0o666 != 0 {
-			return nil, errBadTemp(h.name, st.WriteTo)
+			return nil, &stepError{host: h.name, msg: fmt.Sprintf("write mode %04o of %s has bits beyond 0666", st.WriteMode, shell.Quote(st.WriteTo))}
 		}
 	}
 	res, err := h.run(ctx, stepCommands(steps))
@@ -122,15 +122,12 @@ func validTemp(p string) bool {
 	return strings.HasPrefix(p, "/") && !strings.ContainsAny(p, "\x00\n")
 }
 
-func errBadTemp(host, p string) error {
-	return &stepTempError{host: host, path: p}
-}
+// stepError is a step that RunSteps refuses before sending anything: the
+// caller's bug.
+type stepError struct{ host, msg string }
 
-// stepTempError is a Step.Temp that cannot be registered.
-type stepTempError struct{ host, path string }
-
-func (e *stepTempError) Error() string {
-	return "host " + e.host + ": steps: temp file " + shell.Quote(e.path) + " is not an absolute path without newlines (a bug: please report)"
+func (e *stepError) Error() string {
+	return "host " + e.host + ": steps: " + e.msg + " (an opsmop bug: please report it)"
 }
 
 // runStepsInGo applies the rules of RunSteps to one-at-a-time execution:

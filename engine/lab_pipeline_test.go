@@ -111,6 +111,28 @@ func (p *pipelineLab) run(src string, check, sequential bool) (*engine.Summary, 
 	return sum, rec, phases
 }
 
+// execAll runs script on every lab host.
+func (p *pipelineLab) execAll(script string) {
+	p.t.Helper()
+	for _, h := range p.l.Hosts {
+		p.exec(h.Name, script)
+	}
+}
+
+// wantBatches checks how many probe and apply batches host's phases had
+// (-1: any number).
+func wantBatches(t *testing.T, host string, phases []engine.Phase, probe, apply int) {
+	t.Helper()
+	for _, w := range []struct {
+		name string
+		n    int
+	}{{"probe", probe}, {"apply", apply}} {
+		if got := count(phases, w.name); w.n >= 0 && got != w.n {
+			t.Errorf("%s: got %d %s batches; want %d (%+v)", host, got, w.name, w.n, phases)
+		}
+	}
+}
+
 func (p *pipelineLab) exec(host, script string) string {
 	p.t.Helper()
 	out, err := p.l.Host(host).Exec(context.Background(), script)
@@ -150,11 +172,7 @@ func TestLabPipelinedApply(t *testing.T) {
 			t.Fatalf("check after apply: got %+v; want nothing pending; events %+v", sum.Total, rec.events)
 		}
 	}
-	reset := func() {
-		for _, h := range l.Hosts {
-			p.exec(h.Name, "rm -rf /srv/pipe /srv/pipe2")
-		}
-	}
+	reset := func() { p.execAll("rm -rf /srv/pipe /srv/pipe2") }
 
 	t.Run("first apply", func(t *testing.T) {
 		reset()
@@ -171,12 +189,7 @@ func TestLabPipelinedApply(t *testing.T) {
 			}
 			// One probe batch and one batch of changes for the
 			// resources, the same for the handler.
-			if got, want := count(phases[h.Name], "probe"), 2; got != want {
-				t.Errorf("%s: got %d probe batches; want %d (%+v)", h.Name, got, want, phases[h.Name])
-			}
-			if got, want := count(phases[h.Name], "apply"), 2; got != want {
-				t.Errorf("%s: got %d apply batches; want %d (%+v)", h.Name, got, want, phases[h.Name])
-			}
+			wantBatches(t, h.Name, phases[h.Name], 2, 2)
 		}
 		clean(pipelinePolicy)
 	})
@@ -207,8 +220,7 @@ name = "web"
   path = "/srv/pipe2/after"
   content = "after\n"
 `
-		p.exec("p1", "mkdir -p /srv/pipe2")
-		p.exec("p2", "mkdir -p /srv/pipe2")
+		p.execAll("mkdir -p /srv/pipe2")
 		sum, rec, phases := p.run(src, false, false)
 		if sum.Failed() || sum.Total.Changed != 2*4 {
 			t.Fatalf("got %+v; want 4 changed per host; events %+v", sum.Total, rec.events)
@@ -217,12 +229,7 @@ name = "web"
 			if got, want := p.exec(h.Name, "cat /srv/pipe2/app.conf /srv/pipe2/after"), "name = "+h.Name+"\none = 1\ntwo = 2\nafter\n"; got != want {
 				t.Errorf("%s: got %q; want %q", h.Name, got, want)
 			}
-			if got, want := count(phases[h.Name], "probe"), 1; got != want {
-				t.Errorf("%s: got %d probe batches; want %d (%+v)", h.Name, got, want, phases[h.Name])
-			}
-			if got, want := count(phases[h.Name], "apply"), 2; got != want {
-				t.Errorf("%s: got %d apply batches; want %d (%+v)", h.Name, got, want, phases[h.Name])
-			}
+			wantBatches(t, h.Name, phases[h.Name], 1, 2)
 		}
 	})
 
@@ -280,8 +287,7 @@ name = "web"
   path = "/srv/pipe2/c"
   content = "c\n"
 `
-		p.exec("p1", "mkdir -p /srv/pipe2")
-		p.exec("p2", "mkdir -p /srv/pipe2")
+		p.execAll("mkdir -p /srv/pipe2")
 		sum, rec, phases := p.run(src, false, false)
 		if !sum.Failed() || sum.Total.Failed != 2 || sum.Total.Changed != 2 {
 			t.Fatalf("got %+v; want a changed and the directory failed on each host; events %+v", sum.Total, rec.events)
@@ -296,9 +302,7 @@ name = "web"
 			if got := p.exec(h.Name, "ls /srv/pipe2"); got != "a\n" {
 				t.Errorf("%s: got %q in /srv/pipe2; want only a (c is after the failure)", h.Name, got)
 			}
-			if count(phases[h.Name], "apply") != 1 {
-				t.Errorf("%s: got phases %+v; want one apply batch", h.Name, phases[h.Name])
-			}
+			wantBatches(t, h.Name, phases[h.Name], -1, 1)
 			found := false
 			for _, n := range notices {
 				found = found || strings.HasPrefix(n, h.Name+": not run, directory[/proc/opsmop-cannot] having failed first: file[/srv/pipe2/c]")
@@ -327,8 +331,7 @@ name = "web"
   path = "/srv/pipe2/two"
   content = "two\n"
 `
-		p.exec("p1", "mkdir -p /srv/pipe2")
-		p.exec("p2", "mkdir -p /srv/pipe2")
+		p.execAll("mkdir -p /srv/pipe2")
 		sum, rec, _ := p.run(src, false, false)
 		if sum.Failed() || sum.Total.Changed != 2*3 {
 			t.Fatalf("got %+v; want 3 changed per host; events %+v", sum.Total, rec.events)
@@ -343,9 +346,7 @@ name = "web"
 
 	t.Run("a package file in the batch", func(t *testing.T) {
 		reset()
-		for _, h := range l.Hosts {
-			p.exec(h.Name, "dpkg --purge opsmop-pipe >/dev/null 2>&1; mkdir -p /srv/pipe2")
-		}
+		p.execAll("dpkg --purge opsmop-pipe >/dev/null 2>&1; mkdir -p /srv/pipe2")
 		testutil.BuildDeb(t, filepath.Join(p.pdir, "pipe.deb"), "gzip", map[string]string{
 			"DEBIAN/control":        "Package: opsmop-pipe\nVersion: 1.0\nArchitecture: all\nMaintainer: opsmop <opsmop@example.com>\nDescription: pipelined apply test package\n",
 			"usr/share/opsmop-pipe": "installed\n",
@@ -375,14 +376,10 @@ name = "web"
 			if got := p.exec(h.Name, "cat /usr/share/opsmop-pipe; dpkg-query -W -f '${Status}' opsmop-pipe; ls /tmp | grep -c '^opsmop\\.' || true"); got != "installed\ninstall ok installed0\n" {
 				t.Errorf("%s: got %q; want the package installed and no temp directory left", h.Name, got)
 			}
-			if got, want := count(phases[h.Name], "apply"), 1; got != want {
-				t.Errorf("%s: got %d apply batches; want %d (%+v)", h.Name, got, want, phases[h.Name])
-			}
+			wantBatches(t, h.Name, phases[h.Name], -1, 1)
 		}
 		clean(src)
-		for _, h := range l.Hosts {
-			p.exec(h.Name, "dpkg --purge opsmop-pipe >/dev/null 2>&1; true")
-		}
+		p.execAll("dpkg --purge opsmop-pipe >/dev/null 2>&1; true")
 	})
 
 	t.Run("no-pipeline gives the same result", func(t *testing.T) {
@@ -392,9 +389,7 @@ name = "web"
 			t.Fatalf("got %+v; want 7 changed per host; events %+v", sum.Total, rec.events)
 		}
 		for _, h := range l.Hosts {
-			if n := count(phases[h.Name], "apply"); n != 0 {
-				t.Errorf("%s: got %d apply batches; want none with --no-pipeline", h.Name, n)
-			}
+			wantBatches(t, h.Name, phases[h.Name], -1, 0)
 		}
 		clean(pipelinePolicy)
 	})

@@ -187,16 +187,21 @@ loop:
 // both read the same probe.
 func guardScript(in *instance, show bool) string {
 	want := string(in.run.result.Stdout) + "rc=" + strconv.Itoa(in.run.result.ExitCode)
-	run := "( eval \"$p\" )"
-	if _, ok := in.prov.(providers.InlineProber); ok {
-		run = "{ eval \"$p\"; }"
-	}
-	s := "p=" + shell.Quote(in.probe) + "\n" +
-		"g=$( " + run + " </dev/null 2>/dev/null; printf 'rc=%s' \"$?\" )\n"
+	s := "g=$( " + evalProbe(in) + " </dev/null 2>/dev/null; printf 'rc=%s' \"$?\" )\n"
 	if show {
 		s += "printf '%s' \"$g\"\n"
 	}
 	return s + "[ \"$g\" = " + shell.Quote(want) + " ]\n"
+}
+
+// evalProbe is the sh command that runs in's probe through eval: in a
+// subshell of its own (a probe may exit), or in the current shell when
+// its provider keeps the inline contract (it does not exit).
+func evalProbe(in *instance) string {
+	if _, ok := in.prov.(providers.InlineProber); ok {
+		return "{ eval " + shell.Quote(in.probe) + "; }"
+	}
+	return "( eval " + shell.Quote(in.probe) + " )"
 }
 
 // guardRecheck is the probe result a guard with show printed: its
@@ -580,12 +585,10 @@ func verifyScript(entries []*entry) string {
 		run.WriteString("eval " + shell.Quote(pre) + "\n")
 	}
 	for _, e := range entries {
-		// An inline probe runs without a subshell of its own and its
-		// variables are unset after it, as in a probe batch.
+		run.WriteString(evalProbe(e.in) + "; printf '\\n%s\\n' \"rc=$?\"\n")
 		if ip, ok := e.in.prov.(providers.InlineProber); ok && len(ip.ProbeVars()) > 0 {
-			run.WriteString("eval " + shell.Quote(e.in.probe) + "; printf '\\n%s\\n' \"rc=$?\"; unset " + strings.Join(ip.ProbeVars(), " ") + "\n")
-		} else {
-			run.WriteString("( eval " + shell.Quote(e.in.probe) + " ); printf '\\n%s\\n' \"rc=$?\"\n")
+			// As in a probe batch, the next probe starts without them.
+			run.WriteString("unset " + strings.Join(ip.ProbeVars(), " ") + "\n")
 		}
 		want.WriteString(string(e.in.run.result.Stdout) + "\nrc=" + strconv.Itoa(e.in.run.result.ExitCode) + "\n")
 	}

@@ -833,42 +833,67 @@ func fileStep(pl filePlan, now time.Time) (Step, bool, error) {
 		mode = 0o644
 	}
 	st := Step{
-		Script: uploadStepScript(pl, dst, tmp, mode, now),
-		Stdin:  append([]byte{}, pl.Data...),
-		What:   "upload " + pl.Path,
-		Temp:   []string{tmp},
+		Stdin: append([]byte{}, pl.Data...),
+		What:  "upload " + pl.Path,
+		Temp:  []string{tmp},
 	}
+	written := uint32(0o600) // cat into a file created under umask 077
 	if !pl.MkdirParent {
 		// The directory exists (or the step says it does not): the
 		// shell writes the contents into the temp file itself, with the
 		// file's mode when umask can give it, and the script only
 		// renames it (no cat, no wc, often no chmod).
-		st.WriteTo, st.WriteMode = tmp, 0o600
 		if mode&^0o666 == 0 {
-			st.WriteMode = mode
+			written = mode
 		}
-		st.Script = writtenStepScript(pl, dst, tmp, mode, st.WriteMode, now)
+		st.WriteTo, st.WriteMode = tmp, written
 	}
+	st.Script = uploadStepScript(pl, dst, tmp, mode, written, st.WriteTo != "", now)
 	return st, true, nil
 }
 
-// writtenStepScript is uploadStepScript for a step whose contents the
-// shell has written to tmp already (Step.WriteTo, with the permission
-// bits written): it checks that the write succeeded (opsmop_written) and
-// says why not, then does the rest as uploadStepScript does.
-func writtenStepScript(pl filePlan, dst, tmp string, mode, written uint32, now time.Time) string {
+// uploadStepScript is what applyFile does for an upload, with what
+// connection's Upload does through the shell, as one script: the backup
+// (pl.Backup, named by now) first; then, unless byShell (the shell wrote
+// the contents to tmp already, Step.WriteTo, and says in opsmop_written
+// whether it could), the missing parents (pl.MkdirParent) and the temp
+// file tmp in dst's directory, created exclusively and private (umask
+// 077, set -C), the contents appended from stdin and their size checked
+// (where wc exists); then owner and group set (pl.Owner, pl.Group, as
+// Upload's; skipped for a file that keeps the writer's own), mode set
+// unless the file was created with it (written), tmp renamed over dst
+// keeping its SELinux context (connection.SELinuxRename; a directory at
+// dst is refused), and the parts of the context pl.SE gives. Every
+// failure says which of these failed on stderr (as Upload's and
+// applyFile's errors do) and removes tmp, so dst is as it was.
+func uploadStepScript(pl filePlan, dst, tmp string, mode, written uint32, byShell bool, now time.Time) string {
 	qd, qt, qf := shell.Quote(path.Dir(dst)), shell.Quote(tmp), shell.Quote(dst)
 	dir := path.Dir(dst)
 	say := func(msg string) string { return "printf '%s\\n' " + shell.Quote(msg) + " >&2" }
+	// Only root sees every directory: for another user a directory it
+	// cannot search looks missing.
+	noDir := fmt.Sprintf("[ -d %s ] || { if [ \"$(id -u)\" = 0 ]; then %s; else printf '%%s (the directory does not exist, or %%s cannot reach it): no such directory\\n' %s \"$(id -un)\" >&2; fi; exit 3; }\n",
+		qd, say("create temp file in "+dir+" (the directory does not exist): no such directory"), shell.Quote("create temp file in "+dir))
+	cannotWrite := fmt.Sprintf("printf '%%s (%%s cannot write there): permission denied\\n' %s \"$(id -un)\" >&2; exit 4", shell.Quote("create temp file in "+dir))
 	var b strings.Builder
 	b.WriteString("__opsmop_fail() { rm -f -- " + qt + "; printf '%s\\n' \"$1\" >&2; exit \"$2\"; }\n")
 	if pl.Backup {
 		fmt.Fprintf(&b, "%s || __opsmop_fail %s 1\n", backupCmd(pl.Path, backupPath(pl.Path, now)), shell.Quote("backup: could not copy "+pl.Path+" aside"))
 	}
-	fmt.Fprintf(&b, "if [ \"${opsmop_written-1}\" != 0 ]; then\n[ -d %s ] || { if [ \"$(id -u)\" = 0 ]; then %s; else printf '%%s (the directory does not exist, or %%s cannot reach it): no such directory\\n' %s \"$(id -un)\" >&2; fi; exit 3; }\n",
-		qd, say("create temp file in "+dir+" (the directory does not exist): no such directory"), shell.Quote("create temp file in "+dir))
-	fmt.Fprintf(&b, "[ -w %s ] || { printf '%%s (%%s cannot write there): permission denied\\n' %s \"$(id -un)\" >&2; exit 4; }\n", qd, shell.Quote("create temp file in "+dir))
-	b.WriteString("__opsmop_fail 'write: could not write the temp file (is the disk full?)' 6\nfi\n")
+	if byShell {
+		b.WriteString("if [ \"${opsmop_written-1}\" != 0 ]; then\n" + noDir)
+		fmt.Fprintf(&b, "[ -w %s ] || { %s; }\n", qd, cannotWrite)
+		b.WriteString("__opsmop_fail 'write: could not write the temp file (is the disk full?)' 6\nfi\n")
+	} else {
+		if pl.MkdirParent {
+			fmt.Fprintf(&b, "%s || { %s; exit 2; }\n", mkdirParentCmd(pl.Path), say("create parent directory: could not create "+dir))
+		}
+		b.WriteString("umask 077\n" + noDir)
+		fmt.Fprintf(&b, "set -C\nprintf '' >%s || { [ -w %s ] || { %s; }; %s; exit 5; }\nset +C\n", qt, qd, cannotWrite, say("create temp file in "+dir+": failed"))
+		fmt.Fprintf(&b, "cat >>%s || __opsmop_fail 'write: could not write the temp file' 6\n", qt)
+		fmt.Fprintf(&b, "if command -v wc >/dev/null 2>&1; then __opsmop_n=$(wc -c <%s) || __opsmop_fail 'write: the temp file is gone' 6; [ $__opsmop_n -eq %d ] || __opsmop_fail \"write: the temp file has $__opsmop_n of %d bytes\" 10; fi\n",
+			qt, pl.Size, pl.Size)
+	}
 	if c := shell.Chown(pl.Owner, pl.Group, false); c != "" {
 		chown := fmt.Sprintf("%s %s || __opsmop_fail 'set owner/group: failed' 7", c, qt)
 		if pl.OwnerKept {
@@ -882,51 +907,6 @@ func writtenStepScript(pl filePlan, dst, tmp string, mode, written uint32, now t
 		// chown clears the setuid and setgid bits: chmod after it.
 		fmt.Fprintf(&b, "chmod %04o %s || __opsmop_fail 'chmod: failed' 8\n", mode, qt)
 	}
-	fmt.Fprintf(&b, "if [ -d %s ]; then __opsmop_fail 'rename into place: the destination is a directory' 9; fi\n", qf)
-	fmt.Fprintf(&b, "%s || __opsmop_fail 'rename into place: failed' 9\n", connection.SELinuxRename(qt, qf))
-	if c := pl.SE.script(shell.Quote(pl.Path)); c != "" {
-		fmt.Fprintf(&b, "%s || { %s; exit 11; }\n", c, say("set SELinux context: failed"))
-	}
-	return b.String()
-}
-
-// uploadStepScript is what applyFile does for an upload, with what
-// connection's Upload does through the shell, as one script reading the
-// contents on stdin: the backup (pl.Backup, named by now) and the
-// missing parents (pl.MkdirParent) first; then the temp file tmp in
-// dst's directory, created exclusively and private (umask 077, set -C),
-// the contents appended, their size checked (where wc exists), owner and
-// group set (pl.Owner, pl.Group, as Upload's), mode set, tmp renamed
-// over dst keeping its SELinux context (connection.SELinuxRename; a
-// directory at dst is refused); then the parts of the context pl.SE
-// gives. Every failure says which of these failed on stderr (as Upload's
-// and applyFile's errors do) and removes tmp, so dst is as it was.
-func uploadStepScript(pl filePlan, dst, tmp string, mode uint32, now time.Time) string {
-	qd, qt, qf := shell.Quote(path.Dir(dst)), shell.Quote(tmp), shell.Quote(dst)
-	dir := path.Dir(dst)
-	say := func(msg string) string { return "printf '%s\\n' " + shell.Quote(msg) + " >&2" }
-	var b strings.Builder
-	b.WriteString("__opsmop_fail() { rm -f -- " + qt + "; printf '%s\\n' \"$1\" >&2; exit \"$2\"; }\n")
-	if pl.Backup {
-		fmt.Fprintf(&b, "%s || { %s; exit 1; }\n", backupCmd(pl.Path, backupPath(pl.Path, now)), say("backup: could not copy "+pl.Path+" aside"))
-	}
-	if pl.MkdirParent {
-		fmt.Fprintf(&b, "%s || { %s; exit 2; }\n", mkdirParentCmd(pl.Path), say("create parent directory: could not create "+dir))
-	}
-	b.WriteString("umask 077\n")
-	// Only root sees every directory: for another user a directory it
-	// cannot search looks missing.
-	fmt.Fprintf(&b, "[ -d %s ] || { if [ \"$(id -u)\" = 0 ]; then %s; else printf '%%s (the directory does not exist, or %%s cannot reach it): no such directory\\n' %s \"$(id -un)\" >&2; fi; exit 3; }\n",
-		qd, say("create temp file in "+dir+" (the directory does not exist): no such directory"), shell.Quote("create temp file in "+dir))
-	fmt.Fprintf(&b, "set -C\nprintf '' >%s || { [ -w %s ] || { printf '%%s (%%s cannot write there): permission denied\\n' %s \"$(id -un)\" >&2; exit 4; }; %s; exit 5; }\nset +C\n",
-		qt, qd, shell.Quote("create temp file in "+dir), say("create temp file in "+dir+": failed"))
-	fmt.Fprintf(&b, "cat >>%s || __opsmop_fail 'write: could not write the temp file' 6\n", qt)
-	fmt.Fprintf(&b, "if command -v wc >/dev/null 2>&1; then __opsmop_n=$(wc -c <%s) || __opsmop_fail 'write: the temp file is gone' 6; [ $__opsmop_n -eq %d ] || __opsmop_fail \"write: the temp file has $__opsmop_n of %d bytes\" 10; fi\n",
-		qt, pl.Size, pl.Size)
-	if c := shell.Chown(pl.Owner, pl.Group, false); c != "" {
-		fmt.Fprintf(&b, "%s %s || __opsmop_fail 'set owner/group: failed' 7\n", c, qt)
-	}
-	fmt.Fprintf(&b, "chmod %04o %s || __opsmop_fail 'chmod: failed' 8\n", mode, qt)
 	fmt.Fprintf(&b, "if [ -d %s ]; then __opsmop_fail 'rename into place: the destination is a directory' 9; fi\n", qf)
 	fmt.Fprintf(&b, "%s || __opsmop_fail 'rename into place: failed' 9\n", connection.SELinuxRename(qt, qf))
 	if c := pl.SE.script(shell.Quote(pl.Path)); c != "" {
